@@ -1,0 +1,164 @@
+"""The emulator's shared state: the clock, the customer tenants, the partner's app registrations.
+
+Everything the emulated services (Entra ID, Defender for Endpoint, Defender XDR, Key Vault, the
+managed identity endpoint) agree on lives here. The services are aiohttp applications, one per
+emulated host, all running in one event loop, so this state needs no locks: handlers must not await
+between reading and writing it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+CloudName = Literal["commercial", "gcc", "gcc-high", "dod"]
+AppFamily = Literal["commercial", "usgov"]
+Resource = Literal["mde", "xdr"]
+
+CLOUDS: tuple[CloudName, ...] = ("commercial", "gcc", "gcc-high", "dod")
+REGIONS = ("auto", "us", "eu", "uk", "au", "swa", "ina")
+
+MDE_ROLES_ALL: tuple[str, ...] = (
+    "Alert.Read.All",
+    "Alert.ReadWrite.All",
+    "Machine.Read.All",
+    "Machine.ReadWrite.All",
+    "Machine.Isolate",
+    "Machine.Scan",
+    "Machine.RestrictExecution",
+    "Machine.CollectForensics",
+    "Machine.StopAndQuarantine",
+    "Machine.Offboard",
+)
+XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
+
+
+def app_family(cloud: CloudName) -> AppFamily:
+    """GCC High and DoD tenants live in the US Government cloud and need its own app registration."""
+    return "usgov" if cloud in ("gcc-high", "dod") else "commercial"
+
+
+@dataclass
+class TenantSpec:
+    tenant_id: str
+    display_name: str
+    cloud: CloudName = "commercial"
+    region: str = "auto"
+    # none: the partner app was never consented here (token endpoint answers AADSTS700016).
+    # partial / full: consented; ``roles`` holds what was granted per resource (may be empty).
+    consent: Literal["full", "partial", "none"] = "full"
+    roles: dict[Resource, list[str]] = field(default_factory=dict)
+    machines: int = 5
+    note: str = ""
+
+    def granted(self, resource: Resource) -> list[str]:
+        if self.consent == "none":
+            return []
+        return list(self.roles.get(resource, []))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tenant_id": self.tenant_id,
+            "display_name": self.display_name,
+            "cloud": self.cloud,
+            "region": self.region,
+            "consent": self.consent,
+            "roles": {k: list(v) for k, v in self.roles.items()},
+            "machines": self.machines,
+            "note": self.note,
+        }
+
+
+@dataclass
+class AppRegistration:
+    """The partner's multi-tenant app in one cloud. Secrets are emulator-generated, per run."""
+
+    family: AppFamily
+    client_id: str
+    client_secret: str
+    expired_client_secret: str
+    certificate_pem_path: str = ""
+    thumbprint: str = ""  # SHA-1 hex of the DER certificate (x5t)
+    thumbprint_sha256: str = ""  # SHA-256 hex (x5t#S256), MSAL >= 1.35 may send this instead
+    public_key_pem: bytes = b""
+    display_name: str = "defender-relay (emulated partner app)"
+
+
+class Clock:
+    """Emulated time: the real UTC clock plus an offset that only ever moves forward."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+    @property
+    def offset_seconds(self) -> float:
+        return self._offset.total_seconds()
+
+
+@dataclass
+class Counters:
+    """What tests and benchmarks read back through ``GET /_emulator/counters``."""
+
+    token_requests: Counter[str] = field(default_factory=Counter)  # by tenant id
+    api_calls: Counter[str] = field(default_factory=Counter)  # by "tenant|route"
+    throttled: Counter[str] = field(default_factory=Counter)  # 429s served, by tenant id
+    faults: Counter[str] = field(default_factory=Counter)  # injected faults, by "kind|route"
+    keyvault_reads: Counter[str] = field(default_factory=Counter)  # by secret name
+    managed_identity_tokens: int = 0
+
+    def reset(self) -> None:
+        self.token_requests.clear()
+        self.api_calls.clear()
+        self.throttled.clear()
+        self.faults.clear()
+        self.keyvault_reads.clear()
+        self.managed_identity_tokens = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "token_requests": dict(self.token_requests),
+            "api_calls": dict(self.api_calls),
+            "throttled": dict(self.throttled),
+            "faults": dict(self.faults),
+            "keyvault_reads": dict(self.keyvault_reads),
+            "managed_identity_tokens": self.managed_identity_tokens,
+        }
+
+
+@dataclass
+class World:
+    """All emulator state. Services receive the one instance at construction."""
+
+    seed: int = 1
+    clock: Clock = field(default_factory=Clock)
+    tenants: dict[str, TenantSpec] = field(default_factory=dict)
+    apps: dict[AppFamily, AppRegistration] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    # real host name -> "https://127.0.0.1:PORT", filled in once the sockets are bound
+    hosts: dict[str, str] = field(default_factory=dict)
+    # Key Vault secrets by name (the vault also serves versions: name -> list, newest last)
+    secrets: dict[str, list[str]] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    def tenant(self, tenant_id: str) -> TenantSpec | None:
+        return self.tenants.get(tenant_id.lower())
+
+    def add_tenant(self, spec: TenantSpec) -> TenantSpec:
+        spec.tenant_id = spec.tenant_id.lower()
+        self.tenants[spec.tenant_id] = spec
+        return spec
