@@ -9,6 +9,7 @@ we read them from its output, so parallel runs never collide.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -138,10 +139,8 @@ def running_azurite(*, timeout: float = 30.0) -> Iterator[AzuriteEndpoints]:
 
 def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
