@@ -5,7 +5,11 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
 
     RelayError                         base; ``str()`` is a message fit for an operator or an HTTP caller
     ├── ConfigError                    bad or missing settings (all problems at once, each setting named)
-    ├── ValidationError                bad input (field named); HTTP 400/422
+    ├── ValidationError                bad input (field named); HTTP 400/413/415/422
+    ├── SignatureError                 HTTP request signature missing, bad, stale or replayed; HTTP 401
+    ├── ActionNotAllowedError          the tenant's allow-list does not permit this action; HTTP 403
+    ├── AmbiguousMachineError          a machine name/IP matches more than one device (``candidates``); HTTP 409
+    ├── IdempotencyConflictError       an Idempotency-Key is in flight or was used for another request; HTTP 409/422
     ├── TenantNotFoundError            tenant not in the registry (or disabled); HTTP 404
     ├── LeaseHeldError                 another worker holds the (tenant, feed) lease; complete quietly
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
@@ -20,6 +24,7 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
         ├── DefenderNotFoundError      404 ResourceNotFound
         ├── DefenderForbiddenError     403 (permission named in ``message``)
         ├── ActionConflictError        400 ActiveRequestAlreadyExists
+        │   └── PendingActionError     ... with the pending action looked up (``pending_action``); HTTP 409
         ├── ThrottledError             429 with ``retry_at`` (a long wait: hand the job back to the queue)
         └── DefenderUnavailableError   5xx / connection errors after bounded retries
 """
@@ -57,6 +62,43 @@ class ValidationError(RelayError):
     def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
         super().__init__(message)
         self.field = field
+        self.status = status
+
+
+class SignatureError(RelayError):
+    """The HMAC signature of an HTTP request is missing, wrong, outside the replay window, or already used."""
+
+    kind = "signature"
+
+
+class ActionNotAllowedError(RelayError):
+    """The tenant's allow-list does not contain the requested response action."""
+
+    kind = "action-not-allowed"
+
+    def __init__(self, message: str, *, tenant_id: str, action: str) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
+        self.action = action
+
+
+class AmbiguousMachineError(RelayError):
+    """A machine name or IP matched several devices; ``candidates`` lists them (id, name, last seen)."""
+
+    kind = "ambiguous-machine"
+
+    def __init__(self, message: str, *, candidates: list[dict[str, str | None]]) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
+
+
+class IdempotencyConflictError(RelayError):
+    """An Idempotency-Key is still being processed (409) or was first used for a different request (422)."""
+
+    kind = "idempotency-conflict"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
         self.status = status
 
 
@@ -144,6 +186,14 @@ class DefenderForbiddenError(DefenderError):
 
 class ActionConflictError(DefenderError):
     kind = "action-conflict"
+
+
+class PendingActionError(ActionConflictError):
+    """ActiveRequestAlreadyExists, with the action already pending or running (``pending_action``, may be empty)."""
+
+    def __init__(self, message: str, *, pending_action: dict[str, str | None], tenant_id: str | None = None) -> None:
+        super().__init__(message, status=400, code="ActiveRequestAlreadyExists", tenant_id=tenant_id)
+        self.pending_action = dict(pending_action)
 
 
 class ThrottledError(DefenderError):
