@@ -1,0 +1,73 @@
+"""TenantStore against real Table storage (Azurite)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from azure.data.tables import TableClient
+
+from localdev.azurite import AzuriteEndpoints
+from shared.errors import TenantNotFoundError
+from shared.tenants import Tenant, TenantStore, parse_tenant
+
+pytestmark = pytest.mark.integration
+
+A = "aaaaaaaa-0000-0000-0000-000000000001"
+B = "bbbbbbbb-0000-0000-0000-000000000002"
+
+
+@pytest.fixture
+def store(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[TenantStore]:
+    table = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
+    table.create_table()
+    yield TenantStore(table)
+    table.delete_table()
+
+
+def test_upsert_get_list_and_delete(store: TenantStore):
+    # GIVEN two tenants, one disabled
+    store.upsert(parse_tenant({"tenant_id": A, "display_name": "Beta", "allowed_actions": ["scan"]}, where="a"))
+    store.upsert(Tenant(tenant_id=B, display_name="Alpha", enabled=False, feeds=frozenset({"xdr-incidents"})))
+    # THEN they read back equal, sorted by name, and enabled_only filters
+    assert store.get(A).allowed_actions == {"scan"}
+    assert store.get(B).allowed_actions is None
+    assert [t.display_name for t in store.list()] == ["Alpha", "Beta"]
+    assert [t.tenant_id for t in store.list(enabled_only=True)] == [A]
+    store.enable(B)
+    assert len(store.list(enabled_only=True)) == 2
+    store.delete(A)
+    with pytest.raises(TenantNotFoundError, match=A):
+        store.get(A)
+    with pytest.raises(TenantNotFoundError):
+        store.delete(A)
+
+
+def test_health_is_recorded_and_survives_a_config_update(store: TenantStore):
+    store.upsert(Tenant(tenant_id=A, display_name="A"))
+    store.record_failure(A, "not-consented", "app not consented", "open the consent link")
+    health = store.record_failure(A, "not-consented", "app not consented", "open the consent link")
+    assert health.consecutive_failures == 2
+    store.upsert(Tenant(tenant_id=A, display_name="A renamed"))  # config change keeps health
+    health = store.get_health(A)
+    assert (health.consecutive_failures, health.last_error_kind) == (2, "not-consented")
+    assert health.last_error_remedy == "open the consent link"
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    store.record_success(A, now=now)
+    health = store.get_health(A)
+    assert health.consecutive_failures == 0
+    assert health.last_success == now
+    assert store.list_with_health()[0][0].display_name == "A renamed"
+
+
+def test_concurrent_failures_are_all_counted(store: TenantStore):
+    # GIVEN several workers failing on the same tenant at once WHEN they record THEN no count is lost (ETag)
+    store.upsert(Tenant(tenant_id=A, display_name="A"))
+    threads = [threading.Thread(target=store.record_failure, args=(A, "k", "m")) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert store.get_health(A).consecutive_failures == 4
