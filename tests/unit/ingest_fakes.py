@@ -1,0 +1,167 @@
+"""In-memory fakes for the worker's ports (fakes over mocks: they behave like the real adapters)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.checkpoints import Checkpoint
+from shared.envelopes import EventItem
+from shared.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
+from shared.jobs import Job, format_time, parse_time
+from shared.leases import Lease
+from shared.tenants import Tenant, TenantHealth
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class FakeChangeSource:
+    """Alerts per tenant; pages by $top/$skip over a sorted snapshot, like the Defender client does."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[dict[str, Any]]] = {}
+        self.calls = 0
+        self.fail_on_call: dict[int, Exception] = {}
+        self.throttles: dict[str, int] = {}
+
+    def put(self, tenant_id: str, item_id: str, when: datetime, **extra: Any) -> dict[str, Any]:
+        item = {"id": item_id, "lastUpdateTime": format_time(when), **extra}
+        self.items.setdefault(tenant_id, []).append(item)
+        return item
+
+    def iter_changes(
+        self, tenant: Tenant, feed: str, since: datetime, until: datetime, *, page_size: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        window = [i for i in self.items.get(tenant.tenant_id, []) if since <= parse_time(i["lastUpdateTime"]) <= until]
+        window.sort(key=lambda i: parse_time(i["lastUpdateTime"]))
+        skip = 0
+        while True:
+            self.calls += 1
+            if self.calls in self.fail_on_call:
+                raise self.fail_on_call[self.calls]
+            page = window[skip : skip + page_size]
+            yield page
+            if len(page) < page_size:
+                return
+            skip += page_size
+
+    def throttle_count(self, tenant_id: str) -> int:
+        return self.throttles.get(tenant_id, 0)
+
+
+class FakeCheckpoints:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Checkpoint] = {}
+        self.saves = 0
+        self.fail_next_save: Exception | None = None
+
+    def get(self, tenant_id: str, feed: str) -> Checkpoint:
+        return self.rows.get((tenant_id, feed), Checkpoint(tenant_id=tenant_id, feed=feed))
+
+    def save(self, checkpoint: Checkpoint) -> Checkpoint:
+        if self.fail_next_save is not None:
+            error, self.fail_next_save = self.fail_next_save, None
+            raise error
+        current = self.rows.get((checkpoint.tenant_id, checkpoint.feed))
+        if (current.etag if current else None) != checkpoint.etag:
+            raise LeaseHeldError("checkpoint moved")
+        self.saves += 1
+        saved = replace(checkpoint, etag=str(self.saves))
+        self.rows[(checkpoint.tenant_id, checkpoint.feed)] = saved
+        return saved
+
+
+class FakeLeases:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.held: dict[tuple[str, str], Lease] = {}
+        self.renewals = 0
+
+    def acquire(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Lease:
+        current = self.held.get((tenant_id, feed))
+        if current and current.owner != owner and current.expires_at > self.clock():
+            raise LeaseHeldError(f"tenant {tenant_id} feed {feed} is being processed by another worker")
+        lease = Lease(tenant_id, feed, owner, self.clock() + duration, etag=owner)
+        self.held[(tenant_id, feed)] = lease
+        return lease
+
+    def renew(self, lease: Lease, *, duration: timedelta) -> Lease:
+        self.renewals += 1
+        renewed = replace(lease, expires_at=self.clock() + duration)
+        self.held[(lease.tenant_id, lease.feed)] = renewed
+        return renewed
+
+    def release(self, lease: Lease) -> None:
+        if self.held.get((lease.tenant_id, lease.feed)) == lease:
+            del self.held[(lease.tenant_id, lease.feed)]
+
+
+@dataclass
+class FakeTenants:
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)
+    successes: list[str] = field(default_factory=list)
+
+    def add(self, tenant_id: str = TENANT, **kwargs: Any) -> Tenant:
+        tenant = Tenant(tenant_id=tenant_id, display_name=kwargs.pop("display_name", "Contoso"), **kwargs)
+        self.tenants[tenant_id] = tenant
+        return tenant
+
+    def get(self, tenant_id: str) -> Tenant:
+        if tenant_id not in self.tenants:
+            raise TenantNotFoundError(tenant_id)
+        return self.tenants[tenant_id]
+
+    def list(self, *, enabled_only: bool = False) -> list[Tenant]:
+        return [t for t in self.tenants.values() if t.enabled or not enabled_only]
+
+    def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth:
+        self.successes.append(tenant_id)
+        return TenantHealth(last_success=now)
+
+    def record_failure(
+        self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
+    ) -> TenantHealth:
+        self.failures.append((tenant_id, kind, message, remedy))
+        return TenantHealth(last_error_kind=kind, last_error_message=message, consecutive_failures=1)
+
+
+class FakeSink:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.items: list[EventItem] = []
+        self.fail_next: int = 0
+
+    def deliver(self, tenant_id: str, feed: str, items: Sequence[EventItem]) -> int:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DeliveryError("sink is down")
+        self.items.extend(items)
+        return 1
+
+    @property
+    def keys(self) -> list[str]:
+        return [item.dedup_key for item in self.items]
+
+
+class FakeJobQueue:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Job, int]] = []
+
+    def send(self, job: Job, *, delay_seconds: int = 0) -> None:
+        self.sent.append((job, delay_seconds))
