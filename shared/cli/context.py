@@ -1,0 +1,77 @@
+"""What a command runs against: the output, the settings and the services, each built on first use.
+
+Building lazily keeps ``tenants list`` from needing a partner app credential and ``consent-link`` from
+needing storage; a setting that a command does not use can never stop it. Everything real is built
+by ``shared.bootstrap`` (the one place clients are made), exactly as in the Function App.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.cli.output import Output
+from shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+
+class CliContext:
+    def __init__(self, *, out: Output, environ: Mapping[str, str], settings_file: str | None = None) -> None:
+        self.out = out
+        self._base_environ = environ
+        self._settings_file = settings_file
+        self._environ: dict[str, str] | None = None
+        self._settings: Settings | None = None
+        self._cache: dict[str, Any] = {}
+        self._closers: list[Any] = []
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The environment, overlaid with ``--settings FILE``'s ``Values`` (the file wins, like ``func start``)."""
+        if self._environ is None:
+            merged = dict(self._base_environ)
+            if self._settings_file:
+                merged.update(_read_local_settings(Path(self._settings_file)))
+            self._environ = merged
+        return self._environ
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from shared.config import Settings
+
+            self._settings = Settings.from_env(self.environ)
+        return self._settings
+
+    def cached(self, key: str, build: Any) -> Any:
+        """Build a service once per command run (``build()`` is called at most once)."""
+        if key not in self._cache:
+            value = build()
+            self._cache[key] = value
+            close = getattr(value, "close", None)
+            if callable(close):
+                self._closers.append(close)
+        return self._cache[key]
+
+    def close(self) -> None:
+        while self._closers:
+            # Closing is best effort at exit: the command's result stands whatever a close does.
+            with contextlib.suppress(Exception):
+                self._closers.pop()()
+
+
+def _read_local_settings(path: Path) -> dict[str, str]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError([f"--settings: {path} does not exist"]) from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError([f"--settings: {path} is not readable JSON ({exc})"]) from exc
+    values = document.get("Values") if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError([f'--settings: {path} has no "Values" object'])
+    return {str(k): str(v) for k, v in values.items()}

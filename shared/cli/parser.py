@@ -1,0 +1,148 @@
+"""The argument parser: every command, its options and its ``--help`` text.
+
+Handlers are named by dotted path and imported only when their command runs, so ``--help`` is instant
+and a broken optional service never stops the rest of the CLI from working.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+CLOUDS = ("commercial", "gcc", "gcc-high", "dod")
+
+EPILOG = """\
+Settings come from the environment (the same app settings as the Function App), optionally overlaid
+with the "Values" of a local.settings.json given by --settings. Exit status: 0 ok, 1 something checked
+or attempted failed, 2 bad arguments or input, 3 bad configuration.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our formatter everywhere, so every sub-command gets the same ``--help`` layout."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    # Accepted after the sub-command too (`defender-relay check --all --json`): scripts write it either way.
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
+    p.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS, help="local.settings.json to read")
+
+
+def _command(sub: argparse._SubParsersAction[_Parser], name: str, handler: str, help_text: str) -> _Parser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(handler=handler)
+    _common(p)
+    return p
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
+        prog="defender-relay",
+        description="Operate defender-relay across customer tenants: registry, consent, health, sweeps, actions.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
+    parser.add_argument("--settings", metavar="FILE", help="local.settings.json whose Values overlay the environment")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=_Parser)
+    _add_tenant_commands(sub)
+    _add_health_commands(sub)
+    _add_sweep_commands(sub)
+    _add_action_commands(sub)
+    p = _command(sub, "serve-local", "localdev.serve_local:run", "start Azurite and the emulator for `func start`")
+    p.add_argument("--scenario", default="demo", choices=("demo", "test", "empty"), help="emulator scenario")
+    p.add_argument("--output", default="local.settings.json", help="where to write the settings file")
+    p.add_argument("--no-wait", action="store_true", help="write the file and stop (for scripts and tests)")
+    return parser
+
+
+def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    tenants = sub.add_parser("tenants", help="the tenant registry", description="Manage the tenant registry.")
+    _common(tenants)
+    tsub = tenants.add_subparsers(title="tenant commands", metavar="ACTION", required=True, parser_class=_Parser)
+    mod = "shared.cli.tenants_cmd"
+    p = _command(tsub, "add", f"{mod}:add", "register a customer tenant (or update it)")
+    p.add_argument("tenant_id", help="the customer's tenant id (GUID)")
+    p.add_argument("--name", dest="display_name", help="display name (default: the tenant id)")
+    p.add_argument("--cloud", default="commercial", help="commercial | gcc | gcc-high | dod")
+    p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")
+    p.add_argument("--feeds", help="comma list: mde-alerts,xdr-incidents (default: mde-alerts)")
+    p.add_argument("--actions", help="comma list of allowed response actions (default: the app setting)")
+    p.add_argument("--disabled", action="store_true", help="register it disabled")
+    p = _command(tsub, "list", f"{mod}:list_", "list registered tenants with their health")
+    p.add_argument("--enabled-only", action="store_true", help="hide disabled tenants")
+    for name, verb in (("remove", "remove from the registry"), ("enable", "enable"), ("disable", "disable")):
+        p = _command(tsub, name, f"{mod}:{name}", f"{verb} a tenant")
+        p.add_argument("tenant_id", help="tenant id (GUID)")
+    p = _command(tsub, "import", f"{mod}:import_", "add or update tenants from a JSON file (all-or-nothing)")
+    p.add_argument("file", help='JSON file: a list of tenants, or {"tenants": [...]} ("-" for stdin)')
+    p.add_argument("--dry-run", action="store_true", help="validate only")
+    p = _command(tsub, "export", f"{mod}:export", "print the registry as an importable JSON file")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+
+    p = _command(sub, "consent-link", "shared.cli.tenants_cmd:consent_link", "admin-consent URL(s) for customers")
+    p.add_argument("--cloud", choices=CLOUDS, help="only this cloud's app (default: every configured app)")
+    p = _command(sub, "permissions", "shared.cli.permissions_cmd:permissions", "least-privilege roles, and per tenant")
+    p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    p.add_argument("--no-tokens", action="store_true", help="list what is needed without asking for tokens")
+
+
+def _add_health_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _command(sub, "check", "shared.cli.check_cmd:check", "token, claims and one call per feed and action")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--tenant", dest="tenant_id", help="check one tenant")
+    group.add_argument("--all", action="store_true", help="check every enabled tenant")
+
+
+def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _command(sub, "sweep", "shared.cli.sweep_cmd:sweep", "run one sweep in-process (enqueue, then drain)")
+    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit (required)")
+    p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    p = _command(sub, "backfill", "shared.cli.sweep_cmd:backfill", "re-read a tenant's feeds over a time range")
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--since", required=True, help="start (ISO date or date-time, UTC)")
+    p.add_argument("--until", help="end (ISO date or date-time, UTC; default: now)")
+    p.add_argument("--feed", help="only this feed (mde-alerts | xdr-incidents)")
+
+
+ACTION_HELP = {
+    "isolate": "isolate a machine from the network",
+    "unisolate": "release a machine from isolation",
+    "scan": "run an antivirus scan",
+    "restrict": "restrict app execution",
+    "unrestrict": "remove the app execution restriction",
+    "collect-package": "collect an investigation package",
+    "stop-and-quarantine": "stop a file and quarantine it",
+}
+
+
+def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    mod = "shared.cli.actions_cmd"
+    for name, text in ACTION_HELP.items():
+        p = _command(sub, name, f"{mod}:machine_action", text)
+        p.set_defaults(action=name)
+        p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+        p.add_argument("--machine", dest="machine_id", required=True, help="Defender machine id")
+        p.add_argument("--comment", required=True, help="why (recorded in Defender and the audit log)")
+        p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = same action)")
+        p.add_argument("--wait", action="store_true", help="follow the action until it reaches a final state")
+        if name == "isolate":
+            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective")
+        if name == "scan":
+            p.add_argument("--scan-type", default="Quick", help="Quick | Full")
+        if name == "stop-and-quarantine":
+            p.add_argument("--sha1", required=True, help="SHA-1 of the file")
+    p = _command(sub, "cancel", f"{mod}:cancel", "cancel a machine action that is not final yet")
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--action-id", required=True, help="machine action id")
+    p.add_argument("--comment", required=True, help="why")
+    p = _command(sub, "action-status", f"{mod}:action_status", "show a machine action's status")
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--action-id", required=True, help="machine action id")
+    p.add_argument("--wait", action="store_true", help="follow it until it reaches a final state")
+    p.add_argument("--timeout", type=float, default=120.0, help="give up following after N seconds")
+    p = _command(sub, "audit", f"{mod}:audit", "recent response-action audit records")
+    p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    p.add_argument("--limit", type=int, default=50, help="at most N records (newest first)")
