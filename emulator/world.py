@@ -85,6 +85,22 @@ class AppRegistration:
     thumbprint_sha256: str = ""  # SHA-256 hex (x5t#S256), MSAL >= 1.35 may send this instead
     public_key_pem: bytes = b""
     display_name: str = "defender-relay (emulated partner app)"
+    # The partner's own tenant, where the app is registered (its credentials and FICs live there).
+    home_tenant_id: str = ""
+    # Federated identity credentials: principal (object) ids of user-assigned managed identities whose
+    # tokens for api://AzureADTokenExchange the app accepts as client assertions (reference: azure-functions §5.4).
+    federated_subjects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ManagedIdentity:
+    """The Function App's user-assigned managed identity, served at IDENTITY_ENDPOINT."""
+
+    client_id: str
+    principal_id: str
+    tenant_id: str
+    header: str  # the X-IDENTITY-HEADER value (IDENTITY_HEADER); a per-run random string
+    display_name: str = "defender-relay-uami"
 
 
 class Clock:
@@ -151,6 +167,9 @@ class World:
     # Key Vault secrets by name (the vault also serves versions: name -> list, newest last)
     secrets: dict[str, list[str]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    # The partner (MSSP) home tenant: the app registrations, the managed identity and the vault live there.
+    partner_tenant_id: str = ""
+    managed_identity: ManagedIdentity | None = None
 
     def __post_init__(self) -> None:
         self.rng.seed(self.seed)

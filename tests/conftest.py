@@ -3,6 +3,9 @@
 - ``azurite``: one Azurite per test session (per xdist worker), yields its endpoints (connection string).
 - Tests that need clean storage make their own queue/table names (``unique_name``) instead of
   restarting Azurite.
+- ``emulator``: one emulator of the Microsoft services (``python -m emulator``, scenario "test") per test
+  session (per xdist worker); yields its ``EmulatorInfo``. ``emulator_env`` puts the emulator's client
+  environment (CA bundle, managed identity endpoint, host overrides) into ``os.environ`` for one test.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
+from localdev.emulator_process import EmulatorInfo, running_emulator
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,17 @@ def azurite() -> Iterator[AzuriteEndpoints]:
 def unique_name() -> str:
     """A storage-safe unique name (lowercase letters and digits, starts with a letter)."""
     return "t" + uuid.uuid4().hex[:20]
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorInfo]:
+    with running_emulator(scenario="test", seed=1) as info:
+        yield info
+
+
+@pytest.fixture
+def emulator_env(emulator: EmulatorInfo, monkeypatch: pytest.MonkeyPatch) -> EmulatorInfo:
+    """The test process trusts the emulator's CA and sees its managed identity endpoint (restored after)."""
+    for name, value in emulator.env().items():
+        monkeypatch.setenv(name, value)
+    return emulator

@@ -1,0 +1,238 @@
+"""Emulated Entra ID login hosts: OIDC discovery (v2 and v1), JWKS, and the v2 and v1 token endpoints.
+
+One ``LoginService`` per national cloud: ``login.microsoftonline.com`` serves commercial and GCC
+tenants with the commercial app registration, ``login.microsoftonline.us`` serves GCC High and DoD
+tenants with the US Government one. Asking the wrong cloud fails as it does in Azure (contracts §1.4).
+Shapes follow reference/defender-api.md §2 (requests, success bodies, claims, errors).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from emulator import entra_errors as errors
+from emulator.entra_credentials import authenticate_client
+from emulator.entra_errors import EntraError
+from emulator.faults_hook import FaultSource, injected
+from emulator.tokens import TokenService
+from emulator.world import AppFamily, AppRegistration, World, app_family
+
+# Resource (App ID URI) -> kind, per cloud (contracts §1.3). The kind picks the tenant's granted roles.
+RESOURCES: dict[AppFamily, dict[str, str]] = {
+    "commercial": {
+        "https://api.securitycenter.microsoft.com": "mde",
+        "https://securitycenter.onmicrosoft.com/windowsatpservice": "mde",
+        "https://api-gcc.securitycenter.microsoft.us": "mde",
+        "https://api.security.microsoft.com": "xdr",
+        "https://api-gcc.security.microsoft.us": "xdr",
+        "https://vault.azure.net": "other",
+        "https://storage.azure.com": "other",
+    },
+    "usgov": {
+        "https://api-gov.securitycenter.microsoft.us": "mde",
+        "https://securitycenter.onmicrosoft.us/windowsatpservice": "mde",
+        "https://api-gov.security.microsoft.us": "xdr",
+        "https://vault.usgovcloudapi.net": "other",
+    },
+}
+REAL_LOGIN_HOST: dict[AppFamily, str] = {
+    "commercial": "login.microsoftonline.com",
+    "usgov": "login.microsoftonline.us",
+}
+_NO_CACHE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+
+
+class LoginService:
+    def __init__(
+        self, world: World, tokens: TokenService, family: AppFamily, *, faults: FaultSource | None = None
+    ) -> None:
+        self._world = world
+        self._tokens = tokens
+        self._family = family
+        self.faults = faults
+        self.real_host = REAL_LOGIN_HOST[family]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery_v2)
+        app.router.add_get("/{tenant}/.well-known/openid-configuration", self._discovery_v1)
+        app.router.add_get("/{tenant}/discovery/v2.0/keys", self._jwks)
+        app.router.add_get("/{tenant}/discovery/keys", self._jwks)
+        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token_v2)
+        app.router.add_post("/{tenant}/oauth2/token", self._token_v1)
+        return app
+
+    # --- tenants -------------------------------------------------------------------------------
+
+    def _tenant_family(self, tenant_id: str) -> AppFamily | None:
+        if tenant_id == self._world.partner_tenant_id:
+            return "commercial"
+        spec = self._world.tenant(tenant_id)
+        return app_family(spec.cloud) if spec else None
+
+    def _require_tenant(self, tenant: str) -> str:
+        tenant_id = tenant.lower()
+        family = self._tenant_family(tenant_id)
+        if family is None:
+            raise errors.unknown_tenant(tenant)
+        if family != self._family:
+            raise errors.cross_cloud(tenant)
+        return tenant_id
+
+    # --- discovery -----------------------------------------------------------------------------
+
+    def _discovery_doc(self, request: web.Request, tenant: str, *, v2: bool) -> dict[str, Any]:
+        base = f"https://{request.host}/{tenant}"
+        real = f"https://{self.real_host}/{tenant}"
+        suffix = "/v2.0" if v2 else ""
+        return {
+            "token_endpoint": f"{base}/oauth2{suffix}/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{base}/discovery{suffix}/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            # Issuers are the real ones: tokens say where they come from, not which port served them.
+            "issuer": f"{real}/v2.0" if v2 else f"https://sts.windows.net/{tenant}/",
+            "authorization_endpoint": f"{base}/oauth2{suffix}/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2{suffix}/devicecode",
+            "end_session_endpoint": f"{base}/oauth2{suffix}/logout",
+            "request_uri_parameter_supported": False,
+            "tenant_region_scope": "NA",
+            "cloud_instance_name": "microsoftonline.us" if self._family == "usgov" else "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.us" if self._family == "usgov" else "graph.microsoft.com",
+        }
+
+    async def _discovery(self, request: web.Request, *, v2: bool) -> web.Response:
+        tenant = request.match_info["tenant"]
+        # INF: discovery answers for a tenant of the other cloud too; the token request is what fails.
+        if tenant.lower() not in ("common", "organizations") and self._tenant_family(tenant.lower()) is None:
+            return errors.invalid_tenant_discovery(tenant).response(host=self.real_host)
+        return web.json_response(self._discovery_doc(request, tenant, v2=v2))
+
+    async def _discovery_v2(self, request: web.Request) -> web.Response:
+        return await self._discovery(request, v2=True)
+
+    async def _discovery_v1(self, request: web.Request) -> web.Response:
+        return await self._discovery(request, v2=False)
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        return web.json_response(self._tokens.jwks())
+
+    # --- token ---------------------------------------------------------------------------------
+
+    async def _token_v2(self, request: web.Request) -> web.Response:
+        return await self._token(request, v2=True)
+
+    async def _token_v1(self, request: web.Request) -> web.Response:
+        return await self._token(request, v2=False)
+
+    async def _token(self, request: web.Request, *, v2: bool) -> web.Response:
+        tenant = request.match_info["tenant"]
+        self._world.counters.token_requests[tenant.lower()] += 1
+        fault = await injected(self.faults, "token", tenant.lower(), request, self._fault_response)
+        if fault is not None:
+            return fault
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        try:
+            return self._grant(request, tenant, form, v2=v2)
+        except EntraError as exc:
+            return exc.response(host=self.real_host)
+
+    def _fault_response(self, status: int, retry_after: int | None) -> web.Response:
+        error = {429: "temporarily_unavailable", 503: "temporarily_unavailable"}.get(status, "server_error")
+        response = EntraError(status, error, None, "Injected fault.").response(host=self.real_host)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def _grant(self, request: web.Request, tenant: str, form: dict[str, str], *, v2: bool) -> web.Response:
+        grant_type = form.get("grant_type", "")
+        if not grant_type:
+            raise errors.missing_parameter("grant_type")
+        if grant_type != "client_credentials":
+            raise errors.unsupported_grant(grant_type)
+        tenant_id = self._require_tenant(tenant)
+        client_id = form.get("client_id", "")
+        if not client_id:
+            raise errors.missing_parameter("client_id")
+        app = self._app_in_tenant(client_id, tenant_id, tenant)
+        resource, kind = self._resource(form, tenant, v2=v2)
+        token_urls = self._token_urls(request, tenant)
+        appidacr = authenticate_client(form, app, token_urls=token_urls, tokens=self._tokens)
+        roles = self._roles(tenant_id, kind)
+        issued = self._tokens.issue(
+            tenant_id=tenant_id,
+            audience=resource,
+            app_id=app.client_id,
+            app_display_name=app.display_name,
+            roles=roles,
+            appidacr=appidacr,
+            service_principal_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{app.client_id}")),
+        )
+        body: dict[str, Any]
+        if v2:  # v2: integers (reference §2.2)
+            body = {"token_type": "Bearer", "expires_in": issued.expires_in, "ext_expires_in": issued.expires_in}
+        else:  # v1: strings, plus expires_on / not_before / resource
+            body = {
+                "token_type": "Bearer",
+                "expires_in": str(issued.expires_in),
+                "ext_expires_in": str(issued.expires_in),
+                "expires_on": str(issued.exp),
+                "not_before": str(issued.nbf),
+                "resource": resource,
+            }
+        body["access_token"] = issued.access_token
+        return web.Response(text=json.dumps(body), content_type="application/json", headers=_NO_CACHE)
+
+    def _app_in_tenant(self, client_id: str, tenant_id: str, tenant: str) -> AppRegistration:
+        app = self._world.apps.get(self._family)
+        if app is None or app.client_id.lower() != client_id.lower():
+            raise errors.app_not_in_tenant(client_id, tenant)
+        spec = self._world.tenant(tenant_id)
+        if spec is not None and spec.consent == "none":
+            raise errors.app_not_in_tenant(client_id, tenant)
+        return app
+
+    def _resource(self, form: dict[str, str], tenant: str, *, v2: bool) -> tuple[str, str]:
+        if v2:
+            scope = form.get("scope", "").strip()
+            if not scope:
+                raise errors.missing_parameter("scope")
+            scopes = scope.split()
+            if len(scopes) != 1 or not scopes[0].endswith("/.default"):
+                raise errors.scope_not_default(scope)
+            resource = scopes[0][: -len("/.default")]
+        else:
+            resource = form.get("resource", "").strip()
+            if not resource:
+                raise errors.missing_parameter("resource")
+        kind = RESOURCES[self._family].get(resource.rstrip("/"))
+        if kind is None:
+            raise errors.unknown_resource(resource, tenant)
+        return resource.rstrip("/"), kind
+
+    def _token_urls(self, request: web.Request, tenant: str) -> set[str]:
+        """Audiences a client assertion may name: this endpoint (as reached, or by its real host)."""
+        urls = set()
+        for host in (request.host, self.real_host):
+            for t in (tenant, tenant.lower()):
+                urls.update({f"https://{host}/{t}/oauth2/v2.0/token", f"https://{host}/{t}/oauth2/token"})
+        return urls
+
+    def _roles(self, tenant_id: str, kind: str) -> list[str]:
+        spec = self._world.tenant(tenant_id)
+        if spec is None:
+            return []
+        if kind == "mde":
+            return spec.granted("mde")
+        if kind == "xdr":
+            return spec.granted("xdr")
+        return []

@@ -1,0 +1,56 @@
+"""How the platform services (Entra ID, Key Vault) consult the Defender helper's fault injector.
+
+The injector (``DefenderService.faults``) is optional: without it, or when it has no rule for a route,
+nothing is injected. Only the shape of a decision is relied on: ``kind`` in {"429", "500", "503",
+"reset", "slow"}, ``retry_after`` and ``slow_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from aiohttp import web
+
+
+class FaultDecision(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def retry_after(self) -> float | int | None: ...
+    @property
+    def slow_seconds(self) -> float: ...
+
+
+class FaultSource(Protocol):
+    def for_route(self, route: str, tenant_id: str | None) -> FaultDecision | None: ...
+
+
+# Builds the service's own error answer for an HTTP fault: (status, retry_after) -> response.
+ErrorFactory = Callable[[int, int | None], web.Response]
+
+
+async def injected(
+    faults: FaultSource | None,
+    route: str,
+    tenant_id: str | None,
+    request: web.Request,
+    make_error: ErrorFactory,
+) -> web.Response | None:
+    """The fault answer for this request, or None to go on normally ("slow" delays, then goes on)."""
+    if faults is None:
+        return None
+    decision = faults.for_route(route, tenant_id)
+    if decision is None:
+        return None
+    if decision.kind == "slow":
+        await asyncio.sleep(float(decision.slow_seconds or 0))
+        return None
+    if decision.kind == "reset":
+        # Drop the connection without an answer, as a load balancer reset would.
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    retry_after = int(decision.retry_after) if decision.retry_after is not None else None
+    return make_error(int(decision.kind), retry_after)

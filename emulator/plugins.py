@@ -1,0 +1,70 @@
+"""The Defender for Endpoint / Defender XDR part of the emulator, loaded lazily.
+
+It lives in ``emulator/defender/`` and ``emulator/scenario.py`` (interface in contracts §1 "Emulator
+internals"). The platform (Entra ID, Key Vault, managed identity) must start without it, so a missing
+or incomplete Defender part is reported on stderr and the emulator runs with the platform hosts only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from emulator.faults_hook import FaultSource
+from emulator.tokens import TokenService
+from emulator.world import TenantSpec, World
+
+# contracts §1.2: the Defender API hosts, each on its own port.
+DEFENDER_HOSTS: tuple[str, ...] = (
+    "api.securitycenter.microsoft.com",
+    "api.security.microsoft.com",
+    "us.api.security.microsoft.com",
+    "eu.api.security.microsoft.com",
+    "uk.api.security.microsoft.com",
+    "au.api.security.microsoft.com",
+    "swa.api.security.microsoft.com",
+    "ina.api.security.microsoft.com",
+    "api-gcc.securitycenter.microsoft.us",
+    "api-gcc.security.microsoft.us",
+    "api-gov.securitycenter.microsoft.us",
+    "api-gov.security.microsoft.us",
+)
+
+
+@dataclass
+class DefenderPlugin:
+    service: Any  # emulator.defender.DefenderService (typed loosely: it may not exist yet)
+    hosts: tuple[str, ...]
+    faults: FaultSource | None
+
+    def on_tenant(self, spec: TenantSpec, body: dict[str, Any]) -> None:
+        """After POST/PATCH /_emulator/tenants: let the Defender side create data for the tenant."""
+        hook = getattr(self.service, "tenant_changed", None)
+        if hook is not None:
+            hook(spec, body)
+
+
+def load_defender(
+    world: World, tokens: TokenService, *, scenario: str, seed: int, tenants: int | None, warn: TextIO
+) -> DefenderPlugin | None:
+    # importlib, not ``from ... import``: the module may not exist yet while it is being written.
+    try:
+        service_class = importlib.import_module("emulator.defender").DefenderService
+    except (ImportError, AttributeError) as exc:
+        print(f"emulator: Defender APIs not served ({exc}); Entra ID, Key Vault and identity only", file=warn)
+        return None
+    service = service_class(world, tokens)
+    plugin = DefenderPlugin(
+        service=service,
+        hosts=tuple(getattr(service, "hosts", DEFENDER_HOSTS)),
+        faults=getattr(service, "faults", None),
+    )
+    if scenario != "empty":
+        try:
+            load_scenario = importlib.import_module("emulator.scenario").load_scenario
+        except (ImportError, AttributeError) as exc:
+            print(f"emulator: scenario {scenario!r} not loaded ({exc})", file=warn)
+            return plugin
+        load_scenario(scenario, world, service, seed=seed, tenants=tenants)
+    return plugin

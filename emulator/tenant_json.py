@@ -1,0 +1,86 @@
+"""Tenant objects of the control API (contracts §1.2) to and from ``TenantSpec``, with field-named errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+from emulator.world import CLOUDS, REGIONS, CloudName, Resource, TenantSpec
+
+CONSENTS = ("full", "partial", "none")
+_FIELDS = {"tenant_id", "display_name", "cloud", "region", "consent", "roles", "machines", "note", "alerts"}
+
+
+class TenantFieldError(ValueError):
+    """A tenant object is invalid; the message names the field."""
+
+
+def _choice(data: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = data.get(name, default)
+    if value not in allowed:
+        raise TenantFieldError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _roles(value: Any) -> dict[Resource, list[str]]:
+    if not isinstance(value, dict):
+        raise TenantFieldError('roles must be an object like {"mde": [...], "xdr": [...]}')
+    out: dict[Resource, list[str]] = {}
+    for key, names in value.items():
+        if key not in ("mde", "xdr"):
+            raise TenantFieldError(f"roles.{key} is not a resource: use mde or xdr")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TenantFieldError(f"roles.{key} must be a list of role names")
+        out[cast(Resource, key)] = list(names)
+    return out
+
+
+def _check_fields(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TenantFieldError("the tenant must be a JSON object")
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise TenantFieldError(f"unknown tenant fields: {', '.join(sorted(unknown))}")
+    return data
+
+
+def _tenant_id(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise TenantFieldError(f"tenant_id must be a GUID, got {value!r}") from exc
+
+
+def _machines(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TenantFieldError(f"machines must be a non-negative integer, got {value!r}")
+    return value
+
+
+def tenant_from_json(data: Any) -> TenantSpec:
+    """A new tenant from a full tenant object (POST)."""
+    data = _check_fields(data)
+    if "tenant_id" not in data:
+        raise TenantFieldError("tenant_id is required")
+    tenant_id = _tenant_id(data["tenant_id"])
+    return TenantSpec(
+        tenant_id=tenant_id,
+        display_name=str(data.get("display_name", tenant_id)),
+        cloud=cast(CloudName, _choice(data, "cloud", CLOUDS, "commercial")),
+        region=_choice(data, "region", REGIONS, "auto"),
+        consent=cast(Any, _choice(data, "consent", CONSENTS, "full")),
+        roles=_roles(data.get("roles", {})),
+        machines=_machines(data.get("machines", 5)),
+        note=str(data.get("note", "")),
+    )
+
+
+def apply_patch(spec: TenantSpec, data: Any) -> None:
+    """Change the given fields of an existing tenant (PATCH); validates everything before changing."""
+    data = _check_fields(data)
+    if "tenant_id" in data and _tenant_id(data["tenant_id"]) != spec.tenant_id:
+        raise TenantFieldError("tenant_id cannot be changed")
+    merged = {**spec.to_json(), **{k: v for k, v in data.items() if k != "alerts"}}
+    fresh = tenant_from_json(merged)
+    for name in ("display_name", "cloud", "region", "consent", "roles", "machines", "note"):
+        setattr(spec, name, getattr(fresh, name))
