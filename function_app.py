@@ -1,0 +1,10 @@
+"""Azure Functions entry point: composition only. Each trigger lives in a blueprint in shared/triggers/."""
+
+import azure.functions as func
+
+from shared.triggers.queue import bp as queue_bp
+from shared.triggers.timer import bp as timer_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(timer_bp)
+app.register_functions(queue_bp)

@@ -1,0 +1,193 @@
+"""The one place real clients are built from ``Settings``, once per worker process.
+
+``get_services()`` returns the process-wide ``Services``: storage clients, the tenant store, the token
+provider, the Defender client, the sinks, checkpoints and leases. Building them costs network round
+trips (MSAL's OIDC discovery, Key Vault) and their connection pools and MSAL's token cache are what
+make the second call cheap, so the Functions triggers, the CLI and the benchmarks all share one
+instance. Parts are built on first use, so a timer run never builds an MSAL app.
+
+Tests and the CLI pass their own parts to ``Services(...)`` (e.g. a fake ``ChangeSource``) and install
+them with ``use_services``; nothing here is patched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from shared.checkpoints import TableCheckpointStore
+from shared.config import Settings
+from shared.errors import ConfigError
+from shared.ingest import ChangeSource, IngestDeps, IngestOptions
+from shared.jobs import Job
+from shared.leases import TableLeaseStore, new_owner_id
+from shared.sinks import ArchiveSink, BlobPayloads, QueueSink, Sink, WebhookSink
+from shared.storage import (
+    CHECKPOINTS_TABLE,
+    JOBS_QUEUE,
+    LEASES_TABLE,
+    PAYLOADS_CONTAINER,
+    TENANTS_TABLE,
+    StorageClients,
+    StorageJobQueue,
+)
+from shared.sweep import SweepResult, run_sweep
+from shared.tenants import TenantStore
+
+if TYPE_CHECKING:
+    from shared.auth import TokenProvider
+    from shared.defender import DefenderClient
+
+Clock = Callable[[], datetime]
+
+
+class Services:
+    """Everything the triggers need, built lazily from settings; pass a part to replace it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage: StorageClients | None = None,
+        source: ChangeSource | None = None,
+        sinks: Sequence[Sink] | None = None,
+        clock: Clock | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self._storage = storage
+        self._source = source
+        self._sinks = tuple(sinks) if sinks is not None else None
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.owner = owner or f"{os.getpid()}-{new_owner_id()[:12]}"
+
+    @cached_property
+    def storage(self) -> StorageClients:
+        return self._storage or StorageClients.from_settings(self.settings.storage)
+
+    @cached_property
+    def tenants(self) -> TenantStore:
+        return TenantStore(self.storage.table(TENANTS_TABLE))
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        from shared.auth import TokenProvider
+
+        return TokenProvider(self.settings)
+
+    @cached_property
+    def defender(self) -> DefenderClient:
+        from shared.defender import DefenderClient
+
+        return DefenderClient(self.settings, tokens=self.tokens)
+
+    @cached_property
+    def source(self) -> ChangeSource:
+        if self._source is not None:
+            return self._source
+        from shared.feeds import DefenderChangeSource
+
+        return DefenderChangeSource(self.defender)
+
+    @cached_property
+    def sinks(self) -> tuple[Sink, ...]:
+        return self._sinks if self._sinks is not None else tuple(build_sinks(self.settings, self.storage))
+
+    @cached_property
+    def job_queue(self) -> StorageJobQueue:
+        return StorageJobQueue(self.storage.queue(JOBS_QUEUE))
+
+    @cached_property
+    def ingest_deps(self) -> IngestDeps:
+        s = self.settings
+        return IngestDeps(
+            tenants=self.tenants,
+            source=self.source,
+            checkpoints=TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE)),
+            leases=TableLeaseStore(self.storage.table(LEASES_TABLE), clock=self.clock),
+            sinks=self.sinks,
+            owner=self.owner,
+            options=IngestOptions(
+                overlap=timedelta(seconds=s.overlap_seconds),
+                settle=timedelta(seconds=s.settle_seconds),
+                initial_lookback=timedelta(hours=s.initial_lookback_hours),
+                page_size=s.page_size,
+                lease_duration=timedelta(seconds=s.lease_seconds),
+            ),
+            clock=self.clock,
+        )
+
+    def requeue(self, job: Job, delay_seconds: int) -> None:
+        self.job_queue.send(job, delay_seconds=delay_seconds)
+
+    def run_sweep(self) -> SweepResult:
+        return run_sweep(
+            tenants=self.tenants,
+            queue=self.job_queue,
+            interval_seconds=self.settings.sweep_interval_seconds,
+            clock=self.clock,
+        )
+
+    def ensure_storage(self) -> None:
+        """Create the queues, tables and containers the app uses (idempotent; for local runs and tests)."""
+        s = self.settings
+        self.storage.ensure(
+            queues=(JOBS_QUEUE, s.events_queue),
+            tables=(TENANTS_TABLE, CHECKPOINTS_TABLE, LEASES_TABLE),
+            containers=(PAYLOADS_CONTAINER, s.archive_container),
+        )
+
+
+def build_sinks(settings: Settings, storage: StorageClients) -> list[Sink]:
+    """The sinks named in ``RELAY_SINKS``, in that order."""
+    payloads = BlobPayloads(storage.container(PAYLOADS_CONTAINER))
+    sinks: list[Sink] = []
+    for name in settings.sinks:
+        if name == "queue":
+            sinks.append(QueueSink(storage.queue(settings.events_queue), payloads))
+        elif name == "archive":
+            sinks.append(ArchiveSink(storage.container(settings.archive_container)))
+        elif name == "webhook":
+            sinks.append(_webhook_sink(settings, payloads))
+    return sinks
+
+
+def _webhook_sink(settings: Settings, payloads: BlobPayloads) -> WebhookSink:
+    if not settings.webhook_url or not settings.webhook_secret_name:
+        raise ConfigError(["RELAY_SINKS: webhook needs RELAY_WEBHOOK_URL and RELAY_WEBHOOK_SECRET_NAME"])
+    from shared.credentials import secret_reader_from_settings
+
+    secret = secret_reader_from_settings(settings).get_secret(settings.webhook_secret_name)
+    return WebhookSink(url=settings.webhook_url, secret=secret.encode(), payloads=payloads)
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def get_services() -> Services:
+    """The process-wide services, built from the environment on first use."""
+    global _services  # noqa: PLW0603  # one per worker process is the point
+    with _lock:
+        if _services is None:
+            _services = Services(Settings.from_env(os.environ))
+        return _services
+
+
+@contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Install ``services`` as the process-wide instance for a block (tests, the CLI), then restore."""
+    global _services  # noqa: PLW0603
+    with _lock:
+        previous, _services = _services, services
+    try:
+        yield services
+    finally:
+        with _lock:
+            _services = previous
+
