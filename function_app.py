@@ -2,9 +2,11 @@
 
 import azure.functions as func
 
+from shared.triggers.http import bp as http_bp
 from shared.triggers.queue import bp as queue_bp
 from shared.triggers.timer import bp as timer_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(timer_bp)
 app.register_functions(queue_bp)
+app.register_functions(http_bp)

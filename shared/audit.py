@@ -1,0 +1,101 @@
+"""The audit trail of the HTTP API: one record per attempt to change something in a tenant (accepted,
+rejected or failed), written to table ``audit`` *before* the response is sent.
+
+Partition = tenant id (``_invalid`` when the caller sent no valid tenant id), row = UTC time + request
+id, so a tenant's records read back in time order. A record names the caller, the machine as given and
+as resolved, the action, the comment, the outcome, the HTTP status and problem type, and Defender's
+action id. It never holds a token, a key or a signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, Protocol
+
+from azure.data.tables import TableClient
+
+TABLE: Final = "audit"
+INVALID_TENANT_PARTITION: Final = "_invalid"
+Outcome = Literal["accepted", "replayed", "rejected", "failed"]
+_MAX_TEXT: Final = 1000
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    tenant_id: str
+    time: datetime
+    request_id: str
+    caller: str
+    action: str  # allow-list name: isolate, scan, cancel, sweep, ...
+    outcome: Outcome
+    status: int
+    machine: str = ""  # as the caller named it
+    machine_id: str = ""  # as resolved
+    comment: str = ""
+    upstream_action_id: str = ""
+    problem_type: str = ""
+    detail: str = ""
+    idempotency_key: str = ""
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.time.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}-{self.request_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["time"] = self.time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return _camel(body)
+
+
+def outcome_for(status: int, *, replayed: bool = False) -> Outcome:
+    if status < 300:
+        return "replayed" if replayed else "accepted"
+    # 429 and 5xx: the request was fine, Defender or we failed; 4xx: the request was refused.
+    return "failed" if status >= 500 or status == 429 else "rejected"
+
+
+class AuditStore(Protocol):
+    def write(self, record: AuditRecord) -> None: ...
+
+    def list(self, tenant_id: str, *, since: datetime, limit: int) -> list[AuditRecord]: ...
+
+
+class TableAuditStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def write(self, record: AuditRecord) -> None:
+        entity: dict[str, Any] = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "time")}
+        for name in ("comment", "detail", "machine", "caller"):
+            entity[name] = str(entity[name])[:_MAX_TEXT]
+        entity.update(PartitionKey=record.tenant_id, RowKey=record.row_key, time=record.time.astimezone(UTC))
+        self._table.create_entity(entity)
+
+    def list(self, tenant_id: str, *, since: datetime, limit: int) -> list[AuditRecord]:
+        since_key = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        pages = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @since",
+            parameters={"pk": tenant_id, "since": since_key},
+            results_per_page=min(limit, 1000),
+        )
+        records: list[AuditRecord] = []
+        for entity in pages:
+            records.append(_from_entity(tenant_id, entity))
+            if len(records) >= limit:
+                break
+        return records
+
+
+def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:
+    fields = {name: entity.get(name, "") for name in AuditRecord.__dataclass_fields__}
+    fields.update(tenant_id=tenant_id, time=entity["time"], status=int(entity["status"]))
+    return AuditRecord(**fields)
+
+
+def _camel(body: dict[str, Any]) -> dict[str, Any]:
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+    return {camel(k): v for k, v in body.items()}

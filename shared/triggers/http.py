@@ -1,0 +1,87 @@
+"""The HTTP blueprint: one Functions function per row of ``shared.routes.ROUTES``, auth level FUNCTION.
+
+Each function converts the ``func.HttpRequest`` into an ``ApiRequest``, makes the one call
+``HttpApi.handle``, and converts the answer back. The ``HttpApi`` is built once per worker process
+from the app's services (``shared.bootstrap``); tests install their own with ``use_http_api``.
+The function key itself is checked by the Functions host before any of this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.httpapi import ApiRequest, ApiResponse, HttpApi, problem_response
+from shared.problems import Problem
+from shared.routes import ROUTES, Route
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+logger = logging.getLogger("defender_relay.http")
+_api: HttpApi | None = None
+_api_lock = threading.Lock()
+
+
+def use_http_api(api: HttpApi | None) -> None:
+    """Install the ``HttpApi`` the functions use (tests, the benchmark); None: build from settings again."""
+    global _api  # noqa: PLW0603  # one HttpApi per worker process, swapped only by tests
+    with _api_lock:
+        _api = api
+
+
+def _http_api() -> HttpApi:
+    global _api  # noqa: PLW0603
+    with _api_lock:
+        if _api is None:
+            from shared.httpapi_bootstrap import build_http_api
+
+            _api = build_http_api()
+        return _api
+
+
+def to_api_request(req: func.HttpRequest) -> ApiRequest:
+    target = urlsplit(req.url)
+    path_and_query = target.path + (f"?{target.query}" if target.query else "")
+    return ApiRequest(
+        method=req.method,
+        path_and_query=path_and_query,
+        route_params=dict(req.route_params),
+        params=dict(req.params),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+    )
+
+
+def to_http_response(response: ApiResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(response.body, separators=(",", ":")),
+        status_code=response.status,
+        headers=response.headers,
+        mimetype=response.content_type,
+        charset="utf-8",
+    )
+
+
+def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    def handle(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            api = _http_api()
+        except Exception:  # settings or clients broken: say so without details (they are in the log)
+            logger.exception("HTTP API could not be built")
+            problem = Problem(503, "not-configured", "the relay is not configured correctly; see the function logs")
+            return to_http_response(problem_response(problem, "startup"))
+        return to_http_response(api.handle(route, to_api_request(req)))
+
+    handle.__name__ = route.function_name
+    handle.__qualname__ = route.function_name
+    return handle
+
+
+for _route in ROUTES:
+    bp.function_name(name=_route.function_name)(
+        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(_handler(_route))
+    )
