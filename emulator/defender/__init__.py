@@ -1,0 +1,72 @@
+"""Emulated Microsoft Defender for Endpoint and Defender XDR APIs (contracts §1.3, §1.5, §1.6).
+
+:class:`DefenderService` owns the Defender data and policies (rate limits, faults, action timing)
+and hands the platform one aiohttp application per emulated API host plus its control routes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from emulator.defender import activity
+from emulator.defender.api import ApiState, HostApp
+from emulator.defender.auth import Authorizer, host_configs
+from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.ratelimit import RateLimiter
+from emulator.defender.routes import ROUTES
+from emulator.defender.store import DefenderStore
+from emulator.tokens import TokenService
+from emulator.world import TenantSpec, World
+
+__all__ = ["DefenderService", "FaultDecision", "FaultInjector"]
+
+
+class DefenderService:
+    def __init__(self, world: World, tokens: TokenService) -> None:
+        self.world = world
+        self.store = DefenderStore(world)
+        self.faults = FaultInjector(world.counters, seed=world.seed)
+        # Windows follow real time plus the emulated clock's offset: advancing time frees them too.
+        self.limiter = RateLimiter(now=lambda: time.monotonic() + world.clock.offset_seconds)
+        self.state = ApiState(world, self.store, Authorizer(world, tokens), self.limiter, self.faults)
+        self._configs = host_configs()
+
+    @property
+    def hosts(self) -> list[str]:
+        """The real host names this service answers for (the keys of ``emulator.json`` ``hosts``)."""
+        return list(self._configs)
+
+    def app_for_host(self, host: str) -> web.Application:
+        config = self._configs.get(host)
+        if config is None:
+            raise ValueError(f"not a Defender API host: {host!r} (known: {', '.join(self._configs)})")
+        return HostApp(self.state, config, ROUTES).build()
+
+    def control_routes(self) -> list[web.RouteDef]:
+        from emulator.defender.control import control_routes
+
+        return control_routes(self)
+
+    def generate(self, tenant_id: str, **options: Any) -> dict[str, int]:
+        """One batch of activity in one tenant (see ``POST /_emulator/generate``)."""
+        return activity.generate(self.store, self.store.tenant(tenant_id), **options)
+
+    def backfill(self, tenant_id: str, *, alerts: int, span_seconds: float = 2 * 86_400) -> int:
+        """Give a tenant history: ``alerts`` alerts over the past ``span_seconds`` (for scenarios)."""
+        return activity.backfill(self.store, self.store.tenant(tenant_id), alerts=alerts, span_seconds=span_seconds)
+
+    def tenant_changed(self, spec: TenantSpec, body: dict[str, Any]) -> None:
+        """After ``POST``/``PATCH /_emulator/tenants``: machines now, plus ``"alerts": N`` of history."""
+        self.store.tenant(spec.tenant_id)
+        alerts = body.get("alerts")
+        if isinstance(alerts, int) and not isinstance(alerts, bool) and alerts > 0:
+            self.backfill(spec.tenant_id, alerts=min(alerts, 100_000))
+
+    def rename_machine(self, tenant_id: str, index: int, computer_dns_name: str) -> None:
+        """Give one machine a chosen name (scenarios: one name present in two tenants)."""
+        machines = self.store.tenant(tenant_id).machines
+        if index < len(machines):
+            machines[index]["computerDnsName"] = computer_dns_name

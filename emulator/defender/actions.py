@@ -1,0 +1,90 @@
+"""Machine-action handlers (reference §6): create, cancel, get, list."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from emulator.defender.api import Ctx
+from emulator.defender.jsonfmt import ApiError, json_response
+from emulator.defender.machine_actions import ACTIONS, MachineAction, parse_action_body, parse_cancel_body
+from emulator.defender.mde import read_json
+from emulator.defender.odata import Record, Schema
+from emulator.defender.paging import CollectionRules, envelope, select
+
+ACTION_SCHEMA = Schema(
+    "MachineAction",
+    {
+        **dict.fromkeys(("creationDateTimeUtc", "lastUpdateDateTimeUtc"), "datetime"),
+        **dict.fromkeys(("id", "status", "machineId", "type", "requestor", "computerDnsName", "scope"), "string"),
+    },
+)
+_ACTION_RULES = CollectionRules(ACTION_SCHEMA, max_top=10_000)
+
+
+def action_roles(args: tuple[str, ...]) -> tuple[str, ...]:
+    kind = ACTIONS.get(args[1].lower())
+    return (kind.permission,) if kind else ()
+
+
+async def create_action(ctx: Ctx) -> web.Response:
+    kind = ACTIONS.get(ctx.args[1].lower())
+    if kind is None:
+        raise ApiError(404, "NotFound", f"No API matches the path {ctx.request.path}")
+    machine = ctx.data.machine(ctx.args[0])
+    if machine is None:
+        raise ApiError(404, "ResourceNotFound", f"Machine {ctx.args[0]} was not found")
+    request = parse_action_body(kind, await read_json(ctx))
+    if ctx.data.active_action(machine["id"], kind.type, ctx.now) is not None:
+        raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
+    action = MachineAction(
+        id=str(uuid.uuid4()),
+        type=kind.type,
+        requestor=ctx.caller.app_name,
+        comment=request.comment,
+        machine_id=machine["id"],
+        computer_dns_name=machine["computerDnsName"],
+        created=ctx.now,
+        timing=replace(ctx.state.store.timing),  # later timing changes affect new actions only
+        scope=request.scope,
+        sha1=request.sha1,
+    )
+    ctx.data.actions[action.id] = action
+    # Offboard is documented as "200 - Created" but answers 201 like every other action (reference §10 item 4).
+    return _render(ctx, action, status=201)
+
+
+def _render(ctx: Ctx, action: MachineAction, *, status: int = 200) -> web.Response:
+    body = {"@odata.context": ctx.context("MachineActions/$entity"), **action.to_json(ctx.now)}
+    return json_response(body, status=status)
+
+
+def _action(ctx: Ctx) -> MachineAction:
+    action = ctx.data.actions.get(ctx.args[0].lower())
+    if action is None:
+        raise ApiError(404, "ResourceNotFound", f"MachineAction {ctx.args[0]} was not found")
+    return action
+
+
+async def get_action(ctx: Ctx) -> web.Response:
+    return _render(ctx, _action(ctx))
+
+
+async def cancel_action(ctx: Ctx) -> web.Response:
+    action = _action(ctx)
+    comment = parse_cancel_body(await read_json(ctx))
+    action.cancel(ctx.now, ctx.caller.app_name, comment)
+    return _render(ctx, action)
+
+
+async def list_actions(ctx: Ctx) -> web.Response:
+    records = [action.to_json(ctx.now) for action in ctx.data.actions.values()]
+    page, next_link = select(ctx.request, records, _ACTION_RULES, ctx.state.settings.alerts_page_size)
+    return json_response(envelope(ctx.context("MachineActions"), page, next_link, _same))
+
+
+def _same(record: Record) -> Any:
+    return record

@@ -1,0 +1,184 @@
+"""What happens to a tenant's alerts over emulated time: new alerts, updates (including several with
+one exact ``lastUpdateTime`` and late writes stamped minutes in the past), analyst changes through
+``PATCH``, and the XDR incidents that group them (reference §8).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+
+from emulator.defender import generator
+from emulator.defender.store import Alert, DefenderStore, Incident, TenantData
+
+_SEVERITY_RANK = {"UnSpecified": 0, "Informational": 1, "Low": 2, "Medium": 3, "High": 4}
+_STEP_MS = (5, 250)  # spacing of consecutive writes in one batch
+
+
+def _write_times(data: TenantData, now: datetime, count: int, ties: int) -> list[datetime]:
+    """``count`` increasing times ending near ``now``; a block of ``ties`` of them share one value."""
+    times: list[datetime] = []
+    stamp = now
+    for _ in range(count):
+        times.append(stamp)
+        stamp -= timedelta(milliseconds=data.rng.randint(*_STEP_MS), microseconds=data.rng.randint(0, 999))
+    times.reverse()
+    ties = min(ties, count)
+    if ties > 1:
+        start = data.rng.randint(0, count - ties)
+        times[start : start + ties] = [times[start]] * ties
+    return times
+
+
+def _new_alert(data: TenantData, last_update: datetime) -> Alert:
+    machine = data.rng.choice(data.machines)
+    created = last_update - timedelta(milliseconds=data.rng.randint(100, 2_000))
+    return generator.make_alert(data, machine, created, last_update)
+
+
+def _progress(data: TenantData, alert: Alert, last_update: datetime) -> Alert:
+    """An analyst or the service changed the alert: a new version with a new ``lastUpdateTime``."""
+    changed = copy.deepcopy(alert)
+    step = {"New": "InProgress", "InProgress": "Resolved"}.get(str(alert["status"]))
+    if step:
+        changed["status"] = step
+    if changed["assignedTo"] is None:
+        changed["assignedTo"] = f"soc-analyst{data.rng.randint(1, 5)}@mssp.example"
+    if changed["status"] == "Resolved" and changed["resolvedTime"] is None:
+        changed["resolvedTime"] = last_update
+        changed["classification"] = data.rng.choice(("TruePositive", "FalsePositive"))
+        changed["determination"] = "Malware" if changed["classification"] == "TruePositive" else "Clean"
+    changed["lastUpdateTime"] = last_update
+    return changed
+
+
+def generate(
+    store: DefenderStore,
+    data: TenantData,
+    *,
+    new_alerts: int = 0,
+    updates: int = 0,
+    ties: int = 0,
+    late: int = 0,
+    late_seconds: float = 180.0,
+    incidents: bool = True,
+) -> dict[str, int]:
+    """One batch of activity at the emulated now (contracts §1.5 ``POST /_emulator/generate``)."""
+    now = store.world.clock.now()
+    if not data.machines:
+        return {"alerts_created": 0, "alerts_updated": 0, "incidents_changed": 0}
+    existing = list(data.alerts.values())
+    to_update = data.rng.sample(existing, min(updates, len(existing)))
+    slots: list[Alert | None] = [None] * new_alerts + list(to_update)
+    data.rng.shuffle(slots)
+    written: list[Alert] = []
+    for slot, stamp in zip(slots, _write_times(data, now, len(slots), ties), strict=True):
+        written.append(_new_alert(data, stamp) if slot is None else _progress(data, slot, stamp))
+    for _ in range(late):  # delivered now, stamped in the past (what an overlap window is for)
+        stamp = now - timedelta(seconds=late_seconds, milliseconds=data.rng.randint(0, 999))
+        written.append(_new_alert(data, stamp))
+    for alert in written:
+        store.record_alert(data, alert)
+    changed = group_into_incidents(store, data, written, now) if incidents else 0
+    created = new_alerts + late
+    return {"alerts_created": created, "alerts_updated": len(to_update), "incidents_changed": changed}
+
+
+def group_into_incidents(store: DefenderStore, data: TenantData, alerts: list[Alert], now: datetime) -> int:
+    """Attach new alerts to the open incident of their machine (or a new one); refresh the rest."""
+    touched: dict[int, Incident] = {}
+    for alert in alerts:
+        incident = data.incidents.get(alert["incidentId"]) if alert["incidentId"] is not None else None
+        if incident is None:
+            incident = _open_incident_for(data, alert["machineId"]) or _new_incident(data, alert)
+            alert["incidentId"] = incident.incident_id
+            incident.alert_ids.append(alert["id"])
+        touched[incident.incident_id] = incident
+    for incident in touched.values():
+        _refresh(data, incident, now)
+        store.record_incident(data, incident)
+    return len(touched)
+
+
+def _open_incident_for(data: TenantData, machine_id: str) -> Incident | None:
+    for incident in reversed(data.incidents.values()):
+        if incident.machine_id == machine_id and incident.record["status"] == "Active":
+            return incident if data.rng.random() < 0.5 else None
+    return None
+
+
+def _new_incident(data: TenantData, alert: Alert) -> Incident:
+    incident_id = data.next_incident_id
+    data.next_incident_id += 1
+    record: dict[str, Any] = {
+        "incidentId": incident_id,
+        "incidentUri": f"https://security.microsoft.com/incidents/{incident_id}?tid={data.tenant_id}",
+        "redirectIncidentId": None,
+        "incidentName": f"{alert['title']} on one endpoint",
+        "createdTime": alert["alertCreationTime"],
+        "lastUpdateTime": alert["lastUpdateTime"],
+        "assignedTo": None,
+        "classification": "Unknown",
+        "determination": "NotAvailable",
+        "status": "Active",
+        "severity": alert["severity"],
+        "tags": [],
+        "comments": [],
+    }
+    return Incident(record=record, machine_id=alert["machineId"])
+
+
+def _refresh(data: TenantData, incident: Incident, now: datetime) -> None:
+    """Severity, status and ``lastUpdateTime`` follow the incident's alerts."""
+    alerts = [data.alerts[i] for i in incident.alert_ids if i in data.alerts]
+    record = incident.record
+    record["severity"] = max((a["severity"] for a in alerts), key=_SEVERITY_RANK.__getitem__)
+    record["status"] = "Resolved" if all(a["status"] == "Resolved" for a in alerts) else "Active"
+    newest: datetime = max(a["lastUpdateTime"] for a in alerts)
+    # A late alert still changes the incident now: its version must be newer than the last one seen.
+    record["lastUpdateTime"] = newest if newest > record["lastUpdateTime"] else now
+
+
+def update_alert(
+    store: DefenderStore, data: TenantData, alert: Alert, changes: dict[str, Any], requestor: str
+) -> Alert:
+    """Apply a validated ``PATCH /api/alerts/{id}`` body as a new version (reference §4.1)."""
+    now = store.world.clock.now()
+    changed = copy.deepcopy(alert)
+    for name in ("status", "assignedTo", "classification", "determination"):
+        if name in changes:
+            changed[name] = changes[name]
+    if changes.get("status") == "Resolved" and changed["resolvedTime"] is None:
+        changed["resolvedTime"] = now
+    if "comment" in changes:
+        changed["comments"].append({"comment": changes["comment"], "createdBy": requestor, "createdTime": now})
+    changed["lastUpdateTime"] = now
+    store.record_alert(data, changed)
+    if changed["incidentId"] is not None:
+        group_into_incidents(store, data, [changed], now)
+    return changed
+
+
+def backfill(store: DefenderStore, data: TenantData, *, alerts: int, span_seconds: float = 2 * 86_400) -> int:
+    """History for a new tenant: ``alerts`` alerts over the past ``span_seconds``, about a third of
+    them worked on since, grouped into incidents."""
+    now = store.world.clock.now()
+    if not data.machines or alerts <= 0:
+        return 0
+    written: list[Alert] = []
+    for index in range(alerts):
+        offset = span_seconds * (1 - index / alerts) - data.rng.uniform(0, span_seconds / alerts / 2)
+        alert = _new_alert(data, now - timedelta(seconds=max(offset, 1.0)))
+        written.append(alert)
+        store.record_alert(data, alert)
+    group_into_incidents(store, data, written, now)
+    worked_on: list[Alert] = []
+    for alert in written:
+        if data.rng.random() < 0.33:
+            age = (now - alert["lastUpdateTime"]).total_seconds()
+            stamp = alert["lastUpdateTime"] + timedelta(seconds=data.rng.uniform(0, age))
+            worked_on.append(_progress(data, data.alerts[alert["id"]], stamp))
+            store.record_alert(data, worked_on[-1])
+    group_into_incidents(store, data, worked_on, now)
+    return alerts

@@ -1,0 +1,190 @@
+"""The request pipeline every Defender host shares: route, authenticate, count, inject faults,
+rate-limit, then run the route's handler.
+
+Routing is done here rather than by aiohttp's router: ASP.NET matches paths case-insensitively
+(``StopAndQuarantineFile`` and ``stopandquarantinefile`` both work), ``/api/v1.0/`` is an alias of
+``/api/`` (reference §1.1), and a wrong method must give an empty 405 with ``Allow`` (reference §3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
+from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.jsonfmt import ApiError, error_response
+from emulator.defender.ratelimit import RateLimiter
+from emulator.defender.store import DefenderStore, TenantData
+from emulator.world import Resource, World
+
+REQUEST_LOG_SIZE = 2000
+
+
+@dataclass
+class ApiSettings:
+    alerts_page_size: int = 10_000  # reference §3.2 (max page size)
+    incidents_page_size: int = 100  # reference §8
+
+
+@dataclass
+class ApiState:
+    world: World
+    store: DefenderStore
+    authorizer: Authorizer
+    limiter: RateLimiter
+    faults: FaultInjector
+    settings: ApiSettings = field(default_factory=ApiSettings)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+
+
+@dataclass
+class Ctx:
+    request: web.Request
+    state: ApiState
+    config: HostConfig
+    caller: Caller
+    data: TenantData
+    args: tuple[str, ...]
+    now: datetime
+
+    def context(self, suffix: str) -> str:
+        return f"https://{self.config.host}/api/$metadata#{suffix}"
+
+
+Handler = Callable[[Ctx], Awaitable[web.Response]]
+Roles = Callable[[tuple[str, ...]], tuple[str, ...]]  # route args -> roles (any of)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # counters and fault rules: alerts, machines, machineactions, incidents
+    family: str  # rate-limit bucket
+    resource: Resource
+    methods: Mapping[str, tuple[Handler, Roles]]
+
+
+def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """``/api[/v1.0]/machines/ID/isolate`` -> ``(("machines", "*", "*"), ("ID", "isolate"))``."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0].lower() != "api":
+        return None
+    parts = parts[1:]
+    if parts and parts[0].lower() == "v1.0":
+        parts = parts[1:]
+    if not parts or len(parts) > 3:
+        return None
+    head = parts[0].lower()
+    if len(parts) == 3 and head == "machineactions":
+        return (head, "*", parts[2].lower()), (parts[1],)
+    return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
+
+
+class HostApp:
+    """The aiohttp application of one emulated host."""
+
+    def __init__(self, state: ApiState, config: HostConfig, routes: Mapping[tuple[str, ...], Route]) -> None:
+        self.state = state
+        self.config = config
+        self.routes = {key: r for key, r in routes.items() if r.resource in config.resources}
+
+    def build(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        tenant = "unknown"
+        response: web.StreamResponse | None = None
+        try:
+            response, tenant = await self._dispatch(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
+        finally:
+            status = response.status if response is not None else 0
+            self.state.requests.append(
+                {"method": request.method, "host": self.config.host, "path": request.path,
+                 "query": request.query_string, "tenant": tenant, "status": status}
+            )  # fmt: skip
+        return response
+
+    async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
+        matched = route_key(request.path)
+        route = self.routes.get(matched[0]) if matched else None
+        if route is None or matched is None:
+            raise ApiError(404, "NotFound", f"No API matches the path {request.path}")
+        entry = route.methods.get(request.method)
+        if entry is None:
+            allow = ", ".join(sorted(route.methods))
+            return web.Response(status=405, headers={"Allow": allow, "Content-Length": "0"}), "unknown"
+        handler, roles = entry
+        counters = self.state.world.counters
+        try:
+            caller = self.state.authorizer.caller(self.config, route.resource, request.headers.get("Authorization"))
+        except ApiError:
+            counters.api_calls[f"unknown|{route.name}"] += 1
+            raise
+        tenant = caller.tenant_id
+        counters.api_calls[f"{tenant}|{route.name}"] += 1
+        require_roles(caller, roles(matched[1]))
+        refusal = await self._faults_and_limits(request, route, caller)
+        if refusal is not None:
+            return refusal, tenant
+        ctx = Ctx(request, self.state, self.config, caller, self.state.store.tenant(tenant), matched[1],
+                  self.state.world.clock.now())  # fmt: skip
+        return await handler(ctx), tenant
+
+    async def _faults_and_limits(self, request: web.Request, route: Route, caller: Caller) -> web.Response | None:
+        faults = self.state.faults
+        delay = faults.latency_seconds()
+        if delay:
+            await asyncio.sleep(delay)
+        decision = faults.for_route(route.name, caller.tenant_id)
+        if decision is not None:
+            injected = await self._inject(request, decision, caller.tenant_id)
+            if injected is not None:
+                return injected
+        throttle = self.state.limiter.check(caller.tenant_id, caller.app_id, route.family)
+        if throttle is None:
+            return None
+        return self._too_many(caller.tenant_id, throttle.retry_after, throttle.message)
+
+    def _too_many(self, tenant_id: str, retry_after: int, message: str) -> web.Response:
+        self.state.world.counters.throttled[tenant_id] += 1
+        return error_response(429, "429", message, tenant_id, headers={"Retry-After": str(retry_after)})
+
+    async def _inject(self, request: web.Request, decision: FaultDecision, tenant_id: str) -> web.Response | None:
+        if decision.kind == "slow":
+            await asyncio.sleep(decision.slow_seconds)
+            return None
+        if decision.kind == "429":
+            return self._too_many(
+                tenant_id, decision.retry_after, "API calls quota exceeded! maximum allowed 100 per 00:01:00"
+            )
+        if decision.kind == "reset":
+            reset_connection(request)
+            raise ConnectionResetError("injected connection reset")
+        code = "InternalServerError" if decision.kind == "500" else "ServiceUnavailable"
+        return error_response(
+            int(decision.kind), code, "An error occurred, please retry the operation", str(uuid.uuid4())
+        )
+
+
+def reset_connection(request: web.Request) -> None:
+    """Drop the connection with a TCP RST (SO_LINGER 0), as a load balancer reset looks to a client."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

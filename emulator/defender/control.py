@@ -1,0 +1,139 @@
+"""The Defender part of the control API (contracts §1.5): generate, faults, limits, action timing,
+ground truth, request log. Loopback only, no auth; bad input answers 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from emulator.defender.faults import FaultConfigError
+from emulator.defender.machine_actions import ActionTiming
+
+if TYPE_CHECKING:
+    from emulator.defender import DefenderService
+
+_GENERATE_COUNTS = ("new_alerts", "updates", "ties", "late")
+_LIMIT_INTS = ("per_minute", "per_hour", "incidents_per_minute")
+_PAGE_SIZES = ("alerts_page_size", "incidents_page_size")
+
+
+class ControlInputError(ValueError):
+    """Bad control input; the message names the field."""
+
+
+def _bad(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError as exc:
+        raise ControlInputError("the request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ControlInputError("the request body must be a JSON object")
+    return body
+
+
+def _int(body: dict[str, Any], name: str, default: int, high: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ControlInputError(f"{name} must be an integer between 0 and {high}, got {value!r}")
+    return value
+
+
+def _generate_options(body: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {name: _int(body, name, 0, 100_000) for name in _GENERATE_COUNTS}
+    late_seconds = body.get("late_seconds", 180)
+    if isinstance(late_seconds, bool) or not isinstance(late_seconds, int | float) or not 0 <= late_seconds <= 86_400:
+        raise ControlInputError(f"late_seconds must be a number between 0 and 86400, got {late_seconds!r}")
+    options["late_seconds"] = float(late_seconds)
+    incidents = body.get("incidents", True)
+    if not isinstance(incidents, bool):
+        raise ControlInputError(f"incidents must be true or false, got {incidents!r}")
+    options["incidents"] = incidents
+    return options
+
+
+def control_routes(service: DefenderService) -> list[web.RouteDef]:
+    world = service.world
+
+    async def generate(request: web.Request) -> web.Response:
+        body = await _body(request)
+        options = _generate_options(body)
+        target = body.get("tenant_id", "*")
+        if target == "*":
+            tenant_ids = list(world.tenants)
+        elif isinstance(target, str) and world.tenant(target) is not None:
+            tenant_ids = [target.lower()]
+        else:
+            return _bad(f"tenant_id {target!r} is not a tenant of this emulator (use '*' for all)", 404)
+        return web.json_response({tid: service.generate(tid, **options) for tid in tenant_ids})
+
+    async def put_faults(request: web.Request) -> web.Response:
+        service.faults.configure(await _body(request))
+        return web.json_response(service.faults.to_json())
+
+    async def get_faults(_request: web.Request) -> web.Response:
+        return web.json_response(service.faults.to_json())
+
+    async def delete_faults(_request: web.Request) -> web.Response:
+        service.faults.clear()
+        return web.json_response(service.faults.to_json())
+
+    async def put_limits(request: web.Request) -> web.Response:
+        body = await _body(request)
+        limits, settings = service.limiter.limits, service.state.settings
+        values = {name: _int(body, name, getattr(limits, name), 10**9) for name in _LIMIT_INTS}
+        pages = {name: _int(body, name, getattr(settings, name), 100_000) for name in _PAGE_SIZES}
+        enabled = body.get("enabled", limits.enabled)
+        if not isinstance(enabled, bool):
+            raise ControlInputError(f"enabled must be true or false, got {enabled!r}")
+        if any(size < 1 for size in pages.values()):
+            raise ControlInputError("page sizes must be at least 1")
+        for name, value in {**values, "enabled": enabled}.items():
+            setattr(limits, name, value)
+        for name, value in pages.items():
+            setattr(settings, name, value)
+        service.limiter.reset()  # new limits start from empty windows
+        return web.json_response({**values, "enabled": enabled, **pages})
+
+    async def put_timing(request: web.Request) -> web.Response:
+        try:
+            service.store.timing = ActionTiming.from_json(await _body(request))
+        except ValueError as exc:
+            raise ControlInputError(str(exc)) from exc
+        return web.json_response(service.store.timing.__dict__)
+
+    async def ground_truth(request: web.Request) -> web.Response:
+        return web.json_response(service.store.ground_truth(request.query.get("tenant_id")))
+
+    async def requests_log(request: web.Request) -> web.Response:
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit():
+            raise ControlInputError(f"limit must be a non-negative integer, got {raw!r}")
+        entries = list(service.state.requests)[-int(raw) :] if int(raw) else []
+        return web.json_response({"requests": entries})
+
+    def guarded(handler: Any) -> Any:
+        async def run(request: web.Request) -> web.Response:
+            try:
+                response: web.Response = await handler(request)
+            except (ControlInputError, FaultConfigError) as exc:
+                return _bad(str(exc))
+            return response
+
+        return run
+
+    return [
+        web.post("/_emulator/generate", guarded(generate)),
+        web.put("/_emulator/faults", guarded(put_faults)),
+        web.get("/_emulator/faults", guarded(get_faults)),
+        web.delete("/_emulator/faults", guarded(delete_faults)),
+        web.put("/_emulator/limits", guarded(put_limits)),
+        web.put("/_emulator/actions/timing", guarded(put_timing)),
+        web.get("/_emulator/ground-truth", guarded(ground_truth)),
+        web.get("/_emulator/requests", guarded(requests_log)),
+    ]

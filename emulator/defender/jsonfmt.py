@@ -1,0 +1,63 @@
+"""JSON as the Defender APIs write it: OData headers, 7-digit date-times, the one error body shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+# Real response headers (reference §3.1, OBS). Compression and chunking are left to the client's
+# Accept-Encoding handling in aiohttp; they carry no information a client should depend on.
+ODATA_CONTENT_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
+BASE_HEADERS = {
+    "OData-Version": "4.0",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+def format_datetime(value: datetime) -> str:
+    """Seven fractional digits with trailing zeros trimmed, UTC ``Z`` (reference §3.1: ``…59.2Z``)."""
+    value = value.astimezone(UTC)
+    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        # Python keeps microseconds: the 7th digit is always 0, and trimming removes it.
+        base += "." + f"{value.microsecond:06d}".rstrip("0")
+    return base + "Z"
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body, default=_default, separators=(",", ":"))
+
+
+def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    all_headers = {"Content-Type": ODATA_CONTENT_TYPE, **BASE_HEADERS}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=dumps(body).encode(), status=status, headers=all_headers)
+
+
+def error_response(
+    status: int, code: str, message: str, target: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    """The MDE / XDR error body (reference §3.3): ``target`` is a correlation id or the tenant."""
+    return json_response(
+        {"error": {"code": code, "message": message, "target": target}}, status=status, headers=headers
+    )
+
+
+class ApiError(Exception):
+    """Raised by handlers; the pipeline turns it into :func:`error_response`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message

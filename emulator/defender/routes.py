@@ -1,0 +1,47 @@
+"""The Defender route table (contracts §1.6): path pattern -> methods, handlers and roles."""
+
+from __future__ import annotations
+
+from emulator.defender import actions, mde, xdr
+from emulator.defender.api import Handler, Roles, Route
+from emulator.defender.machine_actions import CANCEL_PERMISSIONS
+from emulator.world import Resource
+
+# Reference §4.1, §5.1, §6.1, §8: the application permissions each route accepts (any one of).
+ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
+ALERT_WRITE = ("Alert.ReadWrite.All",)
+MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
+INCIDENT_READ = ("Incident.Read.All", "Incident.ReadWrite.All")
+
+
+def _fixed(roles: tuple[str, ...]) -> Roles:
+    return lambda _args: roles
+
+
+def _route(name: str, family: str, resource: Resource, **methods: tuple[Handler, Roles]) -> Route:
+    return Route(name=name, family=family, resource=resource, methods=methods)
+
+
+ROUTES: dict[tuple[str, ...], Route] = {
+    ("alerts",): _route("alerts", "alerts", "mde", GET=(mde.list_alerts, _fixed(ALERT_READ))),
+    ("alerts", "*"): _route(
+        "alerts", "alerts", "mde", GET=(mde.get_alert, _fixed(ALERT_READ)), PATCH=(mde.patch_alert, _fixed(ALERT_WRITE))
+    ),
+    ("machines",): _route("machines", "machines", "mde", GET=(mde.list_machines, _fixed(MACHINE_READ))),
+    ("machines", "*"): _route("machines", "machines", "mde", GET=(mde.get_machine, _fixed(MACHINE_READ))),
+    ("machines", "*", "*"): _route(
+        "machineactions", "machineactions", "mde", POST=(actions.create_action, actions.action_roles)
+    ),
+    ("machineactions",): _route(
+        "machineactions", "machineactions", "mde", GET=(actions.list_actions, _fixed(MACHINE_READ))
+    ),
+    ("machineactions", "*"): _route(
+        "machineactions", "machineactions", "mde", GET=(actions.get_action, _fixed(MACHINE_READ))
+    ),
+    ("machineactions", "*", "cancel"): _route(
+        "machineactions", "machineactions", "mde", POST=(actions.cancel_action, _fixed(CANCEL_PERMISSIONS))
+    ),
+    # The incidents list has its own, lower limit (50/min); get-incident allows 100/min [S38][S39].
+    ("incidents",): _route("incidents", "incidents", "xdr", GET=(xdr.list_incidents, _fixed(INCIDENT_READ))),
+    ("incidents", "*"): _route("incidents", "incident", "xdr", GET=(xdr.get_incident, _fixed(INCIDENT_READ))),
+}

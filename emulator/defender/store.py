@@ -1,0 +1,120 @@
+"""Per-tenant Defender data: alerts (with every version kept as ground truth), machines, machine
+actions and incidents.
+
+Alerts and machines are plain dicts in the API's own field order, holding ``datetime`` objects for
+date-time fields: OData filters compare them directly and :mod:`jsonfmt` writes them out. Every write
+of an alert or incident goes through :meth:`DefenderStore.record_alert` / ``record_incident`` so the
+ground truth (contracts §1.5) holds each version exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.defender.jsonfmt import format_datetime
+from emulator.defender.machine_actions import ActionTiming, MachineAction
+from emulator.world import World
+
+Alert = dict[str, Any]
+Machine = dict[str, Any]
+
+
+@dataclass
+class Incident:
+    record: dict[str, Any]  # the incident's own fields, API order, without ``alerts``
+    alert_ids: list[str] = field(default_factory=list)
+    machine_id: str | None = None  # the device the incident grew around (for grouping)
+
+    @property
+    def incident_id(self) -> int:
+        return int(self.record["incidentId"])
+
+
+@dataclass
+class TenantData:
+    tenant_id: str
+    rng: random.Random
+    domain: str
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    machines: list[Machine] = field(default_factory=list)
+    actions: dict[str, MachineAction] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    next_incident_id: int = 1000
+
+    def machine(self, key: str) -> Machine | None:
+        """By machine id, or by computer name (the get-machine API accepts either, reference §5.1)."""
+        lowered = key.lower()
+        for machine in self.machines:
+            if machine["id"] == lowered or str(machine["computerDnsName"]).lower() == lowered:
+                return machine
+        return None
+
+    def active_action(self, machine_id: str, action_type: str, now: datetime) -> MachineAction | None:
+        for action in self.actions.values():
+            if action.machine_id == machine_id and action.type == action_type and action.is_active(now):
+                return action
+        return None
+
+
+@dataclass(frozen=True)
+class Version:
+    tenant_id: str
+    id: str
+    last_update: datetime
+
+
+class DefenderStore:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.timing = ActionTiming()
+        self._tenants: dict[str, TenantData] = {}
+        self.alert_versions: list[Version] = []
+        self.incident_versions: list[Version] = []
+
+    def tenant(self, tenant_id: str) -> TenantData:
+        """The tenant's data, created on first use with the machines its spec asks for."""
+        from emulator.defender import generator  # generator imports this module
+
+        tenant_id = tenant_id.lower()
+        data = self._tenants.get(tenant_id)
+        spec = self.world.tenant(tenant_id)
+        if data is None:
+            # Seeded by (world seed, tenant): the same scenario seed gives the same machines and alerts.
+            rng = random.Random(f"{self.world.seed}:{tenant_id}")
+            name = spec.display_name if spec else tenant_id[:8]
+            data = TenantData(tenant_id=tenant_id, rng=rng, domain=generator.domain_for(name))
+            data.next_incident_id = rng.randint(1000, 90_000)
+            self._tenants[tenant_id] = data
+        wanted = spec.machines if spec else 0
+        while len(data.machines) < wanted:
+            data.machines.append(generator.make_machine(data, len(data.machines), self.world.clock.now()))
+        return data
+
+    def known(self) -> list[str]:
+        return list(self._tenants)
+
+    def record_alert(self, data: TenantData, alert: Alert) -> None:
+        data.alerts[alert["id"]] = alert
+        self.alert_versions.append(Version(data.tenant_id, alert["id"], alert["lastUpdateTime"]))
+
+    def record_incident(self, data: TenantData, incident: Incident) -> None:
+        data.incidents[incident.incident_id] = incident
+        version = Version(data.tenant_id, str(incident.incident_id), incident.record["lastUpdateTime"])
+        self.incident_versions.append(version)
+
+    def ground_truth(self, tenant_id: str | None) -> dict[str, list[dict[str, Any]]]:
+        wanted = tenant_id.lower() if tenant_id else None
+        alerts = [
+            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateTime": format_datetime(v.last_update)}
+            for v in self.alert_versions
+            if wanted is None or v.tenant_id == wanted
+        ]
+        incidents = [
+            {"tenant_id": v.tenant_id, "incidentId": int(v.id), "lastUpdateTime": format_datetime(v.last_update)}
+            for v in self.incident_versions
+            if wanted is None or v.tenant_id == wanted
+        ]
+        return {"alerts": alerts, "incidents": incidents}
