@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -34,7 +35,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     def _wait_for_eof() -> None:
-        while sys.stdin.buffer.read(4096):
+        # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside the buffered reader
+        # makes interpreter shutdown abort ("could not acquire lock ... at interpreter shutdown").
+        while os.read(0, 4096):
             pass
         loop.call_soon_threadsafe(stop.set)
 
