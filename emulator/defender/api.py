@@ -110,7 +110,10 @@ class HostApp:
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
         finally:
-            status = response.status if response is not None else 0
+            # 0 in the log: the client got no answer (an injected connection reset).
+            transport = request.transport
+            answered = response is not None and transport is not None and not transport.is_closing()
+            status = response.status if answered and response is not None else 0
             self.state.requests.append(
                 {"method": request.method, "host": self.config.host, "path": request.path,
                  "query": request.query_string, "tenant": tenant, "status": status}
@@ -172,7 +175,8 @@ class HostApp:
             )
         if decision.kind == "reset":
             reset_connection(request)
-            raise ConnectionResetError("injected connection reset")
+            # aiohttp drops a response to an aborted connection quietly (no error log).
+            return web.Response(status=500)
         code = "InternalServerError" if decision.kind == "500" else "ServiceUnavailable"
         return error_response(
             int(decision.kind), code, "An error occurred, please retry the operation", str(uuid.uuid4())

@@ -72,7 +72,7 @@ class RateLimiter:
             if len(calls) >= limit:
                 # A slot frees when the oldest call still counted against the limit leaves the window.
                 oldest = calls[len(calls) - limit] if limit > 0 else now
-                wait = max(1, math.ceil(oldest + span - now))
+                wait = max(1, math.ceil(round(oldest + span - now, 6)))  # round: float noise is not a second
                 message = f"API calls quota exceeded! maximum allowed {limit} per {_window_text(span)}"
                 return Throttle(retry_after=wait, message=message)
         windows[0].append(now)
