@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from shared.triggers.http import bp as http_bp
+from shared.triggers.http_tenants import bp as http_tenants_bp
 from shared.triggers.queue import bp as queue_bp
 from shared.triggers.timer import bp as timer_bp
 
@@ -10,3 +11,4 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(timer_bp)
 app.register_functions(queue_bp)
 app.register_functions(http_bp)
+app.register_functions(http_tenants_bp)

@@ -13,7 +13,17 @@ from typing import Final, Literal
 
 from shared.catalog import MACHINE_ACTIONS, ActionSpec
 
-Operation = Literal["machine-action", "action-status", "action-cancel", "lookup", "sweep", "audit", "openapi"]
+Operation = Literal[
+    "machine-action",
+    "action-status",
+    "action-cancel",
+    "lookup",
+    "sweep",
+    "audit",
+    "openapi",
+    "tenants",
+    "tenant-health",
+]
 ROUTE_PREFIX: Final = "api"
 
 
@@ -111,5 +121,16 @@ ROUTES: Final[tuple[Route, ...]] = (
         ),
     ),
     Route("http_openapi", "GET", "openapi.json", "openapi", "This API's OpenAPI 3.1 document"),
+    # Served by shared/triggers/http_tenants.py (registry and health reads, no Defender call).
+    Route("http_tenants", "GET", "tenants", "tenants", "List registered tenants with their health"),
+    Route(
+        "http_tenant_health",
+        "GET",
+        "tenants/{tenantId}/health",
+        "tenant-health",
+        "A tenant's health: last check, last sweep per feed, error and remedy",
+    ),
 )
+# Operations served by their own blueprint rather than by HttpApi.
+SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"})
 ROUTES_BY_FUNCTION: Final = {route.function_name: route for route in ROUTES}

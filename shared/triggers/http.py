@@ -18,7 +18,7 @@ import azure.functions as func
 
 from shared.httpapi import ApiRequest, ApiResponse, HttpApi, problem_response
 from shared.problems import Problem
-from shared.routes import ROUTES, Route
+from shared.routes import ROUTES, SEPARATE_OPERATIONS, Route
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 logger = logging.getLogger("defender_relay.http")
@@ -82,6 +82,8 @@ def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
 
 
 for _route in ROUTES:
+    if _route.operation in SEPARATE_OPERATIONS:  # registered by shared/triggers/http_tenants.py
+        continue
     bp.function_name(name=_route.function_name)(
         bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(_handler(_route))
     )
