@@ -42,6 +42,7 @@ from shared.tenants import TenantStore
 if TYPE_CHECKING:
     from shared.auth import TokenProvider
     from shared.defender import DefenderClient
+    from shared.feeds import ThrottleCounter
 
 Clock = Callable[[], datetime]
 
@@ -81,10 +82,17 @@ class Services:
         return TokenProvider(self.settings)
 
     @cached_property
+    def throttles(self) -> ThrottleCounter:
+        from shared.feeds import ThrottleCounter
+
+        return ThrottleCounter()
+
+    @cached_property
     def defender(self) -> DefenderClient:
         from shared.defender import DefenderClient
+        from shared.feeds import counting_session
 
-        return DefenderClient(self.settings, tokens=self.tokens)
+        return DefenderClient(self.settings, tokens=self.tokens, session=counting_session(self.throttles))
 
     @cached_property
     def source(self) -> ChangeSource:
@@ -92,7 +100,7 @@ class Services:
             return self._source
         from shared.feeds import DefenderChangeSource
 
-        return DefenderChangeSource(self.defender)
+        return DefenderChangeSource(self.defender, self.throttles)
 
     @cached_property
     def sinks(self) -> tuple[Sink, ...]:
@@ -190,4 +198,3 @@ def use_services(services: Services) -> Iterator[Services]:
     finally:
         with _lock:
             _services = previous
-

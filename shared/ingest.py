@@ -57,8 +57,8 @@ class ChangeSource(Protocol):
         self, tenant: Tenant, feed: Feed, since: datetime, until: datetime, *, page_size: int
     ) -> Iterator[list[dict[str, Any]]]: ...
 
-    def throttle_count(self, tenant_id: str) -> int:
-        """429s absorbed so far for the tenant (the summary line reports the difference per job)."""
+    def throttle_count(self) -> int:
+        """429s seen so far by the calling thread (the summary line reports the difference per job)."""
         ...
 
 
@@ -115,7 +115,7 @@ def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
     """Process one job. Raises (so the message is retried) only for failures worth retrying."""
     started = time.monotonic()
     result = JobResult(tenant_id=job.tenant_id, feed=job.feed)
-    throttles_before = deps.source.throttle_count(job.tenant_id)
+    throttles_before = deps.source.throttle_count()
     try:
         _run(job, deps, result)
     except ThrottledError:
@@ -127,7 +127,7 @@ def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
         result.message = exc.message if isinstance(exc, RelayError) else type(exc).__name__
         raise
     finally:
-        result.throttles = deps.source.throttle_count(job.tenant_id) - throttles_before
+        result.throttles = deps.source.throttle_count() - throttles_before
         result.duration_ms = int((time.monotonic() - started) * 1000)
         _log_summary(result)
     return result

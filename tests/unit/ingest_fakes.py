@@ -36,7 +36,7 @@ class FakeChangeSource:
         self.items: dict[str, list[dict[str, Any]]] = {}
         self.calls = 0
         self.fail_on_call: dict[int, Exception] = {}
-        self.throttles: dict[str, int] = {}
+        self.throttles = 0
 
     def put(self, tenant_id: str, item_id: str, when: datetime, **extra: Any) -> dict[str, Any]:
         item = {"id": item_id, "lastUpdateTime": format_time(when), **extra}
@@ -59,8 +59,8 @@ class FakeChangeSource:
                 return
             skip += page_size
 
-    def throttle_count(self, tenant_id: str) -> int:
-        return self.throttles.get(tenant_id, 0)
+    def throttle_count(self) -> int:
+        return self.throttles
 
 
 class FakeCheckpoints:
