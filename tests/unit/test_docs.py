@@ -1,0 +1,138 @@
+"""The partner / SOAR / consumer guides in docs/ say what the code does: the route table, the
+permissions table, the problem types, the envelope example, and the signing and verification examples
+(which are run here against the relay's own signing code)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.envelopes import EventItem, payload_path
+from shared.errors import SignatureError
+from shared.routes import ROUTES
+from shared.signing import SignatureVerifier
+from shared.sinks import sign as sign_webhook
+from shared.tenants import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+GUIDES = ("partner-setup.md", "onboarding.md", "soar-integration.md", "event-consumers.md", "operations.md",
+          "architecture.md", "local-development.md")  # fmt: skip
+SECRET = "9f1c0e4b7a2d5c8e1f3a6b9d0c2e4f6a8b1d3f5a7c9e0b2d4f6a8c0e2b4d6f8a"
+
+
+def _text(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def _blocks(name: str, language: str, after: str) -> list[str]:
+    """The ```language code blocks of a doc that follow the heading or line containing ``after``."""
+    text = _text(name)
+    return re.findall(rf"```{language}\n(.*?)```", text[text.index(after) :], re.S)
+
+
+class MemoryReplayGuard:
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def first_use(self, signature: str, *, expires_at: datetime) -> bool:
+        new = signature not in self.seen
+        self.seen.add(signature)
+        return new
+
+
+def _verifier() -> SignatureVerifier:
+    return SignatureVerifier(secrets=[SECRET.encode()], replay_guard=MemoryReplayGuard())
+
+
+def test_route_table_is_the_app_route_table() -> None:
+    documented = set(re.findall(r"^\| (GET|POST) \| `(/api/[^`]+)` \|", _text("soar-integration.md"), re.M))
+    served = {(r.method, f"/api/{r.template}") for r in ROUTES}
+    assert documented == served, {"undocumented": served - documented, "not served": documented - served}
+
+
+def test_python_signing_example_is_accepted_by_the_relay() -> None:
+    # GIVEN the doc's signed_headers() WHEN it signs a request THEN the relay's verifier accepts it
+    namespace: dict[str, Any] = {}
+    exec(_blocks("soar-integration.md", "python", "### Signing in Python")[0], namespace)  # noqa: S102
+    path = "/api/tenants/6b1c2f0e-1d3a-4c55-9a8e-3f1f0c2b7d11/machines/ws-042/isolate?wait=true"
+    body = b'{"comment":"case 4711","isolationType":"Full"}'
+    headers = {k.lower(): v for k, v in namespace["signed_headers"](SECRET, "POST", path, body).items()}
+    _verifier().verify("POST", path, headers, body)
+    # AND a changed body is refused
+    with pytest.raises(SignatureError):
+        _verifier().verify("POST", path, headers, body + b" ")
+
+
+def test_curl_openssl_signing_example_is_accepted_by_the_relay() -> None:
+    script = _blocks("soar-integration.md", "bash", "### Signing with curl and openssl")[0]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SECRET": SECRET,
+        "TENANT": "6b1c2f0e-1d3a-4c55-9a8e-3f1f0c2b7d11",
+        "MACHINE": "ws-042",
+    }
+    out = subprocess.run(
+        ["bash", "-c", script + '\necho "$TS $SIG $PATH_Q"\nprintf %s "$BODY"'],
+        env=env, capture_output=True, text=True, timeout=20, check=True,
+    ).stdout  # fmt: skip
+    first, body = out.split("\n", 1)
+    timestamp, signature, path = first.split(" ")
+    headers = {"x-relay-timestamp": timestamp, "x-relay-signature": "v1=" + signature}
+    _verifier().verify("POST", path, headers, body.encode())
+
+
+def test_webhook_verification_example_accepts_the_relay_signature_only() -> None:
+    namespace: dict[str, Any] = {}
+    exec(_blocks("event-consumers.md", "python", "## The webhook")[0], namespace)  # noqa: S102
+    verify = namespace["verify_webhook"]
+    body = b'{"v":1,"kind":"defender-relay.events","items":[]}'
+    now = str(int(time.time()))
+    header = f"t={now},v1={sign_webhook(SECRET.encode(), now, body)}"
+    assert verify(SECRET.encode(), header, body) is True
+    assert verify(SECRET.encode(), header, body + b"x") is False
+    assert verify(b"another secret", header, body) is False
+    old = str(int(time.time()) - 3600)
+    assert verify(SECRET.encode(), f"t={old},v1={sign_webhook(SECRET.encode(), old, body)}", body) is False
+    assert verify(SECRET.encode(), "garbage", body) is False
+
+
+def test_envelope_example_keys_and_blob_paths_follow_the_code() -> None:
+    example = _blocks("event-consumers.md", "json", "## The envelope")[0]
+    envelope = json.loads(example)
+    assert envelope["v"] == 1
+    assert envelope["kind"] == "defender-relay.events"
+    for entry in envelope["items"]:
+        item = EventItem(envelope["tenant_id"], entry["kind"], entry["id"], entry["version"], {})
+        assert entry["dedup_key"] == item.dedup_key
+        if "blob" in entry:
+            assert entry["blob"] == "defender-payloads/" + payload_path(item)
+
+
+def test_permissions_table_is_the_code_catalog() -> None:
+    section = _text("partner-setup.md").split("## 2.", 1)[1].split("## 3.", 1)[0]
+    documented = set(re.findall(r"`((?:Alert|Incident|Machine)\.[A-Za-z.]+)`", section))
+    needed = {r for req in FEED_ROLES.values() for r in req.roles} | set(ACTION_ROLES.values()) | {LOOKUP_ROLE}
+    assert documented == needed
+
+
+def test_error_table_lists_every_problem_type() -> None:
+    source = (Path(__file__).resolve().parents[2] / "shared" / "problems.py").read_text(encoding="utf-8")
+    slugs = set(re.findall(r'Problem\(\s*[\w.]+,\s*"([a-z-]+)"', source))
+    slugs |= set(re.findall(r'\d{3}: "([a-z-]+)"', source)) | {"invalid-value", "audit-unavailable"}
+    section = _text("soar-integration.md").split("## Errors", 1)[1]
+    documented = set(re.findall(r"`([a-z]+(?:-[a-z]+)*)`", section))
+    assert slugs - documented == set(), f"problem types missing from the table: {sorted(slugs - documented)}"
+
+
+@pytest.mark.parametrize("name", GUIDES)
+def test_relative_links_resolve(name: str) -> None:
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", _text(name))
+    missing = [link for link in links if not (DOCS / link).exists()]
+    assert missing == [], f"{name} links to missing {missing}"
