@@ -1,0 +1,187 @@
+"""Typed helpers over ``DefenderClient.request`` / ``iter_pages``: alerts, incidents, machines, machine actions.
+
+Routes, filters, page limits and permissions are those of reference/defender-api.md §3.2 (OData),
+§4 (alerts), §5 (machines), §6 (machine actions), §8 (incidents). Raw JSON stays a dict (the
+documented shapes drift; see §10), with TypedDicts naming the fields the relay reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+from urllib.parse import quote
+
+from shared.tenants import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE, Tenant
+
+Resource = Literal["mde", "xdr"]
+INCIDENTS_MAX_TOP = 100  # $top > 100 is a BadRequest on /api/incidents (reference §8)
+ALERTS_MAX_TOP = 10_000  # reference §3.2
+
+# Defender route segment (POST /api/machines/{id}/<segment>) -> the role it needs (reference §6.1).
+_ACTION_ROUTES = {
+    "isolate": "isolate",
+    "unisolate": "unisolate",
+    "scan": "runAntiVirusScan",
+    "restrict": "restrictCodeExecution",
+    "unrestrict": "unrestrictCodeExecution",
+    "collect-package": "collectInvestigationPackage",
+    "stop-and-quarantine": "StopAndQuarantineFile",
+    "offboard": "offboard",
+}
+_ROUTE_ROLES = {route.lower(): ACTION_ROLES[name] for name, route in _ACTION_ROUTES.items()}
+
+
+class Alert(TypedDict, total=False):
+    id: str
+    incidentId: int | None
+    lastUpdateTime: str
+    alertCreationTime: str
+    severity: str
+    status: str
+    machineId: str
+    title: str
+
+
+class Incident(TypedDict, total=False):
+    incidentId: int
+    lastUpdateTime: str
+    createdTime: str
+    status: str
+    severity: str
+    alerts: list[dict[str, Any]]
+
+
+class Machine(TypedDict, total=False):
+    id: str
+    computerDnsName: str
+    lastIpAddress: str
+    osPlatform: str
+    healthStatus: str
+
+
+class MachineAction(TypedDict, total=False):
+    id: str
+    type: str
+    status: str
+    machineId: str
+    creationDateTimeUtc: str
+    lastUpdateDateTimeUtc: str
+
+
+def odata_quote(value: str) -> str:
+    """An OData string literal: single quotes doubled, the whole wrapped in quotes (OData URL conventions)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def odata_datetime(value: datetime) -> str:
+    """Date-times are unquoted in Defender filters (reference §3.2), UTC with a Z."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in an OData filter: pass an aware UTC datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def changed_filter(since: datetime, until: datetime | None) -> str:
+    text = f"lastUpdateTime ge {odata_datetime(since)}"
+    return text if until is None else f"{text} and lastUpdateTime le {odata_datetime(until)}"
+
+
+def _segment(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+class DefenderApiMixin:
+    """The typed helpers; ``DefenderClient`` provides ``request`` and ``iter_pages``."""
+
+    def request(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        required_roles: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def iter_pages(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int,
+        required_roles: Iterable[str] = (),
+    ) -> Iterator[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def list_alerts_since(
+        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 1000
+    ) -> Iterator[list[Alert]]:
+        """Alerts changed in [since, until], oldest change first, a page at a time."""
+        params = {"$filter": changed_filter(since, until), "$orderby": "lastUpdateTime asc"}
+        size = max(1, min(page_size, ALERTS_MAX_TOP))
+        roles = FEED_ROLES["mde-alerts"].roles
+        yield from self.iter_pages(tenant, "mde", "/api/alerts", params=params, page_size=size, required_roles=roles)  # type: ignore[misc]
+
+    def list_incidents_since(
+        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = INCIDENTS_MAX_TOP
+    ) -> Iterator[list[Incident]]:
+        params = {"$filter": changed_filter(since, until), "$orderby": "lastUpdateTime asc"}
+        size = max(1, min(page_size, INCIDENTS_MAX_TOP))
+        roles = FEED_ROLES["xdr-incidents"].roles
+        yield from self.iter_pages(tenant, "xdr", "/api/incidents", params=params, page_size=size, required_roles=roles)  # type: ignore[misc]
+
+    def get_machine(self, tenant: Tenant, machine_id: str) -> Machine:
+        path = f"/api/machines/{_segment(machine_id)}"
+        return self.request(tenant, "mde", "GET", path, required_roles=[LOOKUP_ROLE])  # type: ignore[return-value]
+
+    def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> list[Machine]:
+        """Machines by exact DNS name (or its first label) or by last IP address."""
+        if (name is None) == (ip is None):
+            raise ValueError("find_machines needs exactly one of name= or ip=")
+        if name is not None:
+            quoted = odata_quote(name.lower())
+            odata = f"computerDnsName eq {quoted} or startswith(computerDnsName,{odata_quote(name.lower() + '.')})"
+        else:
+            odata = f"lastIpAddress eq {odata_quote(str(ip))}"
+        found: list[Machine] = []
+        pages = self.iter_pages(
+            tenant, "mde", "/api/machines", params={"$filter": odata}, page_size=100, required_roles=[LOOKUP_ROLE]
+        )
+        for page in pages:
+            found.extend(page)  # type: ignore[arg-type]
+            if len(found) >= 1000:  # a lookup, not an export
+                break
+        return found
+
+    def post_machine_action(
+        self, tenant: Tenant, machine_id: str, action: str, body: Mapping[str, Any]
+    ) -> MachineAction:
+        """POST /api/machines/{id}/{route}. ``action`` is our name ("scan") or Defender's route ("runAntiVirusScan")."""
+        route = _ACTION_ROUTES.get(action, action)
+        role = _ROUTE_ROLES.get(route.lower())
+        path = f"/api/machines/{_segment(machine_id)}/{_segment(route)}"
+        roles = [role] if role else []
+        return self.request(tenant, "mde", "POST", path, json=dict(body), required_roles=roles)  # type: ignore[return-value]
+
+    def get_machine_action(self, tenant: Tenant, action_id: str) -> MachineAction:
+        path = f"/api/machineactions/{_segment(action_id)}"
+        return self.request(tenant, "mde", "GET", path, required_roles=[LOOKUP_ROLE])  # type: ignore[return-value]
+
+    def list_machine_actions(
+        self, tenant: Tenant, *, odata_filter: str | None = None, top: int = 100
+    ) -> list[MachineAction]:
+        params: dict[str, Any] = {"$top": max(1, min(top, 10_000))}
+        if odata_filter:
+            params["$filter"] = odata_filter
+        data = self.request(tenant, "mde", "GET", "/api/machineactions", params=params, required_roles=[LOOKUP_ROLE])
+        return list(data.get("value") or [])
+
+    def cancel_machine_action(self, tenant: Tenant, action_id: str, comment: str) -> MachineAction:
+        # Any one of the Machine.* action roles allows a cancel (reference §6.1): Defender checks it.
+        path = f"/api/machineactions/{_segment(action_id)}/cancel"
+        return self.request(tenant, "mde", "POST", path, json={"Comment": comment})  # type: ignore[return-value]

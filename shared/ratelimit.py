@@ -1,0 +1,67 @@
+"""Client-side sliding-window limiter per (tenant, API), so the relay itself never exceeds Defender's quotas.
+
+Defender counts calls per application + tenant (reference §3.4, MicrosoftDocs/microsoft-365-docs#10124):
+100 calls/min and 1,500/hour for the MDE routes; 50/min and 1,500/hour for XDR incidents (reference §8).
+The limiter is per worker process: several instances can still add up past a quota, which is what the
+429 handling (Retry-After, hand the job back to the queue) is for. The limiter keeps the common case,
+one worker paging through a busy tenant, from ever seeing a 429.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Window:
+    seconds: float
+    calls: int
+
+
+MDE_WINDOWS = (Window(60.0, 100), Window(3600.0, 1500))
+INCIDENT_WINDOWS = (Window(60.0, 50), Window(3600.0, 1500))
+
+
+def api_family(resource: str, path: str) -> str:
+    """Which quota a call counts against: XDR incidents have their own, everything else MDE's."""
+    return "incidents" if resource == "xdr" or "/incidents" in path.lower() else "mde"
+
+
+class RateLimiter:
+    """``reserve(key)`` takes a slot now and returns 0, or returns how long until a slot frees up."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        windows: dict[str, tuple[Window, ...]] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._windows = windows or {"mde": MDE_WINDOWS, "incidents": INCIDENT_WINDOWS}
+        self._calls: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, tenant_id: str, family: str) -> float:
+        windows = self._windows[family]
+        longest = max(w.seconds for w in windows)
+        now = self._clock()
+        with self._lock:
+            calls = self._calls.setdefault((tenant_id, family), deque())
+            while calls and calls[0] <= now - longest:
+                calls.popleft()
+            wait = max((self._wait(calls, w, now) for w in windows), default=0.0)
+            if wait <= 0:
+                calls.append(now)
+            return wait
+
+    @staticmethod
+    def _wait(calls: deque[float], window: Window, now: float) -> float:
+        """Time until fewer than ``window.calls`` calls fall inside the last ``window.seconds``."""
+        if len(calls) < window.calls:
+            return 0.0
+        # Calls are in time order: the one that must leave the window is calls[-window.calls].
+        oldest_that_counts = calls[len(calls) - window.calls]
+        in_window = oldest_that_counts > now - window.seconds
+        return (oldest_that_counts + window.seconds - now) if in_window else 0.0
