@@ -1,0 +1,118 @@
+"""``defender-relay serve-local``: Azurite + the emulator with a scenario, and a ``local.settings.json``
+that points the real Functions host (``func start``) at them.
+
+``relay_environment`` is also what the demo and the CLI tests use: the app settings of a relay whose
+Microsoft services are the emulator. Secrets are not copied into settings: the partner app's
+certificate stays in the emulated Key Vault and is read through the emulated managed identity, the
+same path as in Azure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from localdev.azurite import AzuriteEndpoints, running_azurite
+from localdev.emulator_process import EmulatorInfo, running_emulator
+from shared.cli.context import CliContext
+from shared.cli.output import EXIT_OK
+from shared.tenants import Tenant, parse_tenant
+
+KEY_VAULT_URL = "https://relay-kv.vault.azure.net"  # rewritten to the emulator by RELAY_HOST_OVERRIDES
+ALL_FEEDS = ["mde-alerts", "xdr-incidents"]
+
+
+def relay_environment(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **overrides: str) -> dict[str, str]:
+    """App settings (and the client environment: CA bundle, identity endpoint) for a local relay."""
+    apps = emulator.apps
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "RELAY_KEY_VAULT_URL": KEY_VAULT_URL,
+        "RELAY_COMMERCIAL_CLIENT_ID": apps["commercial"]["client_id"],
+        "RELAY_COMMERCIAL_CREDENTIAL": "certificate:commercial-app-certificate",
+        "RELAY_USGOV_CLIENT_ID": apps["usgov"]["client_id"],
+        "RELAY_USGOV_CREDENTIAL": "certificate:usgov-app-certificate",
+        "RELAY_MANAGED_IDENTITY_CLIENT_ID": emulator.managed_identity["client_id"],
+        # The scenario's history spans two days; local runs read all of it on the first sweep.
+        "RELAY_INITIAL_LOOKBACK_HOURS": "72",
+        **emulator.env(),  # REQUESTS_CA_BUNDLE, IDENTITY_ENDPOINT/HEADER, RELAY_HOST_OVERRIDES, ...
+    }
+    env.update(overrides)
+    return env
+
+
+def scenario_tenants(emulator: EmulatorInfo) -> list[Tenant]:
+    """The emulator's customer tenants as registry entries, every feed enabled."""
+    fields = ("tenant_id", "display_name", "cloud", "region")
+    return [
+        parse_tenant({**{k: t[k] for k in fields}, "feeds": ALL_FEEDS}, where=f"emulator tenant {t['display_name']}")
+        for t in emulator.tenants
+    ]
+
+
+def write_tenants_file(emulator: EmulatorInfo, path: Path) -> Path:
+    """A ``tenants import`` file for the scenario (what a partner would keep in their own repo)."""
+    from shared.tenants import tenant_to_json
+
+    path.write_text(json.dumps({"tenants": [tenant_to_json(t) for t in scenario_tenants(emulator)]}, indent=2))
+    return path
+
+
+def local_settings(env: dict[str, str]) -> dict[str, Any]:
+    values = {"FUNCTIONS_WORKER_RUNTIME": "python", **env}
+    return {"IsEncrypted": False, "Values": values, "Host": {"LocalHttpPort": 7071}}
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Start both, import the scenario's tenants, write the settings file, wait for Ctrl-C (or not)."""
+    with ExitStack() as stack:
+        ctx.out.info("starting Azurite and the emulator ...")
+        azurite = stack.enter_context(running_azurite())
+        emulator = stack.enter_context(running_emulator(scenario=args.scenario))
+        env = relay_environment(azurite, emulator)
+        output = Path(args.output)
+        output.write_text(json.dumps(local_settings(env), indent=2) + "\n", encoding="utf-8")
+        tenants_file = write_tenants_file(emulator, output.with_name("local.tenants.json"))
+        _import(env, tenants_file)
+        _print_instructions(ctx, output, tenants_file, len(emulator.tenants))
+        if not args.no_wait:
+            _wait_for_interrupt()
+    ctx.out.info("stopped Azurite and the emulator")
+    return EXIT_OK
+
+
+def _import(env: dict[str, str], tenants_file: Path) -> None:
+    from io import StringIO
+
+    from shared.cli import main
+
+    main(["tenants", "import", str(tenants_file)], environ=env, stdout=StringIO())
+
+
+def _print_instructions(ctx: CliContext, output: Path, tenants_file: Path, count: int) -> None:
+    if ctx.out.json_mode:
+        ctx.out.json({"settings": str(output), "tenants_file": str(tenants_file), "tenants": count})
+        return
+    ctx.out.line(f"wrote {output} ({count} scenario tenants imported into the registry; list: {tenants_file})")
+    ctx.out.line("in another terminal:")
+    ctx.out.line("  func start                                   # the real Functions host, against these services")
+    ctx.out.line(f"  defender-relay --settings {output} check --all")
+    ctx.out.line(f"  defender-relay --settings {output} sweep --once")
+    ctx.out.line("Ctrl-C here stops Azurite and the emulator (the settings file then points at nothing).")
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
