@@ -14,12 +14,13 @@ Machine.* action permission (§6.1).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from shared import machines
 from shared.catalog import ACTIVE_STATUSES, CANCEL, EXPLICIT_ONLY, FINAL_STATUSES, ActionSpec
+from shared.defender_api import odata_quote
 from shared.errors import (
     ActionConflictError,
     ActionNotAllowedError,
@@ -42,14 +43,14 @@ _ACTION_FIELDS: Final = (
 
 class DefenderActions(machines.MachineFinder, Protocol):
     def post_machine_action(
-        self, tenant: Tenant, machine_id: str, action: str, body: dict[str, Any]
-    ) -> dict[str, Any]: ...
+        self, tenant: Tenant, machine_id: str, action: str, body: Mapping[str, Any]
+    ) -> Mapping[str, Any]: ...
 
-    def get_machine_action(self, tenant: Tenant, action_id: str) -> dict[str, Any]: ...
+    def get_machine_action(self, tenant: Tenant, action_id: str) -> Mapping[str, Any]: ...
 
-    def cancel_machine_action(self, tenant: Tenant, action_id: str, comment: str) -> dict[str, Any]: ...
+    def cancel_machine_action(self, tenant: Tenant, action_id: str, comment: str) -> Mapping[str, Any]: ...
 
-    def list_machine_actions(self, tenant: Tenant, *, odata_filter: str) -> list[dict[str, Any]]: ...
+    def list_machine_actions(self, tenant: Tenant, *, odata_filter: str) -> Sequence[Mapping[str, Any]]: ...
 
 
 class TenantDirectory(Protocol):
@@ -141,7 +142,12 @@ class ActionService:
         return [machines.summary(m) for m in machines.find_exact(self._defender, tenant, ref)]
 
     def _follow(
-        self, tenant: Tenant, action: dict[str, Any], wait_seconds: int, *, machine: dict[str, str | None] | None = None
+        self,
+        tenant: Tenant,
+        action: Mapping[str, Any],
+        wait_seconds: int,
+        *,
+        machine: dict[str, str | None] | None = None,
     ) -> ActionResult:
         """Poll until final or ``wait_seconds`` pass (0: no polling). Bounded in time and in polls."""
         deadline = self._monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
@@ -159,7 +165,8 @@ class ActionService:
         pending: dict[str, str | None] = {}
         try:
             candidates = self._defender.list_machine_actions(
-                tenant, odata_filter=f"machineId eq '{machine_id}' and type eq '{spec.defender_type}'"
+                tenant,
+                odata_filter=f"machineId eq {odata_quote(machine_id)} and type eq {odata_quote(spec.defender_type)}",
             )
             active = [a for a in candidates if a.get("status") in ACTIVE_STATUSES]
             active.sort(key=lambda a: str(a.get("creationDateTimeUtc") or ""), reverse=True)
@@ -177,7 +184,7 @@ class ActionService:
         )
 
 
-def public_action(action: dict[str, Any]) -> dict[str, Any]:
+def public_action(action: Mapping[str, Any]) -> dict[str, Any]:
     """A MachineAction without OData annotations; unknown extra fields are dropped, not passed through."""
     return {name: action[name] for name in _ACTION_FIELDS if name in action}
 

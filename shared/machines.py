@@ -12,18 +12,18 @@ the tenant whose token is used, which is what keeps tenants apart.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from shared.errors import AmbiguousMachineError, DefenderNotFoundError
 from shared.tenants import Tenant
 from shared.validation import MachineRef
 
-Machine = dict[str, Any]
+Machine = Mapping[str, Any]
 
 
 class MachineFinder(Protocol):
-    def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> list[Machine]: ...
+    def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> Sequence[Machine]: ...
 
 
 def summary(machine: Machine) -> dict[str, str | None]:
