@@ -27,7 +27,7 @@ RECORDS = [
 
 def names(text: str) -> list[str]:
     predicate = parse_filter(text, SCHEMA)
-    return [r["computerDnsName"] for r in RECORDS if predicate(r)]
+    return [str(r["computerDnsName"]) for r in RECORDS if predicate(r)]
 
 
 def test_date_time_window_with_ge_and_lt() -> None:
