@@ -189,7 +189,7 @@ def step_isolate(world: DemoWorld, services: Services) -> dict[str, Any]:
     status, answer = call_function(
         functions["http_action_status"], "GET", status_path, params={"wait": "true", "waitSeconds": "30"}
     )
-    final = answer.get("action", {})
+    final: dict[str, Any] = dict(answer.get("action") or {})
     say(world, f"   GET /api/{status_path}?wait=true")
     say(world, f"   -> {status}: {final.get('status')} (final: {answer.get('final')})")
     cli(world, "audit", "--tenant", tenant.tenant_id, "--limit", "3")
