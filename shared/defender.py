@@ -247,6 +247,7 @@ class DefenderClient(DefenderApiMixin):
         wait = _retry_after(response.headers.get("Retry-After"), self._clock())
         if wait > MAX_INLINE_WAIT or count > MAX_INLINE_THROTTLES:
             raise self._throttled_error(tenant, wait, f"Defender answered 429 on {path}")
+        logger.info("tenant %s: 429 on %s, waiting %.1f s (Retry-After)", tenant.tenant_id, path, wait)
         self._count("throttle_waits")
         self._sleep(wait)
 
@@ -268,6 +269,9 @@ class DefenderClient(DefenderApiMixin):
                 tenant_id=tenant.tenant_id,
             )
         self._count("retries")
+        logger.info(
+            "tenant %s: %s %s failed (%s), retry %d of %d", tenant.tenant_id, method, path, why, failures, MAX_RETRIES
+        )
         # Full jitter: workers that failed together do not retry together.
         self._sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)) * (0.5 + self._jitter() / 2))
 
