@@ -236,3 +236,21 @@ def test_v1_discovery_names_the_v1_token_endpoint(emulator: EmulatorInfo, tenant
     doc = requests.get(url, verify=emulator.ca_bundle, timeout=10).json()
     assert doc["token_endpoint"] == f"{emulator.login_url()}/{tid}/oauth2/token"
     assert doc["issuer"] == f"https://sts.windows.net/{tid}/"
+
+
+def test_injected_token_fault_answers_503_then_recovers(emulator: EmulatorInfo, tenants: dict[str, str]) -> None:
+    # GIVEN one injected 503 on the token endpoint of one tenant
+    tid = tenants["partial"]
+    rule = {"route": "token", "tenant_id": tid, "p503": 1.0, "count": 1, "retry_after": 2}
+    assert emulator.control("PUT", "/faults", json={"rules": [rule]}).status_code == 200
+    try:
+        # WHEN the tenant asks for a token twice
+        first = post_token(emulator, tid, secret_form(emulator))
+        second = post_token(emulator, tid, secret_form(emulator))
+    finally:
+        emulator.control("DELETE", "/faults")
+    # THEN the first answer is Entra's "temporarily_unavailable" with Retry-After, the second a token
+    assert first.status_code == 503
+    assert first.json()["error"] == "temporarily_unavailable"
+    assert first.headers["Retry-After"] == "2"
+    assert second.status_code == 200
