@@ -57,6 +57,25 @@ def _generate_options(body: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _machine_renamer(service: DefenderService) -> Any:
+    async def rename_machine(request: web.Request) -> web.Response:
+        # Tests of exact name resolution need two machines with one name in one tenant.
+        tenant_id, index = request.match_info["tid"].lower(), request.match_info["index"]
+        name = (await _body(request)).get("computerDnsName")
+        if service.world.tenant(tenant_id) is None or not index.isdigit():
+            return _bad(f"no tenant {tenant_id!r} or bad machine index {index!r}", 404)
+        if not isinstance(name, str) or not name:
+            raise ControlInputError("computerDnsName must be a non-empty string")
+        machines = service.store.tenant(tenant_id).machines
+        if int(index) >= len(machines):
+            return _bad(f"tenant {tenant_id} has {len(machines)} machines", 404)
+        service.rename_machine(tenant_id, int(index), name)
+        machine = machines[int(index)]
+        return web.json_response({"id": machine["id"], "computerDnsName": machine["computerDnsName"]})
+
+    return rename_machine
+
+
 def control_routes(service: DefenderService) -> list[web.RouteDef]:
     world = service.world
 
@@ -135,5 +154,6 @@ def control_routes(service: DefenderService) -> list[web.RouteDef]:
         web.put("/_emulator/limits", guarded(put_limits)),
         web.put("/_emulator/actions/timing", guarded(put_timing)),
         web.get("/_emulator/ground-truth", guarded(ground_truth)),
+        web.patch("/_emulator/tenants/{tid}/machines/{index}", guarded(_machine_renamer(service))),
         web.get("/_emulator/requests", guarded(requests_log)),
     ]
