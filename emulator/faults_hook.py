@@ -8,6 +8,8 @@ nothing is injected. Only the shape of a decision is relied on: ``kind`` in {"42
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,6 +33,17 @@ class FaultSource(Protocol):
 ErrorFactory = Callable[[int, int | None], web.Response]
 
 
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP RST (SO_LINGER 0), as a load balancer reset looks to a client."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 async def injected(
     faults: FaultSource | None,
     route: str,
@@ -48,9 +61,7 @@ async def injected(
         await asyncio.sleep(float(decision.slow_seconds or 0))
         return None
     if decision.kind == "reset":
-        # Drop the connection without an answer, as a load balancer reset would.
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
+        _reset(request)
+        return web.Response(status=500)  # never sent: aiohttp drops answers to aborted connections quietly
     retry_after = int(decision.retry_after) if decision.retry_after is not None else None
     return make_error(int(decision.kind), retry_after)

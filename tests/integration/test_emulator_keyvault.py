@@ -112,3 +112,33 @@ def test_identity_endpoint_refuses_a_wrong_identity_header(emulator: EmulatorInf
     response = requests.get(identity["endpoint"], params=params, headers=headers, verify=emulator.ca_bundle, timeout=10)
     assert response.status_code == 401
     assert "X-IDENTITY-HEADER" in response.json()["message"]
+
+
+def test_injected_vault_faults_throttle_then_reset_then_recover(emulator: EmulatorInfo) -> None:
+    # GIVEN one injected 429 and then one connection reset on the vault
+    token = _mi_token(emulator, "https://vault.azure.net")
+    url = f"{emulator.key_vault_url}/secrets/http-signing-secret?api-version={API_VERSION}"
+    rules = [
+        {"route": "keyvault", "p429": 1.0, "count": 1, "retry_after": 3},
+        {"route": "keyvault", "preset": 1.0, "count": 1},
+    ]
+    assert emulator.control("PUT", "/faults", json={"rules": rules}).status_code == 200
+    try:
+        # WHEN the app reads a secret three times (a fresh connection each time)
+        def read() -> requests.Response:
+            with requests.Session() as session:
+                return session.get(
+                    url, headers={"Authorization": f"Bearer {token}"}, verify=emulator.ca_bundle, timeout=10
+                )
+
+        throttled = read()
+        with pytest.raises(requests.ConnectionError):
+            read()
+        recovered = read()
+    finally:
+        emulator.control("DELETE", "/faults")
+    # THEN it sees Key Vault's 429 with Retry-After, a dropped connection, then the secret
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "3"
+    assert throttled.json()["error"]["code"] == "Throttled"
+    assert recovered.status_code == 200
