@@ -18,7 +18,7 @@ from emulator import entra_errors as errors
 from emulator.entra_credentials import authenticate_client
 from emulator.entra_errors import EntraError
 from emulator.faults_hook import FaultSource, injected
-from emulator.tokens import TokenService
+from emulator.tokens import IssuedToken, TokenService
 from emulator.world import AppFamily, AppRegistration, World, app_family
 
 # Resource (App ID URI) -> kind, per cloud (contracts §1.3). The kind picks the tenant's granted roles.
@@ -177,20 +177,9 @@ class LoginService:
             appidacr=appidacr,
             service_principal_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{app.client_id}")),
         )
-        body: dict[str, Any]
-        if v2:  # v2: integers (reference §2.2)
-            body = {"token_type": "Bearer", "expires_in": issued.expires_in, "ext_expires_in": issued.expires_in}
-        else:  # v1: strings, plus expires_on / not_before / resource
-            body = {
-                "token_type": "Bearer",
-                "expires_in": str(issued.expires_in),
-                "ext_expires_in": str(issued.expires_in),
-                "expires_on": str(issued.exp),
-                "not_before": str(issued.nbf),
-                "resource": resource,
-            }
-        body["access_token"] = issued.access_token
-        return web.Response(text=json.dumps(body), content_type="application/json", headers=_NO_CACHE)
+        return web.Response(
+            text=json.dumps(_token_body(issued, resource, v2=v2)), content_type="application/json", headers=_NO_CACHE
+        )
 
     def _app_in_tenant(self, client_id: str, tenant_id: str, tenant: str) -> AppRegistration:
         app = self._world.apps.get(self._family)
@@ -236,3 +225,23 @@ class LoginService:
         if kind == "xdr":
             return spec.granted("xdr")
         return []
+
+
+def _token_body(issued: IssuedToken, resource: str, *, v2: bool) -> dict[str, Any]:
+    """Success body (reference §2.2): v2 has integers; v1 has strings plus expires_on / not_before / resource."""
+    if v2:
+        return {
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "ext_expires_in": issued.expires_in,
+            "access_token": issued.access_token,
+        }
+    return {
+        "token_type": "Bearer",
+        "expires_in": str(issued.expires_in),
+        "ext_expires_in": str(issued.expires_in),
+        "expires_on": str(issued.exp),
+        "not_before": str(issued.nbf),
+        "resource": resource,
+        "access_token": issued.access_token,
+    }

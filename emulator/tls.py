@@ -93,8 +93,7 @@ def system_ca_bundle() -> str:
     return Path(certifi.where()).read_text()
 
 
-def create_server_tls(state_dir: Path) -> ServerTls:
-    """Make the run's CA and the loopback server certificate; write ca.pem and ca-bundle.pem."""
+def _make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     ca_key = _new_key()
     ca_name = _name("defender-relay emulator CA (this run only)")
     ca_cert = (
@@ -104,6 +103,13 @@ def create_server_tls(state_dir: Path) -> ServerTls:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def create_server_tls(state_dir: Path) -> ServerTls:
+    """Make the run's CA and the loopback server certificate; write ca.pem and ca-bundle.pem."""
+    ca_key, ca_cert = _make_ca()
+    ca_name = ca_cert.subject
     key = _new_key()
     san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
     cert = (
