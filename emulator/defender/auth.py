@@ -84,6 +84,8 @@ class Authorizer:
     def __init__(self, world: World, tokens: TokenService) -> None:
         self._world = world
         self._tokens = tokens
+        # token -> (aud, caller): a token is presented many times; expiry is still checked each time.
+        self._callers: dict[str, tuple[str, Caller]] = {}
 
     def caller(self, config: HostConfig, resource: Resource, authorization: str | None) -> Caller:
         """The verified caller, or an :class:`ApiError` (401 / 403) saying why not."""
@@ -91,26 +93,35 @@ class Authorizer:
             raise ApiError(
                 401, "Unauthorized", "Unauthorized: the Authorization header is missing or not a Bearer token"
             )
+        token = authorization[7:].strip()
         try:
-            claims: dict[str, Any] = self._tokens.verify(authorization[7:].strip())
+            claims: dict[str, Any] = self._tokens.verify(token)
         except TokenInvalidError as exc:
             # The reason (expired, bad signature) helps a developer; it never contains the token.
             reason = "expired" if "expired" in str(exc) else "invalid"
             raise ApiError(401, "Unauthorized", f"Unauthorized: the access token is {reason}") from exc
-        if claims.get("aud") not in config.audiences[resource]:
+        audience, caller = self._callers.get(token) or self._remember(token, claims)
+        if audience not in config.audiences[resource]:
             raise ApiError(
-                403, "Forbidden", f"Forbidden: the token audience {claims.get('aud')!r} is not valid for this resource"
+                403, "Forbidden", f"Forbidden: the token audience {audience!r} is not valid for this resource"
             )
-        tenant_id = str(claims.get("tid", "")).lower()
-        spec = self._world.tenant(tenant_id)
+        # The tenant's cloud and region can change (PATCH /_emulator/tenants): checked on every call.
+        spec = self._world.tenants.get(caller.tenant_id)
         if spec is None or spec.cloud not in config.clouds or config.region not in ("auto", spec.region):
-            raise ApiError(403, "Forbidden", f"Tenant {tenant_id} is not provisioned in this environment")
-        return Caller(
-            tenant_id=tenant_id,
+            raise ApiError(403, "Forbidden", f"Tenant {caller.tenant_id} is not provisioned in this environment")
+        return caller
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> tuple[str, Caller]:
+        caller = Caller(
+            tenant_id=str(claims.get("tid", "")).lower(),
             app_id=str(claims.get("appid", "")),
             app_name=str(claims.get("app_displayname") or claims.get("appid", "")),
             roles=frozenset(claims.get("roles") or ()),
         )
+        if len(self._callers) > 50_000:
+            self._callers.clear()
+        self._callers[token] = (str(claims.get("aud", "")), caller)
+        return self._callers[token]
 
 
 def require_roles(caller: Caller, any_of: tuple[str, ...]) -> None:

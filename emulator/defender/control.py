@@ -1,9 +1,10 @@
 """The Defender part of the control API (contracts §1.5): generate, faults, limits, action timing,
-ground truth, request log. Loopback only, no auth; bad input answers 400 naming the field.
+machine names, ground truth, request log. Loopback only, no auth; bad input answers 400 naming the field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from emulator.defender.machine_actions import ActionTiming
 if TYPE_CHECKING:
     from emulator.defender import DefenderService
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 _GENERATE_COUNTS = ("new_alerts", "updates", "ties", "late")
 _LIMIT_INTS = ("per_minute", "per_hour", "incidents_per_minute")
 _PAGE_SIZES = ("alerts_page_size", "incidents_page_size")
@@ -76,35 +78,39 @@ def _machine_renamer(service: DefenderService) -> Any:
     return rename_machine
 
 
-def control_routes(service: DefenderService) -> list[web.RouteDef]:
-    world = service.world
+class DefenderControl:
+    """Handlers of the Defender control routes (each answers 400 naming the field on bad input)."""
 
-    async def generate(request: web.Request) -> web.Response:
+    def __init__(self, service: DefenderService) -> None:
+        self.service = service
+        self.world = service.world
+
+    async def generate(self, request: web.Request) -> web.Response:
         body = await _body(request)
         options = _generate_options(body)
         target = body.get("tenant_id", "*")
         if target == "*":
-            tenant_ids = list(world.tenants)
-        elif isinstance(target, str) and world.tenant(target) is not None:
+            tenant_ids = list(self.world.tenants)
+        elif isinstance(target, str) and self.world.tenant(target) is not None:
             tenant_ids = [target.lower()]
         else:
             return _bad(f"tenant_id {target!r} is not a tenant of this emulator (use '*' for all)", 404)
-        return web.json_response({tid: service.generate(tid, **options) for tid in tenant_ids})
+        return web.json_response({tid: self.service.generate(tid, **options) for tid in tenant_ids})
 
-    async def put_faults(request: web.Request) -> web.Response:
-        service.faults.configure(await _body(request))
-        return web.json_response(service.faults.to_json())
+    async def put_faults(self, request: web.Request) -> web.Response:
+        self.service.faults.configure(await _body(request))
+        return web.json_response(self.service.faults.to_json())
 
-    async def get_faults(_request: web.Request) -> web.Response:
-        return web.json_response(service.faults.to_json())
+    async def get_faults(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.service.faults.to_json())
 
-    async def delete_faults(_request: web.Request) -> web.Response:
-        service.faults.clear()
-        return web.json_response(service.faults.to_json())
+    async def delete_faults(self, _request: web.Request) -> web.Response:
+        self.service.faults.clear()
+        return web.json_response(self.service.faults.to_json())
 
-    async def put_limits(request: web.Request) -> web.Response:
+    async def put_limits(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        limits, settings = service.limiter.limits, service.state.settings
+        limits, settings = self.service.limiter.limits, self.service.state.settings
         values = {name: _int(body, name, getattr(limits, name), 10**9) for name in _LIMIT_INTS}
         pages = {name: _int(body, name, getattr(settings, name), 100_000) for name in _PAGE_SIZES}
         enabled = body.get("enabled", limits.enabled)
@@ -116,44 +122,47 @@ def control_routes(service: DefenderService) -> list[web.RouteDef]:
             setattr(limits, name, value)
         for name, value in pages.items():
             setattr(settings, name, value)
-        service.limiter.reset()  # new limits start from empty windows
+        self.service.limiter.reset()  # new limits start from empty windows
         return web.json_response({**values, "enabled": enabled, **pages})
 
-    async def put_timing(request: web.Request) -> web.Response:
+    async def put_timing(self, request: web.Request) -> web.Response:
         try:
-            service.store.timing = ActionTiming.from_json(await _body(request))
+            self.service.store.timing = ActionTiming.from_json(await _body(request))
         except ValueError as exc:
             raise ControlInputError(str(exc)) from exc
-        return web.json_response(service.store.timing.__dict__)
+        return web.json_response(self.service.store.timing.__dict__)
 
-    async def ground_truth(request: web.Request) -> web.Response:
-        return web.json_response(service.store.ground_truth(request.query.get("tenant_id")))
+    async def ground_truth(self, request: web.Request) -> web.Response:
+        return web.json_response(self.service.store.ground_truth(request.query.get("tenant_id")))
 
-    async def requests_log(request: web.Request) -> web.Response:
+    async def requests_log(self, request: web.Request) -> web.Response:
         raw = request.query.get("limit", "100")
         if not raw.isdigit():
             raise ControlInputError(f"limit must be a non-negative integer, got {raw!r}")
-        entries = list(service.state.requests)[-int(raw) :] if int(raw) else []
+        entries = list(self.service.state.requests)[-int(raw) :] if int(raw) else []
         return web.json_response({"requests": entries})
 
-    def guarded(handler: Any) -> Any:
-        async def run(request: web.Request) -> web.Response:
-            try:
-                response: web.Response = await handler(request)
-            except (ControlInputError, FaultConfigError) as exc:
-                return _bad(str(exc))
-            return response
 
-        return run
+def _guarded(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Handler:
+    async def run(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (ControlInputError, FaultConfigError) as exc:
+            return _bad(str(exc))
 
+    return run
+
+
+def control_routes(service: DefenderService) -> list[web.RouteDef]:
+    control = DefenderControl(service)
     return [
-        web.post("/_emulator/generate", guarded(generate)),
-        web.put("/_emulator/faults", guarded(put_faults)),
-        web.get("/_emulator/faults", guarded(get_faults)),
-        web.delete("/_emulator/faults", guarded(delete_faults)),
-        web.put("/_emulator/limits", guarded(put_limits)),
-        web.put("/_emulator/actions/timing", guarded(put_timing)),
-        web.get("/_emulator/ground-truth", guarded(ground_truth)),
-        web.patch("/_emulator/tenants/{tid}/machines/{index}", guarded(_machine_renamer(service))),
-        web.get("/_emulator/requests", guarded(requests_log)),
+        web.post("/_emulator/generate", _guarded(control.generate)),
+        web.put("/_emulator/faults", _guarded(control.put_faults)),
+        web.get("/_emulator/faults", _guarded(control.get_faults)),
+        web.delete("/_emulator/faults", _guarded(control.delete_faults)),
+        web.put("/_emulator/limits", _guarded(control.put_limits)),
+        web.put("/_emulator/actions/timing", _guarded(control.put_timing)),
+        web.get("/_emulator/ground-truth", _guarded(control.ground_truth)),
+        web.patch("/_emulator/tenants/{tid}/machines/{index}", _guarded(_machine_renamer(service))),
+        web.get("/_emulator/requests", _guarded(control.requests_log)),
     ]

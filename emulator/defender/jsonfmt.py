@@ -17,8 +17,20 @@ BASE_HEADERS = {
 }
 
 
+_FORMATTED: dict[datetime, str] = {}  # the same timestamps are written out again and again
+
+
 def format_datetime(value: datetime) -> str:
     """Seven fractional digits with trailing zeros trimmed, UTC ``Z`` (reference §3.1: ``…59.2Z``)."""
+    text = _FORMATTED.get(value)
+    if text is None:
+        if len(_FORMATTED) > 200_000:
+            _FORMATTED.clear()
+        text = _FORMATTED[value] = _format(value)
+    return text
+
+
+def _format(value: datetime) -> str:
     value = value.astimezone(UTC)
     base = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
