@@ -50,10 +50,24 @@ def dumps(body: Any) -> str:
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return raw_json_response(dumps(body).encode(), status=status, headers=headers)
+
+
+def raw_json_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     all_headers = {"Content-Type": ODATA_CONTENT_TYPE, **BASE_HEADERS}
     if headers:
         all_headers.update(headers)
-    return web.Response(body=dumps(body).encode(), status=status, headers=all_headers)
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+def entity_bytes(context: str, entity_json: bytes) -> bytes:
+    """``{"@odata.context": ..., <the entity's fields>}`` from the entity's own JSON object bytes."""
+    return b'{"@odata.context":' + dumps(context).encode() + b"," + entity_json[1:]
+
+
+def collection_bytes(context: str, items: list[bytes], next_link: str | None) -> bytes:
+    tail = b',"@odata.nextLink":' + dumps(next_link).encode() if next_link else b""
+    return b'{"@odata.context":' + dumps(context).encode() + b',"value":[' + b",".join(items) + b"]" + tail + b"}"
 
 
 def error_response(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
 from emulator.defender import activity
 from emulator.defender.api import Ctx
-from emulator.defender.jsonfmt import ApiError, json_response
-from emulator.defender.odata import Record, Schema
+from emulator.defender.jsonfmt import ApiError, collection_bytes, entity_bytes, json_response, raw_json_response
+from emulator.defender.odata import Schema
 from emulator.defender.paging import CollectionRules, envelope, select
 
 ALERT_SCHEMA = Schema(
@@ -70,11 +70,9 @@ async def list_alerts(ctx: Ctx) -> web.Response:
     with_evidence = _expand_evidence(ctx)
     records = list(ctx.data.alerts.values())
     page, next_link = select(ctx.request, records, _ALERT_RULES, ctx.state.settings.alerts_page_size)
-
-    def render(alert: Record) -> Any:
-        return alert if with_evidence else {**alert, "evidence": []}
-
-    return json_response(envelope(ctx.context("Alerts"), page, next_link, render))
+    which = 0 if with_evidence else 1
+    parts = [ctx.data.alert_json(cast(dict[str, Any], alert))[which] for alert in page]
+    return raw_json_response(collection_bytes(ctx.context("Alerts"), parts, next_link))
 
 
 def _alert(ctx: Ctx) -> dict[str, Any]:
@@ -85,7 +83,8 @@ def _alert(ctx: Ctx) -> dict[str, Any]:
 
 
 async def get_alert(ctx: Ctx) -> web.Response:
-    return json_response({"@odata.context": ctx.context("Alerts/$entity"), **_alert(ctx)})
+    full, _ = ctx.data.alert_json(_alert(ctx))
+    return raw_json_response(entity_bytes(ctx.context("Alerts/$entity"), full))
 
 
 async def read_json(ctx: Ctx) -> Any:

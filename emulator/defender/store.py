@@ -43,6 +43,19 @@ class TenantData:
     actions: dict[str, MachineAction] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     next_incident_id: int = 1000
+    # alert id -> (the alert version rendered, its JSON, its JSON without evidence). A version is never
+    # changed once a request can see it (updates make a new dict), so its JSON can be reused.
+    rendered: dict[str, tuple[Alert, bytes, bytes]] = field(default_factory=dict)
+
+    def alert_json(self, alert: Alert) -> tuple[bytes, bytes]:
+        """The alert's JSON with and without evidence, encoded once per version."""
+        from emulator.defender.jsonfmt import dumps
+
+        cached = self.rendered.get(alert["id"])
+        if cached is None or cached[0] is not alert:
+            full = dumps(alert).encode()
+            cached = self.rendered[alert["id"]] = (alert, full, dumps({**alert, "evidence": []}).encode())
+        return cached[1], cached[2]
 
     def machine(self, key: str) -> Machine | None:
         """By machine id, or by computer name (the get-machine API accepts either, reference §5.1)."""
