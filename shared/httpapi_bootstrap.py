@@ -6,7 +6,7 @@ secret) are only built by the HTTP functions, and so that module stays the inges
 
 from __future__ import annotations
 
-from shared.actions import ActionService
+from shared.actions import ActionService, CachedTenants
 from shared.audit import TABLE as AUDIT_TABLE
 from shared.audit import TableAuditStore
 from shared.bootstrap import Services, get_services
@@ -28,7 +28,9 @@ def build_http_api(services: Services | None = None) -> HttpApi:
         secret = secret_reader_from_settings(settings).get_secret(settings.http_signing_secret_name)
         verifier = SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=TableReplayGuard(idempotency_table))
     service = ActionService(
-        tenants=services.tenants, defender=services.defender, default_allowed=settings.default_allowed_actions
+        tenants=CachedTenants(services.tenants),
+        defender=services.defender,
+        default_allowed=settings.default_allowed_actions,
     )
     return HttpApi(
         service=service,
