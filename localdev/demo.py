@@ -178,6 +178,8 @@ def step_isolate(world: DemoWorld, services: Services) -> dict[str, Any]:
     tenant: Tenant = services.tenants.get(spec["tenant_id"])
     machine = services.defender.request(tenant, "mde", "GET", "/api/machines", params={"$top": "1"})["value"][0]
     name = str(machine["computerDnsName"])
+    # Real actions take minutes; the emulator's state machine is told to move on within seconds.
+    world.emulator.control("PUT", "/actions/timing", json={"pending_seconds": 1, "in_progress_seconds": 1})
     functions = http_functions()
     path = f"tenants/{tenant.tenant_id}/machines/{name}/isolate"
     body = {"comment": "make demo: contain after a high-severity alert", "isolationType": "Full"}

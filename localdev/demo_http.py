@@ -8,20 +8,24 @@ Core Tools cannot be installed here (reference azure-functions.md §0), so the d
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
 BASE_URL = "http://localhost:7071/api/"
+ROOT = Path(__file__).resolve().parent.parent  # function_app.py lives at the root, outside the packages
 
 
 @functools.cache
 def http_functions() -> dict[str, Any]:
     """The app's functions by name, indexed once per process (a second indexing reports duplicates)."""
-    import function_app
-
-    app = function_app.app
+    if str(ROOT) not in sys.path:  # e.g. run from another directory: the entry point is not a package module
+        sys.path.insert(0, str(ROOT))
+    app = importlib.import_module("function_app").app
     app.functions_bindings = {}
     try:
         return {str(f.get_function_name()): f for f in app.get_functions()}
