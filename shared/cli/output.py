@@ -78,7 +78,8 @@ class Output:
             return
         cells = [[_clip(_cell(row.get(c.key)), c.max_width) for c in columns] for row in rows]
         widths = [max(len(c.title), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-        self.line(self.paint("  ".join(c.title.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), _BOLD))
+        titles = [c.title.rjust(w) if c.align_right else c.title.ljust(w) for c, w in zip(columns, widths, strict=True)]
+        self.line(self.paint("  ".join(titles).rstrip(), _BOLD))
         for r in cells:
             parts = []
             for text, col, width in zip(r, columns, widths, strict=True):
