@@ -109,6 +109,7 @@ class JobResult:
     throttles: int = 0
     duration_ms: int = 0
     message: str = ""
+    leased: tuple[float, float] | None = None  # wall-clock seconds the lease was held (for audits and tests)
 
 
 def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
@@ -146,12 +147,14 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
         )
         return
     try:
-        lease = deps.leases.acquire(job.tenant_id, job.feed, owner=deps.owner, duration=deps.options.lease_duration)
+        held = [deps.leases.acquire(job.tenant_id, job.feed, owner=deps.owner, duration=deps.options.lease_duration)]
     except LeaseHeldError as exc:
         result.status, result.message = "lease-held", exc.message
         return
+    leased_at = time.time()
     try:
-        _ingest(job, tenant, deps, lease, result)
+        _ingest(job, tenant, deps, held, result)
+        deps.tenants.record_success(job.tenant_id, now=deps.clock())
     except TokenServiceError:
         raise  # Entra ID unavailable: transient, let the queue retry
     except (AuthError, DefenderForbiddenError) as exc:
@@ -161,11 +164,11 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
         deps.tenants.record_failure(job.tenant_id, exc.kind, f"{job.feed}: {exc.message}", remedy, now=deps.clock())
         return
     finally:
-        deps.leases.release(lease)
-    deps.tenants.record_success(job.tenant_id, now=deps.clock())
+        result.leased = (leased_at, time.time())
+        deps.leases.release(held[0])  # the latest renewal: its ETag is the current one
 
 
-def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, lease: Lease, result: JobResult) -> None:
+def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, held: list[Lease], result: JobResult) -> None:
     opts = deps.options
     checkpoint = deps.checkpoints.get(job.tenant_id, job.feed)
     now = deps.clock()
@@ -176,7 +179,7 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, lease: Lease, result: Jo
     for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
         if pending is not None:  # a further page arrived: the previous one was not the last, save its progress
             checkpoint = deps.checkpoints.save(pending)
-            lease = _renew_if_due(deps, lease, now=deps.clock())
+            held[0] = _renew_if_due(deps, held[0], now=deps.clock())
         result.pages += 1
         result.items += len(page)
         fresh, newest = _fresh_items(job, page, seen, result)

@@ -1,0 +1,178 @@
+"""Helpers for the ingestion integration tests and benchmarks: the real stack wired to Azurite + the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from localdev.azurite import AzuriteEndpoints
+from localdev.emulator_process import EmulatorInfo
+from shared.bootstrap import Services
+from shared.config import Settings
+from shared.jobs import parse_time
+from shared.storage import JOBS_QUEUE, StorageClients
+from shared.sweep import run_sweep
+from shared.tenants import Tenant
+
+FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
+CLOUD_REGIONS = [
+    ("commercial", "auto"),
+    ("commercial", "eu"),
+    ("commercial", "us"),
+    ("commercial", "uk"),
+    ("commercial", "au"),
+    ("gcc", "auto"),
+    ("gcc-high", "auto"),
+    ("dod", "auto"),
+]
+
+
+def relay_env(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **overrides: str) -> dict[str, str]:
+    """Settings for the relay against Azurite and the emulator, secrets from env (no vault round trip)."""
+    apps = emulator.apps
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "RELAY_KEY_VAULT_URL": "https://relay-kv.vault.azure.net",
+        "RELAY_COMMERCIAL_CLIENT_ID": apps["commercial"]["client_id"],
+        "RELAY_COMMERCIAL_CREDENTIAL": "secret:commercial-app-secret",
+        "RELAY_USGOV_CLIENT_ID": apps["usgov"]["client_id"],
+        "RELAY_USGOV_CREDENTIAL": "secret:usgov-app-secret",
+        "RELAY_CREDENTIALS_FROM_ENV": "1",
+        "RELAY_SECRET_COMMERCIAL_APP_SECRET": apps["commercial"]["client_secret"],
+        "RELAY_SECRET_USGOV_APP_SECRET": apps["usgov"]["client_secret"],
+        "RELAY_HOST_OVERRIDES": json.dumps(emulator.hosts),
+        "RELAY_SETTLE_SECONDS": "0",
+        "RELAY_OVERLAP_SECONDS": "600",
+        "RELAY_PAGE_SIZE": "1000",
+        "RELAY_LEASE_SECONDS": "60",
+    }
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def trusting(emulator: EmulatorInfo) -> Iterator[None]:
+    """This process trusts the emulator's CA (REQUESTS_CA_BUNDLE overrides Session.verify) for a block."""
+    saved = {k: os.environ.get(k) for k in emulator.env()}
+    os.environ.update(emulator.env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def relay_services(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **overrides: str) -> Services:
+    settings = Settings.from_env(relay_env(azurite, emulator, **overrides))
+    services = Services(
+        settings,
+        storage=StorageClients.from_connection_string(azurite.connection_string),
+        clock=emulator_clock(emulator),
+    )
+    services.ensure_storage()
+    for name in (JOBS_QUEUE, settings.events_queue):
+        services.storage.queue(name).clear_messages()  # Azurite is shared by the tests of this worker
+    return services
+
+
+def add_tenants(
+    emulator: EmulatorInfo,
+    services: Services,
+    count: int,
+    *,
+    feeds: frozenset[str] = frozenset({"mde-alerts", "xdr-incidents"}),
+    alerts: int = 0,
+    **spec: Any,
+) -> list[Tenant]:
+    """``count`` fresh tenants across clouds and regions, in the emulator and in the relay's registry."""
+    tenants = []
+    for n in range(count):
+        cloud, region = CLOUD_REGIONS[n % len(CLOUD_REGIONS)]
+        tenant_id = str(uuid.uuid4())
+        body = {
+            "tenant_id": tenant_id,
+            "display_name": f"Bench {tenant_id[:8]}",
+            "cloud": cloud,
+            "region": region,
+            "consent": "full",
+            "machines": 2,
+            "roles": FULL_ROLES,
+            **spec,
+        }
+        if alerts:
+            body["alerts"] = alerts
+        response = emulator.control("POST", "/tenants", json=body)
+        assert response.status_code == 201, response.text
+        tenant = Tenant(
+            tenant_id=tenant_id,
+            display_name=body["display_name"],
+            cloud=cloud,
+            region=region,  # type: ignore[arg-type]
+            feeds=feeds,
+        )  # type: ignore[arg-type]
+        services.tenants.upsert(tenant)
+        tenants.append(tenant)
+    return tenants
+
+
+def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
+    """Every version the emulator produced for these tenants, as relay dedup keys (time normalised)."""
+    wanted = set(tenant_ids)
+    truth = emulator.control("GET", "/ground-truth").json()
+    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
+    keys |= {_key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]}
+    return {k for k in keys if k.split("|")[0] in wanted}
+
+
+def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
+    return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
+
+
+def delivered_keys(services: Services) -> list[str]:
+    """Every item in defender-events (drained), as normalised keys; repeats are kept."""
+    queue = services.storage.queue(services.settings.events_queue)
+    keys: list[str] = []
+    for _ in range(100_000):
+        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+        if not batch:
+            return keys
+        for message in batch:
+            envelope = json.loads(message.content)
+            for item in envelope["items"]:
+                keys.append(_key(envelope["tenant_id"], item["kind"], item["id"], item["version"]))
+            queue.delete_message(message)
+    return keys
+
+
+def emulator_clock(emulator: EmulatorInfo) -> Callable[[], datetime]:
+    """The relay's clock follows the emulator's (another test may have moved emulated time forward)."""
+    offset = timedelta(seconds=float(emulator.control("GET", "/time").json()["offset_seconds"]))
+    return lambda: datetime.now(UTC) + offset
+
+
+def sweep_now(services: Services) -> int:
+    """One sweep with no visibility delay (tests cannot wait out a real interval); returns jobs enqueued."""
+    return run_sweep(tenants=services.tenants, queue=services.job_queue, interval_seconds=0, clock=services.clock).jobs
+
+
+def counters(emulator: EmulatorInfo) -> dict[str, Any]:
+    return dict(emulator.control("GET", "/counters").json())
+
+
+def api_calls_by_tenant_feed(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> dict[tuple[str, str], int]:
+    wanted = set(tenant_ids)
+    calls: dict[tuple[str, str], int] = {}
+    for key, count in counters(emulator)["api_calls"].items():
+        tenant_id, _, route = key.partition("|")
+        if tenant_id in wanted:
+            feed = "xdr-incidents" if "incident" in route else "mde-alerts"
+            calls[(tenant_id, feed)] = calls.get((tenant_id, feed), 0) + int(count)
+    return calls
