@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class RunningEmulator:
     info_path: Path
     runners: list[web.AppRunner] = field(default_factory=list)
     control_url: str = ""
+    ssl_context: ssl.SSLContext | None = None  # one context (one certificate) for every host
 
     async def stop(self) -> None:
         for runner in reversed(self.runners):
@@ -66,7 +68,7 @@ async def _serve(emulator: RunningEmulator, app: web.Application, count: int = 1
     for _ in range(count):
         sock = _loopback_socket()
         port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock, ssl_context=emulator.tls.server_context(), backlog=1024)
+        site = web.SockSite(runner, sock, ssl_context=emulator.ssl_context, backlog=1024)
         await site.start()
         urls.append(f"https://127.0.0.1:{port}")
     return urls
@@ -135,6 +137,7 @@ async def start(state_dir: Path, *, seed: int, scenario: str, tenants: int | Non
         state_dir=state_dir,
         info_path=state_dir / "emulator.json",
     )
+    emulator.ssl_context = emulator.tls.server_context()
     create_partner(world, state_dir)
     defender = load_defender(world, tokens, scenario=scenario, seed=seed, tenants=tenants, warn=sys.stderr)
     try:
