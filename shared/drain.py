@@ -31,7 +31,7 @@ from azure.storage.queue import QueueMessage
 
 from shared.bootstrap import Services
 from shared.config import Settings
-from shared.ingest import JobResult
+from shared.ingest import IngestDeps, JobResult
 from shared.storage import JOBS_QUEUE
 from shared.worker import handle_message
 
@@ -57,9 +57,19 @@ def drain(
     retry_delay: int = 1,
     max_dequeue_count: int = 5,
     on_result: Callable[[JobResult, float, float], None] | None = None,
+    deps: IngestDeps | None = None,
 ) -> DrainStats:
-    """Run until the queue has stayed empty (visible or not) for ``idle_seconds``, or ``max_seconds``."""
-    drainer = _Drainer(services, retry_delay=retry_delay, max_dequeue_count=max_dequeue_count, on_result=on_result)
+    """Run until the queue has stayed empty (visible or not) for ``idle_seconds``, or ``max_seconds``.
+
+    ``deps`` replaces ``services.ingest_deps`` (tests inject faults into a port this way).
+    """
+    drainer = _Drainer(
+        services,
+        deps or services.ingest_deps,
+        retry_delay=retry_delay,
+        max_dequeue_count=max_dequeue_count,
+        on_result=on_result,
+    )
     deadline = time.monotonic() + max_seconds
     workers = [
         threading.Thread(target=drainer.work, args=(deadline, idle_seconds), name=f"drain-{n}", daemon=True)
@@ -76,12 +86,14 @@ class _Drainer:
     def __init__(
         self,
         services: Services,
+        deps: IngestDeps,
         *,
         retry_delay: int,
         max_dequeue_count: int,
         on_result: Callable[[JobResult, float, float], None] | None,
     ) -> None:
         self.services = services
+        self.deps = deps
         self.queue = services.storage.queue(JOBS_QUEUE)
         self.poison = services.storage.queue(JOBS_QUEUE + "-poison")
         self.retry_delay = retry_delay
@@ -112,7 +124,7 @@ class _Drainer:
     def process(self, message: QueueMessage) -> None:
         started = time.time()
         try:
-            result = handle_message(message.content, deps=self.services.ingest_deps, requeue=self.services.requeue)
+            result = handle_message(message.content, deps=self.deps, requeue=self.services.requeue)
         except Exception as exc:  # the host's view: any exception fails the invocation
             logger.warning("job failed (dequeue %s): %s", message.dequeue_count, type(exc).__name__)
             self.fail(message)

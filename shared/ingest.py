@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,7 +93,7 @@ class IngestDeps:
     checkpoints: CheckpointStore
     leases: LeaseStore
     sinks: Sequence[Sink]
-    owner: str  # this worker's lease owner id
+    owner: str  # this worker process's id; each job's lease owner is derived from it
     options: IngestOptions = field(default_factory=IngestOptions)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -147,7 +148,9 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
         )
         return
     try:
-        held = [deps.leases.acquire(job.tenant_id, job.feed, owner=deps.owner, duration=deps.options.lease_duration)]
+        # One owner id per job, not per process: two threads of one worker must exclude each other too.
+        owner = f"{deps.owner}/{uuid.uuid4().hex[:12]}"
+        held = [deps.leases.acquire(job.tenant_id, job.feed, owner=owner, duration=deps.options.lease_duration)]
     except LeaseHeldError as exc:
         result.status, result.message = "lease-held", exc.message
         return

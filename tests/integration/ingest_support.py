@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -78,8 +79,12 @@ def relay_services(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **override
         clock=emulator_clock(emulator),
     )
     services.ensure_storage()
+    # Azurite is shared by the tests of this worker: start from an empty registry and empty queues, so
+    # a sweep sees only this test's tenants.
     for name in (JOBS_QUEUE, settings.events_queue):
-        services.storage.queue(name).clear_messages()  # Azurite is shared by the tests of this worker
+        services.storage.queue(name).clear_messages()
+    for tenant in services.tenants.list():
+        services.tenants.delete(tenant.tenant_id)
     return services
 
 
@@ -138,18 +143,25 @@ def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
 
 def delivered_keys(services: Services) -> list[str]:
     """Every item in defender-events (drained), as normalised keys; repeats are kept."""
+    return [key for key, _ in delivered_items(services)]
+
+
+def delivered_items(services: Services) -> list[tuple[str, str]]:
+    """Every item in defender-events (drained) as (normalised key, digest of its data and dedup_key)."""
     queue = services.storage.queue(services.settings.events_queue)
-    keys: list[str] = []
+    items: list[tuple[str, str]] = []
     for _ in range(100_000):
         batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
         if not batch:
-            return keys
+            return items
         for message in batch:
             envelope = json.loads(message.content)
             for item in envelope["items"]:
-                keys.append(_key(envelope["tenant_id"], item["kind"], item["id"], item["version"]))
+                key = _key(envelope["tenant_id"], item["kind"], item["id"], item["version"])
+                body = json.dumps([item["dedup_key"], item.get("data")], sort_keys=True).encode()
+                items.append((key, hashlib.sha256(body).hexdigest()))
             queue.delete_message(message)
-    return keys
+    return items
 
 
 def emulator_clock(emulator: EmulatorInfo) -> Callable[[], datetime]:
