@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from shared.defender import DefenderClient
 from shared.defender_api import INCIDENTS_MAX_TOP
 from shared.jobs import Feed
+from shared.sessions import TimeoutSession
 from shared.tenants import Tenant
 
 
@@ -41,11 +41,8 @@ class ThrottleCounter:
 
 
 def counting_session(counter: ThrottleCounter, *, pool_size: int = 32) -> requests.Session:
-    """A pooled session (one per process, shared by the worker threads) that reports 429s to ``counter``."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)  # the client retries
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    """The Defender client's session (one per process, shared by the worker threads), reporting 429s."""
+    session = TimeoutSession(pool_size=pool_size)
     session.hooks["response"].append(counter.hook)
     return session
 
