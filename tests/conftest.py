@@ -6,6 +6,10 @@
 - ``emulator``: one emulator of the Microsoft services (``python -m emulator``, scenario "test") per test
   session (per xdist worker); yields its ``EmulatorInfo``. ``emulator_env`` puts the emulator's client
   environment (CA bundle, managed identity endpoint, host overrides) into ``os.environ`` for one test.
+- ``private_emulator``: an emulator of a module's own. A module that moves the emulated clock
+  (``/_emulator/time/advance``) must use it (override ``emulator`` with it): alerts are stamped with the
+  emulated clock, and a shared emulator running ahead of real time would hide new alerts from other
+  modules' workers, which read up to their own (real) ``now - settle``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ def unique_name() -> str:
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorInfo]:
+    with running_emulator(scenario="test", seed=1) as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def private_emulator() -> Iterator[EmulatorInfo]:
     with running_emulator(scenario="test", seed=1) as info:
         yield info
 

@@ -12,6 +12,12 @@ from tests.integration.emulator_support import MDE_SCOPE, add_tenant, post_token
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
+    """This module moves the emulated clock forward, so it gets an emulator of its own (see conftest)."""
+    return private_emulator
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [

@@ -16,6 +16,14 @@ from tests.integration.defender_support import call, error_of, machines, tenant_
 from tests.integration.emulator_support import add_tenant
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("emulator_env")]
+
+
+@pytest.fixture(scope="module")
+def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
+    """This module moves the emulated clock forward, so it gets an emulator of its own (see conftest)."""
+    return private_emulator
+
+
 SHA1 = "87662bc3d60e4200ceaf7aae249d1c343f4b83c9"
 
 

@@ -34,6 +34,14 @@ from tests.functional.http_support import call, functions, json_body
 from tests.integration.ingest_support import relay_env, relay_services
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
+    """This module moves the emulated clock forward, so it gets an emulator of its own (see conftest)."""
+    return private_emulator
+
+
 ALL_MACHINE_ROLES = [
     "Alert.Read.All", "Machine.Read.All", "Machine.Isolate", "Machine.Scan", "Machine.RestrictExecution",
     "Machine.CollectForensics", "Machine.StopAndQuarantine",
