@@ -14,13 +14,21 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
+
+# CI runs the property tests with a fixed seed, so a landing never depends on luck; on a developer's
+# machine they stay random and keep finding new cases (with the example database to replay them).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
