@@ -7,11 +7,13 @@ documented shapes drift; see §10), with TypedDicts naming the fields the relay 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 from urllib.parse import quote
 
+from shared.errors import DefenderError
 from shared.tenants import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE, Tenant
 
 Resource = Literal["mde", "xdr"]
@@ -81,9 +83,20 @@ def odata_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def changed_filter(since: datetime, until: datetime | None) -> str:
-    text = f"lastUpdateTime ge {odata_datetime(since)}"
-    return text if until is None else f"{text} and lastUpdateTime le {odata_datetime(until)}"
+# A Defender date-time as it appears in responses (up to 7 fractional digits, Z; reference §3.1). Only such a
+# value is put back into a filter unquoted, so a malformed one can never change the query.
+_CHANGE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z")
+MAX_CHANGE_PAGES = 100_000  # bound on one run's listing (far beyond a 10M-item backfill at 1,000 a page)
+
+
+def _change_time(item: Mapping[str, Any], tenant: Tenant) -> str:
+    value = str(item.get("lastUpdateTime") or "")
+    if not _CHANGE_TIME.fullmatch(value):
+        raise DefenderError(
+            f"tenant {tenant.tenant_id}: the API returned an item without a valid lastUpdateTime ({value[:40]!r})",
+            tenant_id=tenant.tenant_id,
+        )
+    return value
 
 
 def _segment(value: str) -> str:
@@ -122,18 +135,69 @@ class DefenderApiMixin:
         self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 1000
     ) -> Iterator[list[Alert]]:
         """Alerts changed in [since, until], oldest change first, a page at a time."""
-        params = {"$filter": changed_filter(since, until), "$orderby": "lastUpdateTime asc"}
         size = max(1, min(page_size, ALERTS_MAX_TOP))
         roles = FEED_ROLES["mde-alerts"].roles
-        yield from self.iter_pages(tenant, "mde", "/api/alerts", params=params, page_size=size, required_roles=roles)  # type: ignore[misc]
+        yield from self._iter_changes(  # type: ignore[misc]
+            tenant, "mde", "/api/alerts", since=since, until=until, size=size, roles=roles, id_field="id"
+        )
 
     def list_incidents_since(
         self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = INCIDENTS_MAX_TOP
     ) -> Iterator[list[Incident]]:
-        params = {"$filter": changed_filter(since, until), "$orderby": "lastUpdateTime asc"}
         size = max(1, min(page_size, INCIDENTS_MAX_TOP))
         roles = FEED_ROLES["xdr-incidents"].roles
-        yield from self.iter_pages(tenant, "xdr", "/api/incidents", params=params, page_size=size, required_roles=roles)  # type: ignore[misc]
+        yield from self._iter_changes(  # type: ignore[misc]
+            tenant, "xdr", "/api/incidents", since=since, until=until, size=size, roles=roles, id_field="incidentId"
+        )
+
+    def _iter_changes(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        path: str,
+        *,
+        since: datetime,
+        until: datetime | None,
+        size: int,
+        roles: Iterable[str],
+        id_field: str,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Keyset paging on ``lastUpdateTime``: each page asks for changes at or after the last one seen.
+
+        Plain ``$skip`` offsets are unsafe on a live change feed: an item updated while we page leaves the
+        result set, every later item shifts by one, and one is skipped; in a long backfill it can fall
+        behind the overlap window and be lost. Re-anchoring each page on the newest timestamp seen only
+        re-reads that timestamp's tie group (dropped here by id), and falls back to ``$skip`` inside a tie
+        group larger than a page. ``$top`` is always sent, so no ``@odata.nextLink`` is expected (§10.7).
+        """
+        anchor, skip, seen_at_anchor = odata_datetime(since), 0, set[str]()
+        end = "" if until is None else f" and lastUpdateTime le {odata_datetime(until)}"
+        for _ in range(MAX_CHANGE_PAGES):
+            params = {
+                "$filter": f"lastUpdateTime ge {anchor}{end}",
+                "$orderby": "lastUpdateTime asc",
+                "$top": size,
+                "$skip": skip,
+            }
+            items = list(
+                self.request(tenant, resource, "GET", path, params=params, required_roles=roles).get("value") or []
+            )
+            fresh = [i for i in items if str(i.get(id_field)) not in seen_at_anchor]
+            if fresh:
+                yield fresh
+            if len(items) < size:
+                return
+            last = _change_time(items[-1], tenant)
+            if last == anchor:  # the whole page is one tie group: step through it by offset
+                skip += len(items)
+                seen_at_anchor.update(str(i.get(id_field)) for i in items)
+            else:
+                anchor, skip = last, 0
+                seen_at_anchor = {str(i.get(id_field)) for i in items if i.get("lastUpdateTime") == last}
+        raise DefenderError(
+            f"tenant {tenant.tenant_id}: {path} has more than {MAX_CHANGE_PAGES} pages of changes",
+            tenant_id=tenant.tenant_id,
+        )
 
     def get_machine(self, tenant: Tenant, machine_id: str) -> Machine:
         path = f"/api/machines/{_segment(machine_id)}"

@@ -53,7 +53,9 @@ def test_paging_reads_every_alert_exactly_once(client, emulator_env):
     )
     ids = [a["id"] for page in pages for a in page]
     # THEN every alert arrives once, in lastUpdateTime order
-    assert [len(p) for p in pages] == [100, 100, 30]
+    # (pages hold at most 100; a page re-anchored on a tied timestamp drops the ties already read)
+    assert all(0 < len(p) <= 100 for p in pages)
+    assert len(ids) == 230
     assert sorted(ids) == sorted({a["id"] for a in truth})
     times = [a["lastUpdateTime"] for page in pages for a in page]
     assert times == sorted(times)
