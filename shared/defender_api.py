@@ -204,12 +204,11 @@ class DefenderApiMixin:
         return self.request(tenant, "mde", "GET", path, required_roles=[LOOKUP_ROLE])  # type: ignore[return-value]
 
     def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> list[Machine]:
-        """Machines by exact DNS name (or its first label) or by last IP address."""
+        """Machines by exact DNS name or by last IP address (never by prefix: shared/machines.py re-checks)."""
         if (name is None) == (ip is None):
             raise ValueError("find_machines needs exactly one of name= or ip=")
         if name is not None:
-            quoted = odata_quote(name.lower())
-            odata = f"computerDnsName eq {quoted} or startswith(computerDnsName,{odata_quote(name.lower() + '.')})"
+            odata = f"computerDnsName eq {odata_quote(name.lower())}"
         else:
             odata = f"lastIpAddress eq {odata_quote(str(ip))}"
         found: list[Machine] = []

@@ -306,7 +306,7 @@ def test_odata_values_are_escaped_in_lookups(fake):
     fake.handler = lambda seen: (200, {}, {"value": [{"id": "m1"}]})
     found = make_client(fake.port).find_machines(TENANT, name="pc'1")
     assert found == [{"id": "m1"}]
-    assert fake.seen[0].query["$filter"] == "computerDnsName eq 'pc''1' or startswith(computerDnsName,'pc''1.')"
+    assert fake.seen[0].query["$filter"] == "computerDnsName eq 'pc''1'"
 
 
 def test_alert_listing_filters_and_orders_on_last_update_time(fake):
