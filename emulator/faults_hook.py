@@ -33,7 +33,7 @@ class FaultSource(Protocol):
 ErrorFactory = Callable[[int, int | None], web.Response]
 
 
-def _reset(request: web.Request) -> None:
+def reset_connection(request: web.Request) -> None:
     """Drop the connection with a TCP RST (SO_LINGER 0), as a load balancer reset looks to a client."""
     transport = request.transport
     if transport is None:
@@ -61,7 +61,7 @@ async def injected(
         await asyncio.sleep(float(decision.slow_seconds or 0))
         return None
     if decision.kind == "reset":
-        _reset(request)
+        reset_connection(request)
         return web.Response(status=500)  # never sent: aiohttp drops answers to aborted connections quietly
     retry_after = int(decision.retry_after) if decision.retry_after is not None else None
     return make_error(int(decision.kind), retry_after)

@@ -9,11 +9,9 @@ we read them from its output, so parallel runs never collide.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -22,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from localdev.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,17 +134,4 @@ def running_azurite(*, timeout: float = 30.0) -> Iterator[AzuriteEndpoints]:
             _wait_for_port(endpoints.host, port, deadline)
         yield endpoints
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
+        stop_process_group(proc)

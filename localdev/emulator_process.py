@@ -7,10 +7,8 @@ SIGKILL stop it, and if this process dies first the closed pipe stops it too.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from localdev.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 _READY = "EMULATOR READY "
@@ -112,22 +112,6 @@ def _drain(stream: Any, sink: list[str], ready: threading.Event, found: list[str
     ready.set()  # EOF: the child is gone (or closed stdout)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.stdin is not None and not proc.stdin.closed:
-        proc.stdin.close()  # --watch-stdin: EOF asks for a clean stop
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
 def _command(state_dir: Path, scenario: str, seed: int, tenants: int | None) -> list[str]:
     args = [sys.executable, "-m", "emulator", "--state-dir", str(state_dir), "--seed", str(seed)]
     args += ["--scenario", scenario, "--watch-stdin"]
@@ -172,4 +156,4 @@ def running_emulator(
             path = Path(found[0])
             yield EmulatorInfo(path=path, data=json.loads(path.read_text()))
         finally:
-            _stop(proc)
+            stop_process_group(proc)

@@ -9,8 +9,6 @@ Routing is done here rather than by aiohttp's router: ASP.NET matches paths case
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +23,7 @@ from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
+from emulator.faults_hook import reset_connection
 from emulator.world import Resource, World
 
 REQUEST_LOG_SIZE = 2000
@@ -181,14 +180,3 @@ class HostApp:
         return error_response(
             int(decision.kind), code, "An error occurred, please retry the operation", str(uuid.uuid4())
         )
-
-
-def reset_connection(request: web.Request) -> None:
-    """Drop the connection with a TCP RST (SO_LINGER 0), as a load balancer reset looks to a client."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
