@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,12 +24,34 @@ from hypothesis import settings
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
+from tests.log_guard import LogGuard, secrets_of
 
 # CI runs the property tests with a fixed seed, so a landing never depends on luck; on a developer's
 # machine they stay random and keep finding new cases (with the example database to replay them).
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_guard() -> Iterator[LogGuard]:
+    """No token and no secret in any log record of the whole run (tests/log_guard.py).
+
+    Our loggers are checked down to DEBUG, every other logger at INFO (what the Functions host emits).
+    The emulator fixtures add the credentials they hand out to ``secrets``.
+    """
+    guard = LogGuard()
+    root, ours = logging.getLogger(), logging.getLogger("defender_relay")
+    levels = (root.level, ours.level)
+    root.addHandler(guard)
+    root.setLevel(logging.INFO)
+    ours.setLevel(logging.DEBUG)
+    yield guard
+    root.removeHandler(guard)
+    root.setLevel(levels[0])
+    ours.setLevel(levels[1])
+    leaks = guard.leaks()
+    assert not leaks, f"{len(leaks)} log record(s) hold a token or a secret:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +67,16 @@ def unique_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorInfo]:
+def emulator(log_guard: LogGuard) -> Iterator[EmulatorInfo]:
     with running_emulator(scenario="test", seed=1) as info:
+        log_guard.secrets |= secrets_of(info.data)
         yield info
 
 
 @pytest.fixture(scope="module")
-def private_emulator() -> Iterator[EmulatorInfo]:
+def private_emulator(log_guard: LogGuard) -> Iterator[EmulatorInfo]:
     with running_emulator(scenario="test", seed=1) as info:
+        log_guard.secrets |= secrets_of(info.data)
         yield info
 
 
