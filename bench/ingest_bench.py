@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psutil
 import requests
 
 from localdev.azurite import running_azurite
@@ -41,6 +42,27 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process, Azurite (node) and the emulator."""
+    usage = {"worker": 0.0, "azurite": 0.0, "emulator": 0.0}
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times, cmdline = proc.cpu_times(), " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        role = "worker" if proc.pid == me.pid else "azurite" if "azurite" in cmdline else "emulator"
+        usage[role] += times.user + times.system
+    return usage
+
+
+def _cpu_line(before: dict[str, float], jobs: int) -> str:
+    spent = {role: seconds - before[role] for role, seconds in _cpu_seconds().items()}
+    total = sum(spent.values())
+    parts = " ".join(f"{role}={seconds:.1f}s({seconds / total:.0%})" for role, seconds in spent.items())
+    return f"cpu: {parts} total={total:.1f}s = {total * 1000 / max(1, jobs):.1f} ms/job"
+
+
 def _generate(emulator: EmulatorInfo, alerts: int) -> None:
     response = emulator.control(
         "POST", "/generate", json={"tenant_id": "*", "new_alerts": alerts, "incidents": False}, timeout=300
@@ -50,10 +72,12 @@ def _generate(emulator: EmulatorInfo, alerts: int) -> None:
 
 def _run(name: str, relay: Services, emulator: EmulatorInfo, tenants: list[Tenant], args: Any) -> dict[str, float]:
     emulator.control("DELETE", "/counters")
+    cpu = _cpu_seconds()
     started = time.monotonic()
     jobs = sweep_now(relay)
     stats = drain(relay, threads=args.threads, idle_seconds=0.3, max_seconds=1800)
     wall = time.monotonic() - started
+    cpu_line = _cpu_line(cpu, jobs)
     ids = {t.tenant_id for t in tenants}
     count = counters(emulator)
     calls = sum(n for key, n in count["api_calls"].items() if key.split("|")[0] in ids)
@@ -67,6 +91,7 @@ def _run(name: str, relay: Services, emulator: EmulatorInfo, tenants: list[Tenan
         f"calls/tenant-feed={calls / max(1, jobs):.2f} token_requests={tokens} peak_rss={_peak_rss_mb():.0f}MB "
         f"wall_bound=2*calls*latency/threads={bound:.2f}s within_bound={wall <= bound}"
     )
+    print(f"       {cpu_line}")
     return {"wall": wall, "delivered": delivered, "calls": calls, "tokens": tokens, "jobs": jobs}
 
 
@@ -85,11 +110,13 @@ def _bare_fetch(relay: Services, tenants: list[Tenant], args: Any) -> float:
         response.raise_for_status()
         return len(response.json()["value"])
 
+    cpu = _cpu_seconds()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         fetched = sum(pool.map(fetch, tenants))
     wall = time.monotonic() - started
     print(f" bare: calls={len(tenants)} wall={wall:.2f}s alerts={fetched} alerts/s={fetched / wall:.0f}")
+    print(f"       {_cpu_line(cpu, len(tenants))}")
     return fetched / wall
 
 

@@ -1,11 +1,12 @@
 """Drain ``tenant-jobs`` in-process with N worker threads, the way the Functions host runs the queue trigger.
 
 For local runs, the operator CLI, the benchmarks and the integration tests (the Functions host itself
-cannot run here). Each thread receives one message at a time and calls the same
+cannot run here). Each thread takes one message at a time and calls the same
 ``shared.worker.handle_message`` as the trigger. Host semantics are mirrored (reference
-azure-functions.md §2.2): success deletes the message; an exception leaves it to reappear after
-``retry_delay`` (host.json ``visibilityTimeout``), and a message that has failed ``max_dequeue_count``
-times is copied to ``tenant-jobs-poison`` and deleted.
+azure-functions.md §2.2): messages are received in batches (one Storage call for up to ``threads``
+messages, at most 32, like the host's ``batchSize``); success deletes the message; an exception
+leaves it to reappear after ``retry_delay`` (host.json ``visibilityTimeout``), and a message that
+has failed ``max_dequeue_count`` times is copied to ``tenant-jobs-poison`` and deleted.
 
     python -m shared.drain [--threads 8] [--idle-seconds 3] [--max-seconds 600] [--report FILE]
 
@@ -21,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
@@ -37,6 +38,7 @@ from shared.worker import handle_message
 
 logger = logging.getLogger("defender_relay.drain")
 MESSAGE_LEASE_SECONDS = 120  # like the host's 10-minute receive timeout, shorter for local runs
+MAX_BATCH = 32  # Storage queues return at most 32 messages per receive
 
 
 @dataclass
@@ -69,6 +71,7 @@ def drain(
         retry_delay=retry_delay,
         max_dequeue_count=max_dequeue_count,
         on_result=on_result,
+        batch_size=min(MAX_BATCH, max(1, threads)),  # a batch never waits long for a free thread
     )
     deadline = time.monotonic() + max_seconds
     workers = [
@@ -91,6 +94,7 @@ class _Drainer:
         retry_delay: int,
         max_dequeue_count: int,
         on_result: Callable[[JobResult, float, float], None] | None,
+        batch_size: int = 1,
     ) -> None:
         self.services = services
         self.deps = deps
@@ -102,10 +106,13 @@ class _Drainer:
         self.stats = DrainStats()
         self.lock = threading.Lock()
         self.last_busy = time.monotonic()
+        self.batch_size = batch_size
+        self.batch: deque[QueueMessage] = deque()
+        self.batch_lock = threading.Lock()
 
     def work(self, deadline: float, idle_seconds: float) -> None:
         while time.monotonic() < deadline:
-            message = self.queue.receive_message(visibility_timeout=MESSAGE_LEASE_SECONDS)
+            message = self.next_message()
             if message is None:
                 with self.lock:
                     idle = time.monotonic() - self.last_busy > idle_seconds
@@ -116,6 +123,16 @@ class _Drainer:
             self._busy()
             self.process(message)
             self._busy()
+
+    def next_message(self) -> QueueMessage | None:
+        """A message of the current batch; an empty batch is refilled with one receive call."""
+        with self.batch_lock:
+            if not self.batch:
+                pages = self.queue.receive_messages(
+                    messages_per_page=self.batch_size, visibility_timeout=MESSAGE_LEASE_SECONDS
+                ).by_page()
+                self.batch.extend(next(pages, []))  # one page: one Storage call
+            return self.batch.popleft() if self.batch else None
 
     def _busy(self) -> None:
         with self.lock:

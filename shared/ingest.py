@@ -8,7 +8,10 @@
    the overlap window, so ties across a page boundary and late writes are neither lost nor repeated.
 5. Deliver each page to every sink, *then* move the checkpoint. A failure in between means the job is
    retried and the page delivered again with the same dedup keys (at-least-once).
-6. Record the tenant's health and log one summary line (never a token or secret).
+6. Record the tenant's health and log one summary line (never a token or secret). A success that
+   changes nothing (no failure to clear, ``last_success`` younger than ``health_refresh``) is not
+   written: the health a user reads stays right to within ``health_refresh``, and a failure or a
+   recovery is written at once (docs/ingestion.md "Health").
 
 Pages are streamed: only the current page and the keys of the overlap window are in memory, and the
 checkpoint advances after each delivered page, so a 100,000-alert backfill runs in flat memory and a
@@ -66,8 +69,8 @@ class ChangeSource(Protocol):
 class TenantDirectory(Protocol):
     """The part of ``shared.tenants.TenantStore`` the worker uses."""
 
-    def get(self, tenant_id: str) -> Tenant:
-        """The tenant, or ``TenantNotFoundError``."""
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
+        """The tenant and its recorded health (one read), or ``TenantNotFoundError``."""
         ...
 
     def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth: ...
@@ -84,6 +87,9 @@ class IngestOptions:
     initial_lookback: timedelta = timedelta(hours=24)
     page_size: int = 1000
     lease_duration: timedelta = timedelta(seconds=300)
+    # A healthy tenant's last_success/last_check are rewritten at most this often (saves two Table
+    # round trips per job); any change of state is written at once.
+    health_refresh: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
 
 def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
     try:
-        tenant = deps.tenants.get(job.tenant_id)
+        tenant, health = deps.tenants.get_with_health(job.tenant_id)
     except TenantNotFoundError as exc:
         result.status, result.message = "skipped", exc.message
         return
@@ -157,7 +163,7 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
     leased_at = time.time()
     try:
         _ingest(job, tenant, deps, held, result)
-        deps.tenants.record_success(job.tenant_id, now=deps.clock())
+        _record_success(job, deps, health)
     except TokenServiceError:
         raise  # Entra ID unavailable: transient, let the queue retry
     except (AuthError, DefenderForbiddenError) as exc:
@@ -197,6 +203,15 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, held: list[Lease], resul
             pending = None
     final_cursor = until if checkpoint.cursor is None else max(until, checkpoint.cursor)
     deps.checkpoints.save(checkpoint.advanced(final_cursor, seen, overlap=opts.overlap))
+
+
+def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:
+    now = deps.clock()
+    last = health.last_success
+    recent = last is not None and timedelta(0) <= now - last < deps.options.health_refresh
+    if health.consecutive_failures == 0 and recent and health.last_check is not None:
+        return  # nothing to clear and last_success is fresh enough: the write would change nothing a user reads
+    deps.tenants.record_success(job.tenant_id, now=now)
 
 
 def _window_start(job: Job, checkpoint: Checkpoint, now: datetime, opts: IngestOptions) -> datetime:

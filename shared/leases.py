@@ -61,14 +61,15 @@ class TableLeaseStore:
             "expires_at": format_time(now + duration),
         }
         held = LeaseHeldError(f"tenant {tenant_id} feed {feed} is being processed by another worker")
+        # Create first: a released lease is deleted, so the usual case is one insert, not a read and a write.
+        try:
+            return self._lease(entity, self._table.create_entity(entity))
+        except ResourceExistsError:
+            pass  # held, expired, or left by a crashed worker: read it and decide under its ETag
         try:
             current = self._table.get_entity(partition_key=tenant_id, row_key=feed)
-        except ResourceNotFoundError:
-            try:
-                meta = self._table.create_entity(entity)
-            except ResourceExistsError as exc:  # someone created it between our read and our write
-                raise held from exc
-            return self._lease(entity, meta)
+        except ResourceNotFoundError as exc:  # the holder released it just now: its run covered this job
+            raise held from exc
         if current.get("owner") != owner and parse_time(str(current.get("expires_at"))) > now:
             raise held
         return self._replace(entity, str(current.metadata["etag"]), held)

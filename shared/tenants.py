@@ -191,6 +191,11 @@ class TenantStore:
     def get_health(self, tenant_id: str) -> TenantHealth:
         return _health_from_entity(self._entity(tenant_id))
 
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
+        """Configuration and health from one read (the worker needs both at the start of a job)."""
+        entity = self._entity(tenant_id)
+        return _tenant_from_entity(entity), _health_from_entity(entity)
+
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         query = f"PartitionKey eq '{PARTITION}'" + (" and enabled eq true" if enabled_only else "")
         tenants = [_tenant_from_entity(e) for e in self._table.query_entities(query)]

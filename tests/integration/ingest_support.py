@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.jobs import parse_time
 from shared.storage import JOBS_QUEUE, StorageClients
 from shared.sweep import run_sweep
-from shared.tenants import Tenant
+from shared.tenants import Tenant, parse_tenant
 
 FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
 CLOUD_REGIONS = [
@@ -116,13 +116,8 @@ def add_tenants(
             body["alerts"] = alerts
         response = emulator.control("POST", "/tenants", json=body)
         assert response.status_code == 201, response.text
-        tenant = Tenant(
-            tenant_id=tenant_id,
-            display_name=body["display_name"],
-            cloud=cloud,
-            region=region,  # type: ignore[arg-type]
-            feeds=feeds,
-        )  # type: ignore[arg-type]
+        fields = {"tenant_id": tenant_id, "display_name": body["display_name"], "cloud": cloud, "region": region}
+        tenant = parse_tenant({**fields, "feeds": sorted(feeds)}, where=f"bench tenant {n}")
         services.tenants.upsert(tenant)
         tenants.append(tenant)
     return tenants

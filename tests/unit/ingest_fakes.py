@@ -115,6 +115,7 @@ class FakeTenants:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)
     successes: list[str] = field(default_factory=list)
+    health: dict[str, TenantHealth] = field(default_factory=dict)
 
     def add(self, tenant_id: str = TENANT, **kwargs: Any) -> Tenant:
         tenant = Tenant(tenant_id=tenant_id, display_name=kwargs.pop("display_name", "Contoso"), **kwargs)
@@ -126,18 +127,32 @@ class FakeTenants:
             raise TenantNotFoundError(tenant_id)
         return self.tenants[tenant_id]
 
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
+        return self.get(tenant_id), self.health.get(tenant_id, TenantHealth())
+
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         return [t for t in self.tenants.values() if t.enabled or not enabled_only]
 
     def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth:
         self.successes.append(tenant_id)
-        return TenantHealth(last_success=now)
+        before = self.health.get(tenant_id, TenantHealth())
+        self.health[tenant_id] = replace(before, last_success=now, last_check=now, consecutive_failures=0)
+        return self.health[tenant_id]
 
     def record_failure(
         self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
     ) -> TenantHealth:
         self.failures.append((tenant_id, kind, message, remedy))
-        return TenantHealth(last_error_kind=kind, last_error_message=message, consecutive_failures=1)
+        before = self.health.get(tenant_id, TenantHealth())
+        self.health[tenant_id] = replace(
+            before,
+            last_error_kind=kind,
+            last_error_message=message,
+            last_error_remedy=remedy or None,
+            consecutive_failures=before.consecutive_failures + 1,
+            last_check=now,
+        )
+        return self.health[tenant_id]
 
 
 class FakeSink:

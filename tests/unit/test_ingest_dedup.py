@@ -228,3 +228,35 @@ def test_a_consent_problem_is_recorded_in_health_with_its_remedy_and_completes()
         (TENANT, "not-consented", "mde-alerts: the partner app is not consented in tenant", "open the consent link")
     ]
     assert not w.leases.held
+
+
+def test_a_healthy_tenant_s_success_is_rewritten_only_when_its_last_success_gets_old() -> None:
+    # GIVEN a tenant whose last success was just recorded
+    w = World()
+    w.run()
+    assert len(w.tenants.successes) == 1
+    # WHEN it succeeds again within the refresh period THEN nothing is written (nothing a user reads changes)
+    w.clock.advance(300)
+    w.run()
+    assert len(w.tenants.successes) == 1
+    # WHEN the recorded success gets older than the refresh period THEN the next success is written
+    w.clock.advance(w.options.health_refresh.total_seconds())
+    w.run()
+    assert len(w.tenants.successes) == 2
+    assert w.tenants.health[TENANT].last_success == w.clock()
+
+
+def test_a_recovery_after_a_failure_is_recorded_at_once() -> None:
+    # GIVEN a tenant whose last run failed on consent right after a success
+    w = World()
+    w.run()
+    w.source.fail_on_call[w.source.calls + 1] = NotConsentedError("not consented", tenant_id=TENANT, remedy="consent")
+    w.clock.advance(60)
+    w.run()
+    assert w.tenants.health[TENANT].consecutive_failures == 1
+    # WHEN the next run succeeds, well within the refresh period
+    w.clock.advance(60)
+    assert w.run().status == "ok"
+    # THEN the health says ok again with the new success time
+    assert w.tenants.health[TENANT].consecutive_failures == 0
+    assert w.tenants.health[TENANT].last_success == w.clock()
