@@ -6,7 +6,7 @@ identity token for Key Vault, an MDE app token for one alert), turns the Defende
 then runs load-generator *processes* (aiohttp clients, many concurrent keep-alive connections) for a
 bounded time per route and reports what the emulator served. Installs nothing; loopback only.
 
-    .venv/bin/python bench/emulator_throughput.py [--seconds 10] [--workers 1] [--connections 64]
+    .venv/bin/python -m bench.emulator_throughput [--seconds 10] [--workers 1] [--connections 64]
 """
 
 from __future__ import annotations
