@@ -76,8 +76,12 @@ def _wait_for_port(host: str, port: int, deadline: float) -> None:
 
 
 @contextmanager
-def running_azurite(*, timeout: float = 30.0) -> Iterator[AzuriteEndpoints]:
-    """Start Azurite (blob, queue, table) on free ports; yield its endpoints; always stop it."""
+def running_azurite(*, timeout: float = 30.0, access_log: bool = True) -> Iterator[AzuriteEndpoints]:
+    """Start Azurite (blob, queue, table) on free ports; yield its endpoints; always stop it.
+
+    ``access_log=False`` adds ``--silent``: no line per request on Azurite's stdout (which this process
+    drains), for benchmarks on shared cores; the "listening" lines are printed either way.
+    """
     args = [
         azurite_executable(),
         "--inMemoryPersistence",
@@ -95,6 +99,7 @@ def running_azurite(*, timeout: float = 30.0) -> Iterator[AzuriteEndpoints]:
         "0",
         "--tablePort",
         "0",
+        *(() if access_log else ("--silent",)),
     ]
     env = {k: v for k, v in os.environ.items() if k != "AZURITE_ACCOUNTS"}  # only the dev account
     proc = subprocess.Popen(
