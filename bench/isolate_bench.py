@@ -304,11 +304,19 @@ def _report(command: str, result: dict[str, Any], calls: int) -> tuple[str, bool
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%dT%H:%M:%S')}; Azurite, the emulator and this process share the CPUs",
         "warm token, rate limits off, actions final at once, audit insert into Azurite included",
-        json.dumps(result, indent=2, default=lambda v: round(v, 2)),
+        json.dumps(_rounded(result), indent=2),
         f"overhead p50 {result['overhead_ms']['p50']:.2f} ms, p99 {result['overhead_ms']['p99']:.2f} ms "
         f"(target p99 < {TARGET_P99_MS:.0f} ms): {'PASS' if ok else 'FAIL'}",
     ]
     return "\n".join(lines) + "\n", ok
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def _earlier(output: Path) -> str:
