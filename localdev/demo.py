@@ -218,8 +218,8 @@ def run_main_job(world: DemoWorld) -> DemoReport:
         step_reconcile(world, services, report)
         report.action = step_isolate(world, services)
         report.health = step_health(world)
-        say(world, "\n   Health is the latest outcome of a check or a sweep: Proseware's feeds read fine, so its")
-        say(world, "   sweeps mark it ok again; run `check` to see the action roles it still lacks.")
+        say(world, "\n   Health keeps what each run proved: Proseware's sweeps read its feeds fine, but they do not")
+        say(world, "   clear the action roles `check` found missing; the next passing `check` does.")
         cli(world, "tenants", "list")
     return report
 

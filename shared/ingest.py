@@ -43,7 +43,7 @@ from shared.errors import (
 from shared.jobs import Feed, Job, parse_time
 from shared.leases import Lease, LeaseStore
 from shared.sinks import Sink
-from shared.tenants import Tenant, TenantHealth
+from shared.tenants import SuccessScope, Tenant, TenantHealth, success_clears
 
 logger = logging.getLogger("defender_relay.ingest")
 
@@ -73,7 +73,9 @@ class TenantDirectory(Protocol):
         """The tenant and its recorded health (one read), or ``TenantNotFoundError``."""
         ...
 
-    def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth: ...
+    def record_success(
+        self, tenant_id: str, *, now: datetime | None = None, scope: SuccessScope = "all"
+    ) -> TenantHealth: ...
 
     def record_failure(
         self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
@@ -209,9 +211,10 @@ def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:
     now = deps.clock()
     last = health.last_success
     recent = last is not None and timedelta(0) <= now - last < deps.options.health_refresh
-    if health.consecutive_failures == 0 and recent and health.last_check is not None:
+    nothing_to_clear = health.consecutive_failures == 0 or not success_clears(health.last_error_scope, "feeds")
+    if nothing_to_clear and recent and health.last_check is not None:
         return  # nothing to clear and last_success is fresh enough: the write would change nothing a user reads
-    deps.tenants.record_success(job.tenant_id, now=now)
+    deps.tenants.record_success(job.tenant_id, now=now, scope="feeds")
 
 
 def _window_start(job: Job, checkpoint: Checkpoint, now: datetime, opts: IngestOptions) -> datetime:

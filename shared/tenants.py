@@ -88,6 +88,18 @@ class TenantHealth:
     last_error_remedy: str | None = None
     consecutive_failures: int = 0
     last_check: datetime | None = None
+    # "actions" when the failure concerns response actions only (the feeds read fine), else None.
+    last_error_scope: str | None = None
+
+
+# What a success proves. A sweep ("feeds") proves the token and the feeds work, which heals every failure
+# except one that only concerns response actions (e.g. ``check`` found Machine.Isolate missing): that one
+# stays until a ``check`` ("all") passes, so a healthy sweep never hides it from the partner.
+SuccessScope = Literal["all", "feeds"]
+
+
+def success_clears(last_error_scope: str | None, scope: SuccessScope) -> bool:
+    return scope == "all" or last_error_scope != "actions"
 
 
 def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = False) -> Tenant:
@@ -226,13 +238,27 @@ class TenantStore:
     def disable(self, tenant_id: str) -> Tenant:
         return self.set_enabled(tenant_id, False)
 
-    def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth:
+    def record_success(
+        self, tenant_id: str, *, now: datetime | None = None, scope: SuccessScope = "all"
+    ) -> TenantHealth:
         at = now or datetime.now(UTC)
-        fields = {"last_success": at, "last_check": at, "consecutive_failures": 0}
-        return self._merge(tenant_id, lambda _entity: fields)
+
+        def change(entity: Mapping[str, Any]) -> dict[str, Any]:
+            if not success_clears(entity.get("last_error_scope") or None, scope):
+                return {"last_success": at}
+            return {"last_success": at, "last_check": at, "consecutive_failures": 0, "last_error_scope": ""}
+
+        return self._merge(tenant_id, change)
 
     def record_failure(
-        self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
+        self,
+        tenant_id: str,
+        kind: str,
+        message: str,
+        remedy: str = "",
+        *,
+        now: datetime | None = None,
+        scope: str | None = None,
     ) -> TenantHealth:
         at = now or datetime.now(UTC)
 
@@ -241,6 +267,7 @@ class TenantStore:
                 "last_error_kind": kind,
                 "last_error_message": message[:2000],
                 "last_error_remedy": remedy[:2000],
+                "last_error_scope": scope or "",
                 "last_error_at": at,
                 "last_check": at,
                 "consecutive_failures": int(entity.get("consecutive_failures") or 0) + 1,
@@ -310,4 +337,5 @@ def _health_from_entity(entity: Mapping[str, Any]) -> TenantHealth:
         last_error_remedy=entity.get("last_error_remedy") or None,
         consecutive_failures=int(entity.get("consecutive_failures") or 0),
         last_check=entity.get("last_check"),
+        last_error_scope=entity.get("last_error_scope") or None,
     )

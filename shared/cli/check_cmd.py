@@ -49,7 +49,7 @@ def record_health(store: TenantStore, result: CheckResult) -> None:
     if result.ok:
         store.record_success(result.tenant.tenant_id)
     else:
-        store.record_failure(result.tenant.tenant_id, result.status, result.message, result.remedy)
+        store.record_failure(result.tenant.tenant_id, result.status, result.message, result.remedy, scope=result.scope)
 
 
 def detail(result: CheckResult) -> str:

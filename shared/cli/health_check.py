@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from shared.cli.permissions import Resource, allowed_actions, required_roles
 from shared.errors import DefenderForbiddenError, MissingRolesError, RelayError
-from shared.tenants import ACTION_ROLES, Tenant
+from shared.tenants import ACTION_ROLES, FEED_ROLES, Tenant
 
 THREADS = 8  # tenants checked at once: each check is a handful of sequential round trips
 
@@ -53,6 +53,20 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def scope(self) -> str | None:
+        """``"actions"`` when only response actions are affected: every feed's roles are there and its probe
+        answered, so the failure is in what only ``check`` looks at (action roles, machine probes). A
+        sweep's success then keeps it on record instead of hiding it (``shared.tenants.success_clears``)."""
+        if self.ok:
+            return None
+        feeds = self.tenant.feeds
+        feed_roles = {role for feed in feeds for role in FEED_ROLES[feed].roles}
+        if self.missing:
+            return None if feed_roles & set(self.missing) else "actions"
+        feed_probes = {"alerts" if feed == "mde-alerts" else "incidents" for feed in feeds}
+        return "actions" if feed_probes <= set(self.probes) and self.granted else None
 
     def to_json(self) -> dict[str, Any]:
         t = self.tenant

@@ -62,6 +62,22 @@ def test_health_is_recorded_and_survives_a_config_update(store: TenantStore):
     assert store.list_with_health()[0][0].display_name == "A renamed"
 
 
+def test_a_sweep_success_keeps_an_actions_only_failure_and_a_check_success_clears_it(store: TenantStore):
+    # GIVEN check recorded a failure that only concerns response actions
+    store.upsert(Tenant(tenant_id=A, display_name="A"))
+    store.record_failure(A, "missing-roles", "lacks Machine.Isolate", "add the permission", scope="actions")
+    # WHEN a sweep succeeds THEN the success time moves but the failure stays on record
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    health = store.record_success(A, now=now, scope="feeds")
+    assert (health.consecutive_failures, health.last_error_kind, health.last_success) == (1, "missing-roles", now)
+    assert store.get_health(A).last_error_scope == "actions"
+    # WHEN check passes THEN the tenant is healthy again
+    assert store.record_success(A, now=now).consecutive_failures == 0
+    # AND a feed failure (no scope) is healed by the next sweep's success
+    store.record_failure(A, "forbidden", "403 on /api/alerts")
+    assert store.record_success(A, now=now, scope="feeds").consecutive_failures == 0
+
+
 def test_concurrent_failures_are_all_counted(store: TenantStore):
     # GIVEN several workers failing on the same tenant at once WHEN they record THEN no count is lost (ETag)
     store.upsert(Tenant(tenant_id=A, display_name="A"))

@@ -12,7 +12,7 @@ from shared.envelopes import EventItem
 from shared.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
 from shared.jobs import Job, format_time, parse_time
 from shared.leases import Lease
-from shared.tenants import Tenant, TenantHealth
+from shared.tenants import SuccessScope, Tenant, TenantHealth, success_clears
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -133,19 +133,33 @@ class FakeTenants:
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         return [t for t in self.tenants.values() if t.enabled or not enabled_only]
 
-    def record_success(self, tenant_id: str, *, now: datetime | None = None) -> TenantHealth:
+    def record_success(
+        self, tenant_id: str, *, now: datetime | None = None, scope: SuccessScope = "all"
+    ) -> TenantHealth:
         self.successes.append(tenant_id)
         before = self.health.get(tenant_id, TenantHealth())
-        self.health[tenant_id] = replace(before, last_success=now, last_check=now, consecutive_failures=0)
-        return self.health[tenant_id]
+        if success_clears(before.last_error_scope, scope):
+            after = replace(before, last_success=now, last_check=now, consecutive_failures=0, last_error_scope=None)
+        else:
+            after = replace(before, last_success=now)
+        self.health[tenant_id] = after
+        return after
 
     def record_failure(
-        self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
+        self,
+        tenant_id: str,
+        kind: str,
+        message: str,
+        remedy: str = "",
+        *,
+        now: datetime | None = None,
+        scope: str | None = None,
     ) -> TenantHealth:
         self.failures.append((tenant_id, kind, message, remedy))
         before = self.health.get(tenant_id, TenantHealth())
         self.health[tenant_id] = replace(
             before,
+            last_error_scope=scope,
             last_error_kind=kind,
             last_error_message=message,
             last_error_remedy=remedy or None,

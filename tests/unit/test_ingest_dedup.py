@@ -260,3 +260,17 @@ def test_a_recovery_after_a_failure_is_recorded_at_once() -> None:
     # THEN the health says ok again with the new success time
     assert w.tenants.health[TENANT].consecutive_failures == 0
     assert w.tenants.health[TENANT].last_success == w.clock()
+
+
+def test_a_failure_only_check_can_see_survives_a_successful_sweep() -> None:
+    # GIVEN `check` found the tenant lacks an action role (its feeds read fine)
+    w = World()
+    w.tenants.record_failure(TENANT, "missing-roles", "lacks Machine.Isolate", "add it", now=w.clock(), scope="actions")
+    # WHEN a sweep job then succeeds
+    assert w.run().status == "ok"
+    # THEN the success is recorded, and the missing role stays on record until a check passes
+    health = w.tenants.health[TENANT]
+    assert health.last_success == w.clock()
+    assert (health.consecutive_failures, health.last_error_kind) == (1, "missing-roles")
+    w.tenants.record_success(TENANT, now=w.clock())
+    assert w.tenants.health[TENANT].consecutive_failures == 0
