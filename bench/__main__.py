@@ -1,6 +1,6 @@
 """``make bench`` / ``python -m bench``: the project's benchmarks, with their commands and results files.
 
-    python -m bench                 # list them (running all takes about 15 minutes on 2 cores)
+    python -m bench                 # list them (running all takes about 15-20 minutes on 2 cores)
     python -m bench NAME [ARGS...]  # run one, e.g. ``python -m bench ingest --tenants 300``
     python -m bench all             # run every one with its recorded arguments, one after the other
 
@@ -34,8 +34,8 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "ingest": Bench(
         "ingest_bench",
-        ("--tenants", "1000", "--alerts", "20", "--latency-ms", "50", "--threads", "16"),
-        5,
+        ("--tenants", "1000", "--alerts", "20", "--latency-ms", "50", "--threads", "16", "--warm-runs", "3"),
+        7,
         "1,000 tenants x 20 alerts through sweep + queue worker vs a bare fetch loop (wall, alerts/s, CPU)",
     ),
     "backfill": Bench(
@@ -48,7 +48,7 @@ BENCHES: dict[str, Bench] = {
 
 
 def _list() -> int:
-    print("benchmarks (python -m bench NAME [ARGS] runs one; `all` runs every one, ~15 minutes):")
+    print("benchmarks (python -m bench NAME [ARGS] runs one; `all` runs every one, ~15-20 minutes):")
     for name, bench in BENCHES.items():
         print(f"  {name:<9} ~{bench.minutes} min  {bench.what}")
         print(f"            {' '.join(['.venv/bin/python', *bench.command()[1:]])}")

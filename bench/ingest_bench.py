@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warm-runs", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    with running_azurite() as azurite, running_emulator(scenario="empty") as emulator, trusting(emulator):
+    # No access log: Azurite would print a line per request and this process would read every one.
+    azurite_quiet = running_azurite(access_log=False)
+    with azurite_quiet as azurite, running_emulator(scenario="empty") as emulator, trusting(emulator):
         relay = relay_services(azurite, emulator, RELAY_SETTLE_SECONDS="0")
         started = time.monotonic()
         tenants = add_tenants(emulator, relay, args.tenants, feeds=frozenset({"mde-alerts"}))
