@@ -16,7 +16,8 @@
 Pages are streamed: only the current page and the keys of the overlap window are in memory, and the
 checkpoint advances after each delivered page, so a 100,000-alert backfill runs in flat memory and a
 crash loses at most one page of progress. Each page's checkpoint is saved when the next page has
-arrived, so a normal run (one page) writes the checkpoint once.
+arrived, so a normal run (one page) writes the checkpoint once; when a run ends in an error (a throttle
+hand-back, a failing later page) the delivered page's progress is saved first, so only a crash repeats it.
 """
 
 from __future__ import annotations
@@ -187,24 +188,38 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, held: list[Lease], resul
     since = _window_start(job, checkpoint, now, opts)
     seen: set[SeenKey] = set(checkpoint.seen)
     pending: Checkpoint | None = None
-    for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
-        if pending is not None:  # a further page arrived: the previous one was not the last, save its progress
-            checkpoint = deps.checkpoints.save(pending)
-            held[0] = _renew_if_due(deps, held[0], now=deps.clock())
-        result.pages += 1
-        result.items += len(page)
-        fresh, newest = _fresh_items(job, page, seen, result)
-        if fresh:
-            for sink in deps.sinks:
-                sink.deliver(job.tenant_id, job.feed, fresh)
-        result.delivered += len(fresh)
-        if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
-            pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
-            seen = set(pending.seen)  # keys older than the window cannot come back: keep memory flat
-        else:
-            pending = None
+    try:
+        for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
+            if pending is not None:  # a further page arrived: the previous one was not the last, save its progress
+                checkpoint, pending = deps.checkpoints.save(pending), None
+                held[0] = _renew_if_due(deps, held[0], now=deps.clock())
+            result.pages += 1
+            result.items += len(page)
+            fresh, newest = _fresh_items(job, page, seen, result)
+            if fresh:
+                for sink in deps.sinks:
+                    sink.deliver(job.tenant_id, job.feed, fresh)
+            result.delivered += len(fresh)
+            if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
+                pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
+                seen = set(pending.seen)  # keys older than the window cannot come back: keep memory flat
+            else:
+                pending = None
+    except BaseException:
+        # Whatever ended the run (a throttle hand-back, Defender or a sink failing on a later page), the
+        # pending page was delivered: keep its progress so the retry does not deliver it again.
+        if pending is not None:
+            _save_quietly(deps, pending)
+        raise
     final_cursor = until if checkpoint.cursor is None else max(until, checkpoint.cursor)
     deps.checkpoints.save(checkpoint.advanced(final_cursor, seen, overlap=opts.overlap))
+
+
+def _save_quietly(deps: IngestDeps, checkpoint: Checkpoint) -> None:
+    try:
+        deps.checkpoints.save(checkpoint)
+    except Exception:  # the original error is what the retry must see; this save only spares repeats
+        logger.warning("tenant %s feed %s: progress not saved before the retry", checkpoint.tenant_id, checkpoint.feed)
 
 
 def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import DeliveryError, NotConsentedError, TokenServiceError
+from shared.errors import DeliveryError, NotConsentedError, ThrottledError, TokenServiceError
 from shared.ingest import IngestDeps, IngestOptions, run_job
 from shared.jobs import new_job
 from tests.unit.ingest_fakes import (
@@ -164,16 +164,28 @@ def test_a_backfill_advances_the_checkpoint_page_by_page() -> None:
     w.source.fail_on_call[4] = TokenServiceError("down", tenant_id=TENANT)
     with pytest.raises(TokenServiceError):
         w.run()
-    # THEN three pages were delivered; the first two are checkpointed (the third one's progress is saved
-    # only once a further page arrives, so a normal one-page run writes its checkpoint once)
+    # THEN three pages were delivered and all three are checkpointed: the failure came after the third
+    # page's delivery, so its progress is kept for the retry
     checkpoint = w.checkpoints.get(TENANT, "mde-alerts")
     assert len(w.sink.items) == 9
-    assert checkpoint.cursor == w.ago(3600 - 5 * 60)
-    # AND the retry delivers the rest, repeating only the unsaved page with identical dedup keys
+    assert checkpoint.cursor == w.ago(3600 - 8 * 60)
+    # AND the retry delivers the rest without repeating anything
     w.run()
-    assert sorted({i.id for i in w.sink.items}) == [f"a{n:02}" for n in range(10)]
-    repeated = sorted(k for k in set(w.sink.keys) if w.sink.keys.count(k) > 1)
-    assert [k.split(":")[2] for k in repeated] == ["a06", "a07", "a08"]
+    assert sorted(i.id for i in w.sink.items) == [f"a{n:02}" for n in range(10)]
+
+
+def test_a_throttle_hand_back_mid_backfill_keeps_the_delivered_pages() -> None:
+    # GIVEN a backfill whose third page read is throttled for longer than the worker waits in place
+    w = World(page_size=3)
+    for n in range(10):
+        w.source.put(TENANT, f"a{n:02}", w.ago(3600 - n * 60))
+    w.source.fail_on_call[3] = ThrottledError("429", retry_at=w.clock() + timedelta(minutes=1), tenant_id=TENANT)
+    # WHEN the job is handed back and retried
+    with pytest.raises(ThrottledError):
+        w.run()
+    w.run()
+    # THEN every alert is delivered exactly once
+    assert sorted(i.id for i in w.sink.items) == [f"a{n:02}" for n in range(10)]
 
 
 def test_the_checkpoint_keeps_only_keys_inside_the_overlap_window() -> None:
