@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.httpapi_bootstrap import SDK_HTTP_LOGGER, quiet_sdk_http_log
+from shared.bootstrap import SDK_HTTP_LOGGER, quiet_sdk_http_log
 
 
 @pytest.fixture
