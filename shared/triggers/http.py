@@ -10,37 +10,32 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from shared.httpapi import ApiRequest, ApiResponse, HttpApi, problem_response
+from shared.lazy import Lazy
 from shared.problems import Problem
 from shared.routes import ROUTES, SEPARATE_OPERATIONS, Route
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 logger = logging.getLogger("defender_relay.http")
-_api: HttpApi | None = None
-_api_lock = threading.Lock()
+
+
+def _build_http_api() -> HttpApi:
+    from shared.httpapi_bootstrap import build_http_api
+
+    return build_http_api()
+
+
+_api: Lazy[HttpApi] = Lazy(_build_http_api)
 
 
 def use_http_api(api: HttpApi | None) -> None:
     """Install the ``HttpApi`` the functions use (tests, the benchmark); None: build from settings again."""
-    global _api  # noqa: PLW0603  # one HttpApi per worker process, swapped only by tests
-    with _api_lock:
-        _api = api
-
-
-def _http_api() -> HttpApi:
-    global _api  # noqa: PLW0603
-    with _api_lock:
-        if _api is None:
-            from shared.httpapi_bootstrap import build_http_api
-
-            _api = build_http_api()
-        return _api
+    _api.use(api)
 
 
 def to_api_request(req: func.HttpRequest) -> ApiRequest:
@@ -69,7 +64,7 @@ def to_http_response(response: ApiResponse) -> func.HttpResponse:
 def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
     def handle(req: func.HttpRequest) -> func.HttpResponse:
         try:
-            api = _http_api()
+            api = _api.get()
         except Exception:  # settings or clients broken: say so without details (they are in the log)
             logger.exception("HTTP API could not be built")
             problem = Problem(503, "not-configured", "the relay is not configured correctly; see the function logs")

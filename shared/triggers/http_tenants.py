@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared.checkpoints import CheckpointStore
+from shared.lazy import Lazy
 from shared.problems import PROBLEM_JSON, Problem, problem_from_error
 from shared.routes import ROUTES_BY_FUNCTION, Route
 from shared.signing import SignatureVerifier
@@ -92,23 +92,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-_api: TenantsApi | None = None
-_lock = threading.Lock()
-
-
 def use_tenants_api(api: TenantsApi | None) -> None:
     """Install the ``TenantsApi`` the functions use (tests); None: build from settings again."""
-    global _api  # noqa: PLW0603  # one per worker process, swapped only by tests
-    with _lock:
-        _api = api
-
-
-def _tenants_api() -> TenantsApi:
-    global _api  # noqa: PLW0603
-    with _lock:
-        if _api is None:
-            _api = build_tenants_api()
-        return _api
+    _api.use(api)
 
 
 def build_tenants_api() -> TenantsApi:
@@ -135,10 +121,13 @@ def build_tenants_api() -> TenantsApi:
     )
 
 
+_api: Lazy[TenantsApi] = Lazy(build_tenants_api)
+
+
 def _respond(route: Route, req: func.HttpRequest) -> func.HttpResponse:
     request_id = uuid.uuid4().hex
     try:
-        api = _tenants_api()
+        api = _api.get()
         api.verify(req)
         if route.operation == "tenants":
             body = api.list_tenants()
