@@ -1,7 +1,7 @@
 """The one place real clients are built from ``Settings``, once per worker process.
 
 ``get_services()`` returns the process-wide ``Services``: storage clients, the tenant store, the token
-provider, the Defender client, the sinks, checkpoints and leases. Building them costs network round
+provider, the Defender client, the sinks, checkpoints (with their leases). Building them costs network round
 trips (MSAL's OIDC discovery, Key Vault) and their connection pools and MSAL's token cache are what
 make the second call cheap, so the Functions triggers, the CLI and the benchmarks all share one
 instance. Parts are built on first use, so a timer run never builds an MSAL app.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,19 +27,17 @@ from shared.config import Settings
 from shared.errors import ConfigError
 from shared.ingest import ChangeSource, IngestDeps, IngestOptions
 from shared.jobs import Job
-from shared.leases import TableLeaseStore, new_owner_id
 from shared.sinks import ArchiveSink, BlobPayloads, QueueSink, Sink, WebhookSink
 from shared.storage import (
     CHECKPOINTS_TABLE,
     JOBS_QUEUE,
-    LEASES_TABLE,
     PAYLOADS_CONTAINER,
     TENANTS_TABLE,
     StorageClients,
     StorageJobQueue,
 )
 from shared.sweep import SweepResult, run_sweep
-from shared.tenants import TenantStore
+from shared.tenants import RegistrySnapshot, TenantStore
 
 if TYPE_CHECKING:
     from shared.auth import TokenProvider
@@ -66,7 +65,7 @@ class Services:
         self._source = source
         self._sinks = tuple(sinks) if sinks is not None else None
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
-        self.owner = owner or f"{os.getpid()}-{new_owner_id()[:12]}"
+        self.owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     @cached_property
     def storage(self) -> StorageClients:
@@ -118,10 +117,9 @@ class Services:
     def ingest_deps(self) -> IngestDeps:
         s = self.settings
         return IngestDeps(
-            tenants=self.tenants,
+            tenants=RegistrySnapshot(self.tenants),  # one registry query per 30 s, not one read per job
             source=self.source,
-            checkpoints=TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE)),
-            leases=TableLeaseStore(self.storage.table(LEASES_TABLE), clock=self.clock),
+            checkpoints=TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE), clock=self.clock),
             sinks=self.sinks,
             owner=self.owner,
             options=IngestOptions(
@@ -150,7 +148,7 @@ class Services:
         s = self.settings
         self.storage.ensure(
             queues=(JOBS_QUEUE, s.events_queue),
-            tables=(TENANTS_TABLE, CHECKPOINTS_TABLE, LEASES_TABLE),
+            tables=(TENANTS_TABLE, CHECKPOINTS_TABLE),
             containers=(PAYLOADS_CONTAINER, s.archive_container),
         )
 

@@ -1,7 +1,8 @@
 """The worker's use case: one tenant job end to end (docs/contracts.md §2, DESIGN "Queue worker").
 
 1. The tenant must be in the registry and enabled (else: logged, completed, not retried).
-2. A per-(tenant, feed) lease keeps two workers off the same cursor (held: complete quietly).
+2. A per-(tenant, feed) lease, kept in the checkpoint entity, keeps two workers off the same cursor
+   (held: complete quietly). Releasing it at the end is the same write that saves the new cursor.
 3. Read ``[cursor - overlap, now - settle]`` in ascending ``lastUpdateTime`` order, page by page; a
    first run starts ``RELAY_INITIAL_LOOKBACK_HOURS`` back. The overlap re-reads late writes.
 4. Drop versions already delivered: the checkpoint keeps the ``(id, lastUpdateTime)`` keys seen inside
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from shared.checkpoints import Checkpoint, CheckpointStore, SeenKey
+from shared.checkpoints import Checkpoint, CheckpointStore, Claim, SeenKey
 from shared.envelopes import EventItem, ItemKind
 from shared.errors import (
     AuthError,
@@ -42,7 +43,6 @@ from shared.errors import (
     TokenServiceError,
 )
 from shared.jobs import Feed, Job, parse_time
-from shared.leases import Lease, LeaseStore
 from shared.sinks import Sink
 from shared.tenants import SuccessScope, Tenant, TenantHealth, success_clears
 
@@ -99,8 +99,7 @@ class IngestOptions:
 class IngestDeps:
     tenants: TenantDirectory
     source: ChangeSource
-    checkpoints: CheckpointStore
-    leases: LeaseStore
+    checkpoints: CheckpointStore  # cursors and the per-(tenant, feed) leases
     sinks: Sequence[Sink]
     owner: str  # this worker process's id; each job's lease owner is derived from it
     options: IngestOptions = field(default_factory=IngestOptions)
@@ -159,13 +158,15 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
     try:
         # One owner id per job, not per process: two threads of one worker must exclude each other too.
         owner = f"{deps.owner}/{uuid.uuid4().hex[:12]}"
-        held = [deps.leases.acquire(job.tenant_id, job.feed, owner=owner, duration=deps.options.lease_duration)]
+        run = _Held(deps.checkpoints.claim(job.tenant_id, job.feed, owner=owner, duration=deps.options.lease_duration))
     except LeaseHeldError as exc:
         result.status, result.message = "lease-held", exc.message
         return
     leased_at = time.time()
     try:
-        _ingest(job, tenant, deps, held, result)
+        final, run.pending = _ingest(job, tenant, deps, run, result), None  # ``final`` includes the pending page
+        deps.checkpoints.release(run.claim, final)  # the new cursor and the freed lease: one write
+        run.released = True
         _record_success(job, deps, health)
     except TokenServiceError:
         raise  # Entra ID unavailable: transient, let the queue retry
@@ -177,49 +178,60 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
         return
     finally:
         result.leased = (leased_at, time.time())
-        deps.leases.release(held[0])  # the latest renewal: its ETag is the current one
+        if not run.released:
+            _release_quietly(deps, run)
 
 
-def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, held: list[Lease], result: JobResult) -> None:
+@dataclass
+class _Held:
+    """The lease a job holds (its latest ETag) and the delivered page whose progress is not saved yet."""
+
+    claim: Claim
+    pending: Checkpoint | None = None
+    released: bool = False
+
+
+def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobResult) -> Checkpoint:
+    """Deliver every page of the window; return the checkpoint to save when the lease is released."""
     opts = deps.options
-    checkpoint = deps.checkpoints.get(job.tenant_id, job.feed)
+    checkpoint = run.claim.checkpoint
     now = deps.clock()
     until = now - opts.settle if job.until is None else min(now - opts.settle, job.until)
     since = _window_start(job, checkpoint, now, opts)
     seen: set[SeenKey] = set(checkpoint.seen)
-    pending: Checkpoint | None = None
-    try:
-        for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
-            if pending is not None:  # a further page arrived: the previous one was not the last, save its progress
-                checkpoint, pending = deps.checkpoints.save(pending), None
-                held[0] = _renew_if_due(deps, held[0], now=deps.clock())
-            result.pages += 1
-            result.items += len(page)
-            fresh, newest = _fresh_items(job, page, seen, result)
-            if fresh:
-                for sink in deps.sinks:
-                    sink.deliver(job.tenant_id, job.feed, fresh)
-            result.delivered += len(fresh)
-            if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
-                pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
-                seen = set(pending.seen)  # keys older than the window cannot come back: keep memory flat
-            else:
-                pending = None
-    except BaseException:
-        # Whatever ended the run (a throttle hand-back, Defender or a sink failing on a later page), the
-        # pending page was delivered: keep its progress so the retry does not deliver it again.
-        if pending is not None:
-            _save_quietly(deps, pending)
-        raise
+    for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
+        if run.pending is not None:  # a further page arrived: the previous one was not the last, save its progress
+            run.claim = deps.checkpoints.save(run.claim, run.pending, duration=opts.lease_duration)
+            checkpoint, run.pending = run.claim.checkpoint, None
+        elif run.claim.expires_at - deps.clock() < opts.lease_duration / 2:
+            # Renew once half the lease is gone, so a long backfill keeps it and a crashed worker's lapses soon.
+            run.claim = deps.checkpoints.save(run.claim, checkpoint, duration=opts.lease_duration)
+        result.pages += 1
+        result.items += len(page)
+        fresh, newest = _fresh_items(job, page, seen, result)
+        if fresh:
+            for sink in deps.sinks:
+                sink.deliver(job.tenant_id, job.feed, fresh)
+        result.delivered += len(fresh)
+        if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
+            run.pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
+            seen = set(run.pending.seen)  # keys older than the window cannot come back: keep memory flat
+        else:
+            run.pending = None
     final_cursor = until if checkpoint.cursor is None else max(until, checkpoint.cursor)
-    deps.checkpoints.save(checkpoint.advanced(final_cursor, seen, overlap=opts.overlap))
+    return checkpoint.advanced(final_cursor, seen, overlap=opts.overlap)
 
 
-def _save_quietly(deps: IngestDeps, checkpoint: Checkpoint) -> None:
+def _release_quietly(deps: IngestDeps, run: _Held) -> None:
+    """Free the lease after a failed run, saving the delivered page's progress in the same write.
+
+    Whatever ended the run (a throttle hand-back, Defender or a sink failing on a later page), the
+    pending page was delivered: keeping its progress means the retry does not deliver it again.
+    """
     try:
-        deps.checkpoints.save(checkpoint)
-    except Exception:  # the original error is what the retry must see; this save only spares repeats
-        logger.warning("tenant %s feed %s: progress not saved before the retry", checkpoint.tenant_id, checkpoint.feed)
+        deps.checkpoints.release(run.claim, run.pending)
+    except Exception:  # the original error is what the retry must see; this write only spares repeats
+        logger.warning("tenant %s feed %s: progress not saved before the retry", run.claim.tenant_id, run.claim.feed)
 
 
 def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:
@@ -262,13 +274,6 @@ def _fresh_items(
         seen.add(key)
         fresh.append(EventItem(tenant_id=job.tenant_id, kind=kind, id=key[0], version=version, data=raw))
     return fresh, newest
-
-
-def _renew_if_due(deps: IngestDeps, lease: Lease, *, now: datetime) -> Lease:
-    # Renew once half the lease is gone, so a long backfill keeps it and a crashed worker's lapses soon.
-    if lease.expires_at - now < deps.options.lease_duration / 2:
-        return deps.leases.renew(lease, duration=deps.options.lease_duration)
-    return lease
 
 
 def _log_summary(result: JobResult) -> None:

@@ -38,7 +38,6 @@ EVENTS_QUEUE: Final = "defender-events"
 PAYLOADS_CONTAINER: Final = "defender-payloads"
 ARCHIVE_CONTAINER: Final = "defender-archive"
 CHECKPOINTS_TABLE: Final = "checkpoints"
-LEASES_TABLE: Final = "leases"
 TENANTS_TABLE: Final = "tenants"
 
 

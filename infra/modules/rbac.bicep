@@ -7,7 +7,7 @@
 //                                  manages blob leases and containers of its own.
 //   Storage Queue Data Contributor tenant-jobs (timer enqueues, worker dequeues), the poison queue the
 //                                  host creates on demand, the events queue sink
-//   Storage Table Data Contributor tenants, checkpoints, leases, audit, idempotency
+//   Storage Table Data Contributor tenants, checkpoints, audit, idempotency
 //   Key Vault Secrets User         read the partner app credential and HMAC secrets by name
 //   Monitoring Metrics Publisher   App Insights ingestion with Entra auth (local auth is off)
 // Optional operator (the person running `azd up` and the defender-relay CLI):

@@ -29,7 +29,6 @@ var queueNames = [
 var tableNames = [
   'tenants'
   'checkpoints'
-  'leases'
   'audit'
   'idempotency'
 ]

@@ -12,13 +12,14 @@ import random
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services
-from shared.checkpoints import Checkpoint, CheckpointStore
+from shared.checkpoints import Checkpoint, CheckpointStore, Claim
 from shared.drain import drain
 from tests.integration.ingest_support import (
     add_tenants,
@@ -37,6 +38,8 @@ class WorkerCrashError(Exception):
 
 
 class CrashingCheckpoints:
+    """The real store, except that some checkpoint writes "crash" before they reach storage."""
+
     def __init__(self, inner: CheckpointStore, probability: float, seed: int = 7) -> None:
         self._inner = inner
         self._probability = probability
@@ -46,11 +49,22 @@ class CrashingCheckpoints:
     def get(self, tenant_id: str, feed: str) -> Checkpoint:
         return self._inner.get(tenant_id, feed)
 
-    def save(self, checkpoint: Checkpoint) -> Checkpoint:
+    def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
+        return self._inner.claim(tenant_id, feed, owner=owner, duration=duration)
+
+    def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
+        self._maybe_crash()
+        return self._inner.save(claim, checkpoint, duration=duration)
+
+    def release(self, claim: Claim, checkpoint: Checkpoint | None = None) -> None:
+        if checkpoint is not None:
+            self._maybe_crash()
+        self._inner.release(claim, checkpoint)
+
+    def _maybe_crash(self) -> None:
         if self._rng.random() < self._probability:
             self.crashes += 1
             raise WorkerCrashError("simulated crash between delivery and checkpoint")
-        return self._inner.save(checkpoint)
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableClient
 
 from localdev.azurite import AzuriteEndpoints
 from shared.errors import TenantNotFoundError
-from shared.tenants import Tenant, TenantStore, parse_tenant
+from shared.tenants import RegistrySnapshot, Tenant, TenantStore, parse_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +87,57 @@ def test_concurrent_failures_are_all_counted(store: TenantStore):
     for t in threads:
         t.join(timeout=30)
     assert store.get_health(A).consecutive_failures == 4
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_worker_s_registry_snapshot_reads_once_for_many_jobs_and_sees_changes_in_time(
+    azurite: AzuriteEndpoints, unique_name: str
+) -> None:
+    # GIVEN 30 tenants, and a worker whose table client counts its requests
+    sent: list[str] = []
+    table = TableClient.from_connection_string(
+        azurite.connection_string, table_name=unique_name, raw_request_hook=lambda r: sent.append(r.http_request.method)
+    )
+    table.create_table()
+    store = TenantStore(table)
+    other_process = TenantStore(TableClient.from_connection_string(azurite.connection_string, table_name=unique_name))
+    ids = [f"{n:08x}-0000-0000-0000-000000000000" for n in range(30)]
+    for tid in ids:
+        other_process.upsert(parse_tenant({"tenant_id": tid, "display_name": tid}, where="test"))
+    ticks = Ticks()
+    snapshot = RegistrySnapshot(store, max_age=timedelta(seconds=30), clock=ticks)
+    try:
+        # WHEN 30 jobs look up their tenants THEN one query answers them all
+        sent.clear()
+        assert [snapshot.get_with_health(tid)[0].tenant_id for tid in ids] == ids
+        assert sent == ["GET"]
+        # WHEN another process adds a tenant THEN its first job finds it (a direct read), not "skipped"
+        other_process.upsert(parse_tenant({"tenant_id": A, "display_name": "new"}, where="test"))
+        assert snapshot.get_with_health(A)[0].display_name == "new"
+        # WHEN another process disables one THEN the worker sees it once the snapshot is 30 s old
+        other_process.disable(ids[0])
+        assert snapshot.get_with_health(ids[0])[0].enabled
+        ticks.now += 30
+        assert not snapshot.get_with_health(ids[0])[0].enabled
+        # WHEN this process's own store disables one THEN the next lookup sees it at once
+        store.disable(ids[1])
+        assert not snapshot.get_with_health(ids[1])[0].enabled
+        # AND a removed tenant is "not found" once the snapshot is renewed
+        other_process.delete(ids[2])
+        ticks.now += 30
+        with pytest.raises(TenantNotFoundError):
+            snapshot.get_with_health(ids[2])
+        # AND health this worker records is what its next lookup returns
+        snapshot.record_failure(ids[3], "not-consented", "mde-alerts: consent missing")
+        assert snapshot.get_with_health(ids[3])[1].consecutive_failures == 1
+    finally:
+        table.delete_table()

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.checkpoints import Checkpoint
+from shared.checkpoints import Checkpoint, Claim
 from shared.envelopes import EventItem
 from shared.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
 from shared.jobs import Job, format_time, parse_time
-from shared.leases import Lease
 from shared.tenants import SuccessScope, Tenant, TenantHealth, success_clears
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -64,50 +63,58 @@ class FakeChangeSource:
 
 
 class FakeCheckpoints:
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], Checkpoint] = {}
-        self.saves = 0
-        self.fail_next_save: Exception | None = None
+    """Checkpoints and their leases, one row per (tenant, feed), with ETags like the Table store."""
 
-    def get(self, tenant_id: str, feed: str) -> Checkpoint:
-        return self.rows.get((tenant_id, feed), Checkpoint(tenant_id=tenant_id, feed=feed))
-
-    def save(self, checkpoint: Checkpoint) -> Checkpoint:
-        if self.fail_next_save is not None:
-            error, self.fail_next_save = self.fail_next_save, None
-            raise error
-        current = self.rows.get((checkpoint.tenant_id, checkpoint.feed))
-        if (current.etag if current else None) != checkpoint.etag:
-            raise LeaseHeldError("checkpoint moved")
-        self.saves += 1
-        saved = replace(checkpoint, etag=str(self.saves))
-        self.rows[(checkpoint.tenant_id, checkpoint.feed)] = saved
-        return saved
-
-
-class FakeLeases:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.held: dict[tuple[str, str], Lease] = {}
-        self.renewals = 0
+        self.rows: dict[tuple[str, str], Claim] = {}  # owner "" = free
+        self.writes = 0
+        self.saves = 0  # writes that moved a cursor (save, or release with a checkpoint)
+        self.fail_next_save: Exception | None = None
 
-    def acquire(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Lease:
-        current = self.held.get((tenant_id, feed))
-        if current and current.owner != owner and current.expires_at > self.clock():
+    @property
+    def held(self) -> dict[tuple[str, str], str]:
+        return {key: row.owner for key, row in self.rows.items() if row.owner and row.expires_at > self.clock()}
+
+    def get(self, tenant_id: str, feed: str) -> Checkpoint:
+        row = self.rows.get((tenant_id, feed))
+        return row.checkpoint if row else Checkpoint(tenant_id=tenant_id, feed=feed)
+
+    def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
+        row = self.rows.get((tenant_id, feed))
+        if row and row.owner and row.owner != owner and row.expires_at > self.clock():
             raise LeaseHeldError(f"tenant {tenant_id} feed {feed} is being processed by another worker")
-        lease = Lease(tenant_id, feed, owner, self.clock() + duration, etag=owner)
-        self.held[(tenant_id, feed)] = lease
-        return lease
+        checkpoint = row.checkpoint if row else Checkpoint(tenant_id=tenant_id, feed=feed)
+        return self._write(Claim(checkpoint, owner, self.clock() + duration, etag=""))
 
-    def renew(self, lease: Lease, *, duration: timedelta) -> Lease:
-        self.renewals += 1
-        renewed = replace(lease, expires_at=self.clock() + duration)
-        self.held[(lease.tenant_id, lease.feed)] = renewed
-        return renewed
+    def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
+        self._check(claim, moves_cursor=True)
+        return self._write(Claim(checkpoint, claim.owner, self.clock() + duration, etag=""))
 
-    def release(self, lease: Lease) -> None:
-        if self.held.get((lease.tenant_id, lease.feed)) == lease:
-            del self.held[(lease.tenant_id, lease.feed)]
+    def release(self, claim: Claim, checkpoint: Checkpoint | None = None) -> None:
+        try:
+            self._check(claim, moves_cursor=checkpoint is not None)
+        except LeaseHeldError:
+            if checkpoint is not None:
+                raise
+            return
+        self._write(Claim(checkpoint or claim.checkpoint, "", self.clock(), etag=""))
+
+    def _check(self, claim: Claim, *, moves_cursor: bool) -> None:
+        if moves_cursor and self.fail_next_save is not None:
+            error, self.fail_next_save = self.fail_next_save, None
+            raise error
+        row = self.rows.get((claim.tenant_id, claim.feed))
+        if row is None or row.etag != claim.etag:
+            raise LeaseHeldError("lease taken over")
+        if moves_cursor:
+            self.saves += 1
+
+    def _write(self, row: Claim) -> Claim:
+        self.writes += 1
+        row = replace(row, etag=str(self.writes))
+        self.rows[(row.tenant_id, row.feed)] = row
+        return row
 
 
 @dataclass

@@ -14,7 +14,6 @@ from tests.unit.ingest_fakes import (
     FakeChangeSource,
     FakeCheckpoints,
     FakeClock,
-    FakeLeases,
     FakeSink,
     FakeTenants,
 )
@@ -27,8 +26,7 @@ class World:
     def __init__(self, *, page_size: int = 1000) -> None:
         self.clock = FakeClock()
         self.source = FakeChangeSource()
-        self.checkpoints = FakeCheckpoints()
-        self.leases = FakeLeases(self.clock)
+        self.checkpoints = FakeCheckpoints(self.clock)
         self.tenants = FakeTenants()
         self.tenants.add()
         self.sink = FakeSink()
@@ -41,7 +39,6 @@ class World:
             tenants=self.tenants,
             source=self.source,
             checkpoints=self.checkpoints,
-            leases=self.leases,
             sinks=[self.sink],
             owner=owner,
             options=self.options,
@@ -136,7 +133,7 @@ def test_a_sink_failure_leaves_the_checkpoint_and_the_retry_delivers_with_the_sa
         w.run()
     # THEN the checkpoint did not move and the lease was given back
     assert w.checkpoints.get(TENANT, "mde-alerts").cursor is None
-    assert not w.leases.held
+    assert not w.checkpoints.held
     # AND the retry delivers it
     w.run()
     assert [i.id for i in w.sink.items] == ["a1"]
@@ -200,7 +197,7 @@ def test_the_checkpoint_keeps_only_keys_inside_the_overlap_window() -> None:
 def test_a_held_lease_completes_quietly_without_reading() -> None:
     w = World()
     w.source.put(TENANT, "a1", w.ago(100))
-    w.leases.acquire(TENANT, "mde-alerts", owner="other-worker", duration=timedelta(minutes=5))
+    w.checkpoints.claim(TENANT, "mde-alerts", owner="other-worker", duration=timedelta(minutes=5))
     result = w.run()
     assert result.status == "lease-held"
     assert w.source.calls == 0
@@ -210,7 +207,7 @@ def test_a_held_lease_completes_quietly_without_reading() -> None:
 def test_an_expired_lease_is_taken_over() -> None:
     w = World()
     w.source.put(TENANT, "a1", w.ago(100))
-    w.leases.acquire(TENANT, "mde-alerts", owner="crashed-worker", duration=timedelta(seconds=10))
+    w.checkpoints.claim(TENANT, "mde-alerts", owner="crashed-worker", duration=timedelta(seconds=10))
     w.clock.advance(11)
     assert w.run().status == "ok"
     assert len(w.sink.items) == 1
@@ -239,7 +236,7 @@ def test_a_consent_problem_is_recorded_in_health_with_its_remedy_and_completes()
     assert w.tenants.failures == [
         (TENANT, "not-consented", "mde-alerts: the partner app is not consented in tenant", "open the consent link")
     ]
-    assert not w.leases.held
+    assert not w.checkpoints.held
 
 
 def test_a_healthy_tenant_s_success_is_rewritten_only_when_its_last_success_gets_old() -> None:

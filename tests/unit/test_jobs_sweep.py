@@ -19,7 +19,6 @@ from tests.unit.ingest_fakes import (
     FakeCheckpoints,
     FakeClock,
     FakeJobQueue,
-    FakeLeases,
     FakeSink,
     FakeTenants,
 )
@@ -91,8 +90,7 @@ def _deps(source: FakeChangeSource, clock: FakeClock) -> IngestDeps:
     return IngestDeps(
         tenants=tenants,
         source=source,
-        checkpoints=FakeCheckpoints(),
-        leases=FakeLeases(clock),
+        checkpoints=FakeCheckpoints(clock),
         sinks=[FakeSink()],
         owner="w",
         clock=clock,

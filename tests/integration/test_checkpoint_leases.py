@@ -1,0 +1,161 @@
+"""TableCheckpointStore against real Table storage (Azurite): the lease inside the checkpoint entity.
+
+One holder at a time, takeover after expiry, an old holder's writes refused, and a warm claim that
+costs one conditional write without going stale when another instance moved the cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableClient
+
+from localdev.azurite import AzuriteEndpoints
+from shared.checkpoints import Checkpoint, Claim, TableCheckpointStore
+from shared.errors import LeaseHeldError
+
+pytestmark = pytest.mark.integration
+
+TENANT = "aaaaaaaa-0000-0000-0000-000000000001"
+FEED = "mde-alerts"
+MINUTE = timedelta(minutes=1)
+T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Requests:
+    """The HTTP methods a table client sent, in order (azure-core's raw_request_hook)."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+
+    def __call__(self, request: Any) -> None:
+        self.methods.append(request.http_request.method)
+
+
+@pytest.fixture
+def table_name(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[str]:
+    client = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
+    client.create_table()
+    yield unique_name
+    client.delete_table()
+
+
+def _store(
+    azurite: AzuriteEndpoints, table_name: str, clock: Clock, sent: Requests | None = None
+) -> TableCheckpointStore:
+    hooks = {"raw_request_hook": sent} if sent else {}
+    table = TableClient.from_connection_string(azurite.connection_string, table_name=table_name, **hooks)
+    return TableCheckpointStore(table, clock=clock)
+
+
+@pytest.fixture
+def store(azurite: AzuriteEndpoints, table_name: str) -> TableCheckpointStore:
+    return _store(azurite, table_name, Clock())
+
+
+def _moved(claim: Claim, minutes: int) -> Checkpoint:
+    seen = frozenset({("a1", "2026-11-22T01:00:00Z")})
+    return Checkpoint(claim.tenant_id, claim.feed, cursor=T0 + timedelta(minutes=minutes), seen=seen)
+
+
+def test_a_held_lease_refuses_others_until_released_then_the_next_owner_gets_it(store: TableCheckpointStore) -> None:
+    # GIVEN worker A holds the lease
+    claim = store.claim(TENANT, FEED, owner="a", duration=MINUTE)
+    # WHEN worker B asks for it THEN it is refused
+    with pytest.raises(LeaseHeldError, match=TENANT):
+        store.claim(TENANT, FEED, owner="b", duration=MINUTE)
+    # WHEN A releases it with its progress THEN B gets it at once, with that progress
+    store.release(claim, _moved(claim, 5))
+    taken = store.claim(TENANT, FEED, owner="b", duration=MINUTE)
+    assert taken.owner == "b"
+    assert taken.checkpoint.cursor == T0 + timedelta(minutes=5)
+    assert taken.checkpoint.seen == {("a1", "2026-11-22T01:00:00Z")}
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_can_neither_save_nor_free_it(
+    azurite: AzuriteEndpoints, table_name: str
+) -> None:
+    # GIVEN worker A's lease has lapsed (A crashed or stalled)
+    clock = Clock()
+    store = _store(azurite, table_name, clock)
+    stale = store.claim(TENANT, FEED, owner="a", duration=MINUTE)
+    clock.now += 2 * MINUTE
+    # WHEN B takes it over
+    taken = store.claim(TENANT, FEED, owner="b", duration=MINUTE)
+    # THEN A cannot move the cursor, and freeing its old lease leaves B's in place
+    with pytest.raises(LeaseHeldError, match="taken over"):
+        store.save(stale, _moved(stale, 1), duration=MINUTE)
+    with pytest.raises(LeaseHeldError, match="taken over"):
+        store.release(stale, _moved(stale, 1))
+    store.release(stale)
+    with pytest.raises(LeaseHeldError):
+        store.claim(TENANT, FEED, owner="c", duration=MINUTE)
+    assert taken.owner == "b"
+    assert store.get(TENANT, FEED).cursor is None
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-entity", "released-entity"])
+def test_of_many_workers_racing_for_a_free_lease_exactly_one_wins(
+    azurite: AzuriteEndpoints, table_name: str, existing: bool
+) -> None:
+    if existing:  # the usual case: an entity some earlier run released
+        first = _store(azurite, table_name, Clock())
+        first.release(first.claim(TENANT, FEED, owner="earlier", duration=MINUTE), _moved_any())
+    winners: list[Claim] = []
+    refused: list[str] = []
+    start = threading.Barrier(8)
+
+    def race(owner: str) -> None:
+        store = _store(azurite, table_name, Clock())  # one store per worker: nothing shared but the table
+        start.wait(timeout=10)
+        try:
+            winners.append(store.claim(TENANT, FEED, owner=owner, duration=MINUTE))
+        except LeaseHeldError:
+            refused.append(owner)
+
+    threads = [threading.Thread(target=race, args=(f"w{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(winners) == 1
+    assert len(refused) == 7
+
+
+def _moved_any() -> Checkpoint:
+    return Checkpoint(TENANT, FEED, cursor=T0)
+
+
+def test_a_warm_claim_is_one_conditional_write_and_never_uses_a_cursor_moved_elsewhere(
+    azurite: AzuriteEndpoints, table_name: str
+) -> None:
+    # GIVEN instance A ran the feed once (read, claim, release)
+    sent = Requests()
+    a = _store(azurite, table_name, Clock(), sent)
+    a.release(a.claim(TENANT, FEED, owner="a1", duration=MINUTE), Checkpoint(TENANT, FEED, cursor=T0))
+    # WHEN A runs it again THEN the claim is one conditional MERGE (no read) and the release one PUT
+    sent.methods.clear()
+    claim = a.claim(TENANT, FEED, owner="a2", duration=MINUTE)
+    a.release(claim, Checkpoint(TENANT, FEED, cursor=T0 + MINUTE))
+    assert sent.methods == ["PATCH", "PUT"]
+    assert claim.checkpoint.cursor == T0
+    # GIVEN instance B then ran it and moved the cursor
+    b = _store(azurite, table_name, Clock())
+    b.release(b.claim(TENANT, FEED, owner="b1", duration=MINUTE), Checkpoint(TENANT, FEED, cursor=T0 + 9 * MINUTE))
+    # WHEN A claims it again THEN its remembered ETag is refused and it reads B's cursor
+    sent.methods.clear()
+    claim = a.claim(TENANT, FEED, owner="a3", duration=MINUTE)
+    assert claim.checkpoint.cursor == T0 + 9 * MINUTE
+    assert sent.methods == ["PATCH", "GET", "PATCH"]
