@@ -7,8 +7,11 @@ costs one API call per tenant-feed and no token request.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -79,3 +82,26 @@ def test_three_sweeps_deliver_every_version_exactly_once_and_a_quiet_sweep_costs
     assert calls == {(t, feed): 1 for t in ids for feed in ("mde-alerts", "xdr-incidents")}
     assert sum(counters(emulator)["token_requests"].get(t, 0) for t in ids) == 0
     assert delivered_keys(relay) == []
+
+
+def test_jobs_enqueued_while_the_workers_already_drain_are_all_run_and_completed(
+    relay: Services, emulator: EmulatorInfo
+) -> None:
+    # GIVEN workers already draining an empty queue, and a sweep that starts only after their idle time
+    tenants = add_tenants(emulator, relay, 12, feeds=frozenset({"mde-alerts"}))
+    _generate(emulator, [t.tenant_id for t in tenants], new_alerts=2)
+    swept = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as workers:
+        running = workers.submit(
+            drain, relay, threads=4, idle_seconds=0.3, max_seconds=120, producing=lambda: not swept.is_set()
+        )
+        time.sleep(1.0)
+        # WHEN the sweep enqueues while they run
+        assert sweep_now(relay) == 12
+        swept.set()
+        stats = running.result(timeout=150)
+    # THEN they did not stop early: every job ran, and every message was completed (deleted)
+    assert stats.statuses["ok"] == 12
+    assert stats.failures == 0
+    assert relay.storage.queue("tenant-jobs").get_queue_properties().approximate_message_count == 0
+    assert len(delivered_keys(relay)) == 24
