@@ -45,6 +45,7 @@ _MAX_CHUNKS: Final = 28  # ~840 K chars, under the 1 MiB entity limit with room 
 # What a worker process remembers of released entities, in characters of encoded ``seen`` keys
 # (~64 per key): ~16 MB at most, i.e. a few thousand steady tenant feeds. Least recently used goes first.
 _REMEMBER_CHARS: Final = 16_000_000
+_REMEMBER_ONE_CHARS: Final = 160_000  # ~2,500 keys: a backfill-sized window is not kept, the next claim reads it
 
 SeenKey = tuple[str, str]  # (id, version) with the version exactly as Defender wrote it
 Clock = Callable[[], datetime]
@@ -200,8 +201,8 @@ class TableCheckpointStore:
 
     def _remember(self, tenant_id: str, feed: str, fields: dict[str, Any], etag: str) -> None:
         size = _chars(fields)
-        if size > _REMEMBER_CHARS // 100:
-            return  # a backfill-sized window: not worth the memory, the next claim reads it
+        if size > _REMEMBER_ONE_CHARS:
+            return
         with self._lock:
             previous = self._released.pop((tenant_id, feed), None)
             if previous is not None:

@@ -118,7 +118,8 @@ class JobResult:
     throttles: int = 0
     duration_ms: int = 0
     message: str = ""
-    leased: tuple[float, float] | None = None  # wall-clock seconds the lease was held (for audits and tests)
+    # Wall-clock seconds from just after the claim to just before the release: inside the time the lease was held.
+    leased: tuple[float, float] | None = None
 
 
 def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
@@ -165,6 +166,7 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
     leased_at = time.time()
     try:
         final, run.pending = _ingest(job, tenant, deps, run, result), None  # ``final`` includes the pending page
+        result.leased = (leased_at, time.time())  # taken before the release: another worker may claim right after
         deps.checkpoints.release(run.claim, final)  # the new cursor and the freed lease: one write
         run.released = True
         _record_success(job, deps, health)
@@ -177,8 +179,8 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
         deps.tenants.record_failure(job.tenant_id, exc.kind, f"{job.feed}: {exc.message}", remedy, now=deps.clock())
         return
     finally:
-        result.leased = (leased_at, time.time())
         if not run.released:
+            result.leased = (leased_at, time.time())
             _release_quietly(deps, run)
 
 

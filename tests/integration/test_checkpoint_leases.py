@@ -159,3 +159,21 @@ def test_a_warm_claim_is_one_conditional_write_and_never_uses_a_cursor_moved_els
     claim = a.claim(TENANT, FEED, owner="a3", duration=MINUTE)
     assert claim.checkpoint.cursor == T0 + 9 * MINUTE
     assert sent.methods == ["PATCH", "GET", "PATCH"]
+
+
+def test_what_a_worker_remembers_is_bounded_and_the_least_recently_released_goes_first(
+    azurite: AzuriteEndpoints, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN room for two small released entities (each costs 64 characters plus its keys)
+    monkeypatch.setattr("shared.checkpoints._REMEMBER_CHARS", 2 * 64 + 10)
+    sent = Requests()
+    store = _store(azurite, table_name, Clock(), sent)
+    feeds = [f"feed-{n}" for n in range(3)]
+    # WHEN three feeds are released in turn
+    for feed in feeds:
+        store.release(store.claim(TENANT, feed, owner="w", duration=MINUTE), Checkpoint(TENANT, feed, cursor=T0))
+    # THEN the first one has to be read again, and the two latest are claimed without a read
+    for feed, expected in zip(feeds, (["GET", "PATCH"], ["PATCH"], ["PATCH"]), strict=True):
+        sent.methods.clear()
+        store.claim(TENANT, feed, owner="again", duration=MINUTE)
+        assert sent.methods == expected, feed
