@@ -34,7 +34,7 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "ingest": Bench(
         "ingest_bench",
-        ("--tenants", "1000", "--alerts", "20", "--latency-ms", "50", "--threads", "16", "--warm-runs", "3"),
+        ("--tenants", "1000", "--alerts", "20", "--latency-ms", "50", "--threads", "4", "--warm-runs", "3"),
         7,
         "1,000 tenants x 20 alerts through sweep + queue worker vs a bare fetch loop (wall, alerts/s, CPU)",
     ),
