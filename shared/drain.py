@@ -82,14 +82,12 @@ def drain(
         threads=max(1, threads),
     )
     deadline = time.monotonic() + max_seconds
-    roles = [
-        (drainer.receive, "drain-receiver"),
-        *[(drainer.complete, f"drain-completer-{n}") for n in range(COMPLETERS)],
-        *[(drainer.work, f"drain-{n}") for n in range(max(1, threads))],
+    roles: list[tuple[Callable[..., None], tuple[float, ...], str]] = [
+        (drainer.receive, (deadline, idle_seconds), "drain-receiver"),
+        *[(drainer.complete, (deadline,), f"drain-completer-{n}") for n in range(COMPLETERS)],
+        *[(drainer.work, (deadline,), f"drain-{n}") for n in range(max(1, threads))],
     ]
-    running = [
-        threading.Thread(target=role, args=(deadline, idle_seconds), name=name, daemon=True) for role, name in roles
-    ]
+    running = [threading.Thread(target=role, args=args, name=name, daemon=True) for role, args, name in roles]
     for thread in running:
         thread.start()
     for thread in running:
@@ -170,7 +168,7 @@ class _Drainer:
         finally:
             self.done.set()
 
-    def work(self, deadline: float, idle_seconds: float) -> None:
+    def work(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             try:
                 message = self.waiting.get(timeout=0.05)
@@ -188,7 +186,7 @@ class _Drainer:
                     self.in_flight -= 1
                     self.room.notify()
 
-    def complete(self, deadline: float, idle_seconds: float) -> None:
+    def complete(self, deadline: float) -> None:
         while time.monotonic() < deadline + 5:
             try:
                 message, succeeded = self.finished.get(timeout=0.05)

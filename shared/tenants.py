@@ -132,7 +132,7 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
     actions = raw.get("allowed_actions")
     allowed = None if actions is None else _names(actions, KNOWN_ACTIONS, where, "allowed_actions")
     return Tenant(
-        tenant_id=tenant_id.strip().lower(),
+        tenant_id=row_key(tenant_id),
         display_name=name.strip(),
         cloud=cloud,
         region=region,
@@ -190,6 +190,13 @@ def tenant_to_json(tenant: Tenant) -> dict[str, Any]:
 
 
 PARTITION = "tenant"
+
+
+def row_key(tenant_id: str) -> str:
+    """How a tenant id is stored (RowKey, and the key of a registry snapshot): trimmed, lowercase."""
+    return tenant_id.strip().lower()
+
+
 _HEALTH_RETRIES = 5  # ETag conflicts only happen when workers finish the same tenant at once
 
 
@@ -232,7 +239,7 @@ class TenantStore:
 
     def delete(self, tenant_id: str) -> None:
         self._entity(tenant_id)  # a clear TenantNotFoundError instead of a silent no-op
-        self._table.delete_entity(PARTITION, tenant_id.lower())
+        self._table.delete_entity(PARTITION, row_key(tenant_id))
         self.generation += 1
 
     def set_enabled(self, tenant_id: str, enabled: bool) -> Tenant:
@@ -285,7 +292,7 @@ class TenantStore:
 
     def _entity(self, tenant_id: str) -> Any:
         try:
-            return self._table.get_entity(PARTITION, tenant_id.strip().lower())
+            return self._table.get_entity(PARTITION, row_key(tenant_id))
         except ResourceNotFoundError:
             raise TenantNotFoundError(tenant_id) from None
 
@@ -336,7 +343,7 @@ class RegistrySnapshot:
         self._taken: tuple[float, int] | None = None  # (when, store generation) of the last full read
 
     def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
-        key = tenant_id.strip().lower()
+        key = row_key(tenant_id)
         with self._lock:
             if (
                 self._taken is None
@@ -364,7 +371,7 @@ class RegistrySnapshot:
         return self._remember(tenant_id, self._store.record_failure(tenant_id, kind, message, remedy, now=now))
 
     def _remember(self, tenant_id: str, health: TenantHealth) -> TenantHealth:
-        key = tenant_id.strip().lower()
+        key = row_key(tenant_id)
         with self._lock:
             if key in self._rows:
                 self._rows[key] = (self._rows[key][0], health)
