@@ -20,7 +20,7 @@ from pathlib import Path
 
 from localdev.azurite import running_azurite
 from localdev.emulator_process import running_emulator
-from shared.jobs import new_job
+from shared.domain.job import new_job
 from tests.integration.ingest_support import add_tenants, counters, delivered_keys, relay_env, relay_services, trusting
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         env = {**os.environ, **relay_env(azurite, emulator, **overrides), **emulator.env(), "PYTHONPATH": str(ROOT)}
         started = time.monotonic()
         worker = subprocess.run(
-            [sys.executable, "-m", "shared.drain", "--threads", "1", "--idle-seconds", "1", "--max-seconds", "1800"],
+            [sys.executable, "-m", "shared.ingest.drain", "--threads", "1", "--idle-seconds", "1", "--max-seconds", "1800"],
             env=env,
             cwd=ROOT,
             capture_output=True,

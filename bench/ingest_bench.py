@@ -37,9 +37,9 @@ import requests
 from localdev.azurite import running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
 from shared.bootstrap import Services
-from shared.clouds import rewrite_url
-from shared.drain import drain
-from shared.tenants import Tenant
+from shared.domain.clouds import rewrite_url
+from shared.domain.tenant import Tenant
+from shared.ingest.drain import drain
 from tests.integration.ingest_support import add_tenants, counters, delivered_keys, relay_services, sweep_now, trusting
 
 

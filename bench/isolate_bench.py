@@ -46,7 +46,7 @@ import requests
 
 from localdev.azurite import running_azurite
 from localdev.emulator_process import running_emulator
-from shared.sessions import TimeoutSession
+from shared.platform.sessions import TimeoutSession
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 25.0
@@ -124,10 +124,10 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def _services(azurite: Any, emulator: Any, session: TimedSession) -> Any:
     from shared.bootstrap import Services
-    from shared.config import Settings
-    from shared.defender import DefenderClient
-    from shared.ratelimit import RateLimiter, Window
-    from shared.storage import StorageClients
+    from shared.defender.rate_limit import RateLimiter, Window
+    from shared.defender.transport import DefenderClient
+    from shared.platform.settings import Settings
+    from shared.platform.storage import StorageClients
     from tests.integration.ingest_support import relay_env
 
     storage = StorageClients.from_connection_string(azurite.connection_string)
@@ -211,8 +211,8 @@ Call = Callable[[], tuple[float, float, int, float]]
 
 def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: Probes) -> Call:
     """Tenant registered, ``HttpApi`` built as the app builds it and installed; one isolate per call."""
+    from shared.domain.tenant import Tenant
     from shared.httpapi_bootstrap import build_http_api
-    from shared.tenants import Tenant
     from shared.triggers.http import use_http_api
     from tests.functional.http_support import functions
 

@@ -15,9 +15,9 @@ import uuid
 
 from localdev.azurite import running_azurite
 from shared.bootstrap import Services
-from shared.config import Settings
-from shared.storage import JOBS_QUEUE, StorageClients
-from shared.tenants import Tenant
+from shared.domain.tenant import Tenant
+from shared.platform.settings import Settings
+from shared.platform.storage import JOBS_QUEUE, StorageClients
 
 
 def main(argv: list[str] | None = None) -> None:

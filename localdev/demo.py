@@ -30,8 +30,8 @@ from localdev.reconcile import Reconciliation, consume_events, latest_versions, 
 from localdev.serve_local import relay_environment, write_tenants_file
 from shared.bootstrap import Services, use_services
 from shared.cli import main as cli_main
-from shared.config import Settings
-from shared.tenants import Tenant
+from shared.domain.tenant import Tenant
+from shared.platform.settings import Settings
 
 PRODUCE_ROUNDS = 3  # sweeps during which the emulator keeps producing alerts
 MAX_SWEEPS = 8  # bound: production stops after PRODUCE_ROUNDS, catching up takes one or two more

@@ -16,7 +16,7 @@ from typing import Any
 
 from azure.storage.queue import QueueClient
 
-from shared.jobs import parse_time
+from shared.domain.job import parse_time
 
 ItemKey = tuple[str, str, str]  # (tenant_id, kind, id)
 # Which emulator role lets the relay read which kind (reference defender-api.md §4.1, §8).

@@ -21,7 +21,7 @@ from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_OK
-from shared.tenants import Tenant, parse_tenant
+from shared.domain.tenant import Tenant, parse_tenant
 
 KEY_VAULT_URL = "https://relay-kv.vault.azure.net"  # rewritten to the emulator by RELAY_HOST_OVERRIDES
 ALL_FEEDS = ["mde-alerts", "xdr-incidents"]
@@ -57,7 +57,7 @@ def scenario_tenants(emulator: EmulatorInfo) -> list[Tenant]:
 
 def write_tenants_file(emulator: EmulatorInfo, path: Path) -> Path:
     """A ``tenants import`` file for the scenario (what a partner would keep in their own repo)."""
-    from shared.tenants import tenant_to_json
+    from shared.domain.tenant import tenant_to_json
 
     path.write_text(json.dumps({"tenants": [tenant_to_json(t) for t in scenario_tenants(emulator)]}, indent=2))
     return path

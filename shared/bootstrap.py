@@ -22,27 +22,26 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Final
 
-from shared.checkpoints import TableCheckpointStore
-from shared.config import Settings
-from shared.errors import ConfigError
-from shared.ingest import ChangeSource, IngestDeps, IngestOptions
-from shared.jobs import Job
-from shared.sinks import ArchiveSink, BlobPayloads, QueueSink, Sink, WebhookSink
-from shared.storage import (
-    CHECKPOINTS_TABLE,
-    JOBS_QUEUE,
-    PAYLOADS_CONTAINER,
-    TENANTS_TABLE,
-    StorageClients,
-    StorageJobQueue,
-)
-from shared.sweep import SweepResult, run_sweep
-from shared.tenants import RegistrySnapshot, TenantStore
+from shared.domain.errors import ConfigError
+from shared.domain.job import Job
+from shared.ingest.checkpoint_table import TableCheckpointStore
+from shared.ingest.job_queue import StorageJobQueue
+from shared.ingest.runner import ChangeSource, IngestDeps, IngestOptions
+from shared.ingest.sinks.archive import ArchiveSink
+from shared.ingest.sinks.base import Sink
+from shared.ingest.sinks.payloads import BlobPayloads
+from shared.ingest.sinks.queue import QueueSink
+from shared.ingest.sinks.webhook import WebhookSink
+from shared.ingest.sweep import SweepResult, run_sweep
+from shared.platform.settings import Settings
+from shared.platform.storage import CHECKPOINTS_TABLE, JOBS_QUEUE, PAYLOADS_CONTAINER, TENANTS_TABLE, StorageClients
+from shared.tenants.snapshot import RegistrySnapshot
+from shared.tenants.store import TenantStore
 
 if TYPE_CHECKING:
-    from shared.auth import TokenProvider
-    from shared.defender import DefenderClient
-    from shared.feeds import ThrottleCounter
+    from shared.auth.tokens import TokenProvider
+    from shared.defender.transport import DefenderClient
+    from shared.ingest.change_source import ThrottleCounter
 
 Clock = Callable[[], datetime]
 
@@ -77,8 +76,8 @@ class Services:
 
     @cached_property
     def tokens(self) -> TokenProvider:
-        from shared.auth import TokenProvider
-        from shared.sessions import TimeoutSession
+        from shared.auth.tokens import TokenProvider
+        from shared.platform.sessions import TimeoutSession
 
         # One session for every tenant's MSAL app: otherwise each app pools its own connections and loads
         # the CA bundle into its own TLS context (about 1 MB per tenant, measured in bench/ingest_bench.py).
@@ -86,14 +85,14 @@ class Services:
 
     @cached_property
     def throttles(self) -> ThrottleCounter:
-        from shared.feeds import ThrottleCounter
+        from shared.ingest.change_source import ThrottleCounter
 
         return ThrottleCounter()
 
     @cached_property
     def defender(self) -> DefenderClient:
-        from shared.defender import DefenderClient
-        from shared.feeds import counting_session
+        from shared.defender.transport import DefenderClient
+        from shared.ingest.change_source import counting_session
 
         return DefenderClient(self.settings, tokens=self.tokens, session=counting_session(self.throttles))
 
@@ -101,7 +100,7 @@ class Services:
     def source(self) -> ChangeSource:
         if self._source is not None:
             return self._source
-        from shared.feeds import DefenderChangeSource
+        from shared.ingest.change_source import DefenderChangeSource
 
         return DefenderChangeSource(self.defender, self.throttles)
 
@@ -170,7 +169,7 @@ def build_sinks(settings: Settings, storage: StorageClients) -> list[Sink]:
 def _webhook_sink(settings: Settings, payloads: BlobPayloads) -> WebhookSink:
     if not settings.webhook_url or not settings.webhook_secret_name:
         raise ConfigError(["RELAY_SINKS: webhook needs RELAY_WEBHOOK_URL and RELAY_WEBHOOK_SECRET_NAME"])
-    from shared.credentials import secret_reader_from_settings
+    from shared.platform.secrets import secret_reader_from_settings
 
     secret = secret_reader_from_settings(settings).get_secret(settings.webhook_secret_name)
     return WebhookSink(url=settings.webhook_url, secret=secret.encode(), payloads=payloads)

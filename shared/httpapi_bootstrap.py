@@ -6,14 +6,14 @@ secret) are only built by the HTTP functions, and so that module stays the inges
 
 from __future__ import annotations
 
-from shared.actions import ActionService, CachedTenants
-from shared.audit import TABLE as AUDIT_TABLE
-from shared.audit import TableAuditStore
+from shared.actions.audit import TABLE as AUDIT_TABLE
+from shared.actions.audit import TableAuditStore
+from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
+from shared.actions.idempotency import TableIdempotencyStore
+from shared.actions.service import ActionService, CachedTenants
 from shared.bootstrap import Services, get_services, quiet_sdk_http_log
-from shared.httpapi import HttpApi
-from shared.idempotency import TABLE as IDEMPOTENCY_TABLE
-from shared.idempotency import TableIdempotencyStore
-from shared.signing import SignatureVerifier, TableReplayGuard
+from shared.http.api import HttpApi
+from shared.http.signing import SignatureVerifier, TableReplayGuard
 
 
 def build_http_api(services: Services | None = None) -> HttpApi:
@@ -24,7 +24,7 @@ def build_http_api(services: Services | None = None) -> HttpApi:
     idempotency_table = services.storage.table(IDEMPOTENCY_TABLE)
     verifier = None
     if settings.http_signing_secret_name:
-        from shared.credentials import secret_reader_from_settings
+        from shared.platform.secrets import secret_reader_from_settings
 
         secret = secret_reader_from_settings(settings).get_secret(settings.http_signing_secret_name)
         verifier = SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=TableReplayGuard(idempotency_table))

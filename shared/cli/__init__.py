@@ -16,7 +16,7 @@ from typing import TextIO
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, Output
 from shared.cli.parser import build_parser
-from shared.errors import ConfigError, RelayError, TenantNotFoundError, ValidationError
+from shared.domain.errors import ConfigError, RelayError, TenantNotFoundError, ValidationError
 
 Handler = Callable[..., int]
 

@@ -21,8 +21,8 @@ from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Column
 from shared.cli.runtime import services
 from shared.cli.tenants_cmd import tenant_id_arg
-from shared.httpapi import ApiRequest, ApiResponse, HttpApi
-from shared.routes import ROUTE_PREFIX, ROUTES_BY_FUNCTION
+from shared.http.api import ApiRequest, ApiResponse, HttpApi
+from shared.http.routes import ROUTE_PREFIX, ROUTES_BY_FUNCTION
 
 ACTION_COLUMNS = (
     Column("id", "ACTION ID"),

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.cli.output import Output
-from shared.errors import ConfigError
+from shared.domain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from shared.config import Settings
+    from shared.platform.settings import Settings
 
 
 class CliContext:
@@ -42,7 +42,7 @@ class CliContext:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from shared.config import Settings
+            from shared.platform.settings import Settings
 
             self._settings = Settings.from_env(self.environ)
         return self._settings

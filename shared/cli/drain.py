@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.bootstrap import Services
-from shared.errors import RelayError
-from shared.ingest import JobResult
-from shared.jobs import parse_job
-from shared.storage import JOBS_QUEUE
-from shared.worker import handle_message
+from shared.domain.errors import RelayError
+from shared.domain.job import parse_job
+from shared.ingest.runner import JobResult
+from shared.ingest.worker import handle_message
+from shared.platform.storage import JOBS_QUEUE
 
 THREADS = 8
 BATCH = 32  # the most a Storage queue hands out per receive

@@ -8,12 +8,12 @@ in Key Vault yet). Commands that call Defender build the full ``Settings`` and t
 from __future__ import annotations
 
 from shared.cli.context import CliContext
-from shared.clouds import AppFamily
-from shared.config import STORAGE_IDENTITY_KEYS, StorageSettings, setting
-from shared.errors import ConfigError
-from shared.storage import TENANTS_TABLE, StorageClients
-from shared.tenants import TenantStore
-from shared.validate import is_guid
+from shared.domain.clouds import AppFamily
+from shared.domain.errors import ConfigError
+from shared.platform.setting_checks import is_guid
+from shared.platform.settings import STORAGE_IDENTITY_KEYS, StorageSettings, setting
+from shared.platform.storage import TENANTS_TABLE, StorageClients
+from shared.tenants.store import TenantStore
 
 
 def storage(ctx: CliContext) -> StorageClients:

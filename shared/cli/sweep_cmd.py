@@ -17,11 +17,11 @@ from shared.cli.drain import TenantSummary, drain_jobs, summarize
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
 from shared.cli.runtime import services
 from shared.cli.tenants_cmd import tenant_id_arg
-from shared.errors import ValidationError
-from shared.ingest import JobResult
-from shared.jobs import FEEDS, Job, new_job
-from shared.sweep import run_sweep
-from shared.tenants import Tenant
+from shared.domain.errors import ValidationError
+from shared.domain.job import FEEDS, Job, new_job
+from shared.domain.tenant import Tenant
+from shared.ingest.runner import JobResult
+from shared.ingest.sweep import run_sweep
 
 COLUMNS = (
     Column("tenant", "TENANT", max_width=36),

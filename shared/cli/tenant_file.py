@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ValidationError
-from shared.tenants import Tenant, parse_tenant
+from shared.domain.errors import ValidationError
+from shared.domain.tenant import Tenant, parse_tenant
 
 _TENANTS_KEY = re.compile(r'"tenants"\s*:\s*\[')
 

@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared import clouds
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_OK, Column
 from shared.cli.services import app_client_ids, tenant_store
 from shared.cli.tenant_file import read_tenant_file
-from shared.clouds import AppFamily, family_for, parse_cloud
-from shared.errors import ValidationError
-from shared.tenants import Tenant, TenantHealth, parse_tenant, tenant_to_json
-from shared.validate import is_guid
+from shared.domain import clouds
+from shared.domain.clouds import AppFamily, family_for, parse_cloud
+from shared.domain.errors import ValidationError
+from shared.domain.tenant import Tenant, TenantHealth, parse_tenant, tenant_to_json
+from shared.platform.setting_checks import is_guid
 
 TENANT_COLUMNS = (
     Column("tenant_id", "TENANT"),

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.httpapi import ApiRequest, ApiResponse, HttpApi, problem_response
-from shared.lazy import Lazy
-from shared.problems import Problem
-from shared.routes import ROUTES, SEPARATE_OPERATIONS, Route
+from shared.http.api import ApiRequest, ApiResponse, HttpApi, problem_response
+from shared.http.problems import Problem
+from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
+from shared.platform.lazy import Lazy
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 logger = logging.getLogger("defender_relay.http")

@@ -19,9 +19,9 @@ import logging
 import azure.functions as func
 
 from shared.bootstrap import get_services
-from shared.errors import ValidationError
-from shared.storage import CONNECTION_SETTING, JOBS_QUEUE
-from shared.worker import handle_message
+from shared.domain.errors import ValidationError
+from shared.ingest.worker import handle_message
+from shared.platform.storage import CONNECTION_SETTING, JOBS_QUEUE
 
 logger = logging.getLogger("defender_relay.triggers.queue")
 

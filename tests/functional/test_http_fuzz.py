@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.routes import ROUTES, SEPARATE_OPERATIONS, Route
-from shared.signing import SignatureVerifier
+from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
+from shared.http.signing import SignatureVerifier
 from shared.triggers.http import use_http_api
 from tests.functional.http_support import functions
 from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, Harness, MemoryReplayGuard, build_harness

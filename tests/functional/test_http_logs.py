@@ -8,8 +8,8 @@ import time
 import azure.functions as func
 import pytest
 
-from shared.errors import DefenderUnavailableError
-from shared.signing import SignatureVerifier, sign
+from shared.domain.errors import DefenderUnavailableError
+from shared.http.signing import SignatureVerifier, sign
 from shared.triggers.http import use_http_api
 from tests.functional.http_support import functions
 from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, MemoryReplayGuard, build_harness

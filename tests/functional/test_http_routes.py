@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.openapi import build_document
-from shared.routes import ROUTES
+from shared.http.openapi import build_document
+from shared.http.routes import ROUTES
 from shared.triggers.http import use_http_api
 from tests.functional.http_support import call, http_functions, json_body
 from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, Harness, build_harness

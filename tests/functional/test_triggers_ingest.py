@@ -22,11 +22,11 @@ from azure.functions.timer import TimerRequest
 import function_app
 from localdev.azurite import AzuriteEndpoints
 from shared.bootstrap import Services, use_services
-from shared.config import Settings
-from shared.errors import ThrottledError, ValidationError
-from shared.jobs import new_job, parse_job
-from shared.storage import EVENTS_QUEUE, JOBS_QUEUE, StorageClients
-from shared.tenants import Tenant
+from shared.domain.errors import ThrottledError, ValidationError
+from shared.domain.job import new_job, parse_job
+from shared.domain.tenant import Tenant
+from shared.platform.settings import Settings
+from shared.platform.storage import EVENTS_QUEUE, JOBS_QUEUE, StorageClients
 from shared.triggers.queue import ingest_tenant_job
 from shared.triggers.timer import sweep
 from tests.unit.ingest_fakes import FakeChangeSource

@@ -14,11 +14,11 @@ from typing import Any
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services
-from shared.config import Settings
-from shared.jobs import parse_time
-from shared.storage import JOBS_QUEUE, StorageClients
-from shared.sweep import run_sweep
-from shared.tenants import Tenant, parse_tenant
+from shared.domain.job import parse_time
+from shared.domain.tenant import Tenant, parse_tenant
+from shared.ingest.sweep import run_sweep
+from shared.platform.settings import Settings
+from shared.platform.storage import JOBS_QUEUE, StorageClients
 
 FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
 CLOUD_REGIONS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from localdev.emulator_process import EmulatorInfo
-from shared.config import Settings
-from shared.tenants import Tenant, parse_tenant
+from shared.domain.tenant import Tenant, parse_tenant
+from shared.platform.settings import Settings
 
 
 def relay_settings(emulator: EmulatorInfo, **extra: str) -> Settings:

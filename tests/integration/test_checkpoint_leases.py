@@ -15,8 +15,9 @@ import pytest
 from azure.data.tables import TableClient
 
 from localdev.azurite import AzuriteEndpoints
-from shared.checkpoints import Checkpoint, Claim, TableCheckpointStore
-from shared.errors import LeaseHeldError
+from shared.domain.checkpoint import Checkpoint, Claim
+from shared.domain.errors import LeaseHeldError
+from shared.ingest.checkpoint_table import TableCheckpointStore
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +166,7 @@ def test_what_a_worker_remembers_is_bounded_and_the_least_recently_released_goes
     azurite: AzuriteEndpoints, table_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN room for two small released entities (each costs 64 characters plus its keys)
-    monkeypatch.setattr("shared.checkpoints._REMEMBER_CHARS", 2 * 64 + 10)
+    monkeypatch.setattr("shared.ingest.checkpoint_table._REMEMBER_CHARS", 2 * 64 + 10)
     sent = Requests()
     store = _store(azurite, table_name, Clock(), sent)
     feeds = [f"feed-{n}" for n in range(3)]

@@ -12,7 +12,7 @@ import pytest
 from localdev.demo_http import call_function, http_functions
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services, use_services
-from shared.config import Settings
+from shared.platform.settings import Settings
 from shared.triggers.http_tenants import use_tenants_api
 from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
 

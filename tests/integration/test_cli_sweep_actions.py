@@ -14,8 +14,8 @@ import pytest
 
 from localdev.reconcile import consume_events, latest_versions, readable_tenants, reconcile
 from shared.bootstrap import Services
-from shared.config import Settings
-from shared.storage import EVENTS_QUEUE, StorageClients
+from shared.platform.settings import Settings
+from shared.platform.storage import EVENTS_QUEUE, StorageClients
 from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from localdev.emulator_process import EmulatorInfo
-from shared.auth import TokenProvider
-from shared.defender import DefenderClient
-from shared.errors import ActionConflictError, DefenderForbiddenError, DefenderNotFoundError, ThrottledError
-from shared.tenants import Tenant
+from shared.auth.tokens import TokenProvider
+from shared.defender.transport import DefenderClient
+from shared.domain.errors import ActionConflictError, DefenderForbiddenError, DefenderNotFoundError, ThrottledError
+from shared.domain.tenant import Tenant
 from tests.integration.defender_support import tenant_with_data
 from tests.integration.relay_settings import relay_settings, scenario_tenant
 

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
-from shared.audit import TABLE as AUDIT_TABLE
+from shared.actions.audit import TABLE as AUDIT_TABLE
 from shared.bootstrap import Services
-from shared.config import Settings
-from shared.defender import DefenderClient
+from shared.defender.transport import DefenderClient
+from shared.domain.tenant import Tenant
+from shared.http.signing import sign
 from shared.httpapi_bootstrap import build_http_api
-from shared.signing import sign
-from shared.storage import JOBS_QUEUE
-from shared.tenants import Tenant
+from shared.platform.settings import Settings
+from shared.platform.storage import JOBS_QUEUE
 from shared.triggers.http import use_http_api
 from tests.functional.http_support import call, functions, json_body
 from tests.integration.ingest_support import relay_env, relay_services

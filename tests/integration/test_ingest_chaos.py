@@ -19,8 +19,9 @@ import pytest
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services
-from shared.checkpoints import Checkpoint, CheckpointStore, Claim
-from shared.drain import drain
+from shared.domain.checkpoint import Checkpoint, Claim
+from shared.ingest.checkpoint_table import CheckpointStore
+from shared.ingest.drain import drain
 from tests.integration.ingest_support import (
     add_tenants,
     delivered_items,

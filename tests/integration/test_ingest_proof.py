@@ -18,7 +18,7 @@ import pytest
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services
-from shared.drain import drain
+from shared.ingest.drain import drain
 from tests.integration.ingest_support import (
     add_tenants,
     api_calls_by_tenant_feed,

@@ -20,9 +20,9 @@ import pytest
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services
-from shared.drain import drain
-from shared.jobs import new_job
-from shared.tenants import Tenant
+from shared.domain.job import new_job
+from shared.domain.tenant import Tenant
+from shared.ingest.drain import drain
 from tests.integration.ingest_support import (
     add_tenants,
     delivered_keys,
@@ -121,7 +121,7 @@ def test_two_worker_processes_never_process_one_tenant_at_once_and_lose_nothing(
     command = [
         sys.executable,
         "-m",
-        "shared.drain",
+        "shared.ingest.drain",
         "--threads",
         "4",
         "--idle-seconds",

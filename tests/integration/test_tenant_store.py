@@ -10,8 +10,10 @@ import pytest
 from azure.data.tables import TableClient
 
 from localdev.azurite import AzuriteEndpoints
-from shared.errors import TenantNotFoundError
-from shared.tenants import RegistrySnapshot, Tenant, TenantStore, parse_tenant
+from shared.domain.errors import TenantNotFoundError
+from shared.domain.tenant import Tenant, parse_tenant
+from shared.tenants.snapshot import RegistrySnapshot
+from shared.tenants.store import TenantStore
 
 pytestmark = pytest.mark.integration
 

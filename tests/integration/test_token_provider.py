@@ -7,9 +7,15 @@ import uuid
 import pytest
 
 from localdev.emulator_process import EmulatorInfo
-from shared.auth import TokenProvider
-from shared.errors import CredentialError, MissingRolesError, NotConsentedError, UnknownTenantError, WrongCloudError
-from shared.tenants import Tenant
+from shared.auth.tokens import TokenProvider
+from shared.domain.errors import (
+    CredentialError,
+    MissingRolesError,
+    NotConsentedError,
+    UnknownTenantError,
+    WrongCloudError,
+)
+from shared.domain.tenant import Tenant
 from tests.integration.emulator_support import token_requests
 from tests.integration.relay_settings import relay_settings, scenario_tenant
 

@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.audit import AuditRecord
-from shared.errors import ActionConflictError, DefenderNotFoundError, IdempotencyConflictError, TenantNotFoundError
-from shared.idempotency import StoredResponse
-from shared.jobs import Job
-from shared.tenants import Tenant
+from shared.actions.audit import AuditRecord
+from shared.actions.idempotency import StoredResponse
+from shared.domain.errors import (
+    ActionConflictError,
+    DefenderNotFoundError,
+    IdempotencyConflictError,
+    TenantNotFoundError,
+)
+from shared.domain.job import Job
+from shared.domain.tenant import Tenant
 
 TENANT_A = "11111111-1111-1111-1111-111111111111"
 TENANT_B = "22222222-2222-2222-2222-222222222222"
@@ -194,9 +199,9 @@ class Harness:
 
 
 def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = None) -> Harness:
-    from shared.actions import ActionService
-    from shared.catalog import DEFAULT_ALLOWED_ACTIONS
-    from shared.httpapi import HttpApi
+    from shared.actions.service import ActionService
+    from shared.domain.catalogue import DEFAULT_ALLOWED_ACTIONS
+    from shared.http.api import HttpApi
 
     defender = FakeDefender(
         machines={
@@ -240,7 +245,7 @@ def api_request(
     """An ``ApiRequest`` for a route path like ``tenants/{t}/machines/{m}/isolate`` (route params parsed from it)."""
     import json
 
-    from shared.httpapi import ApiRequest
+    from shared.http.api import ApiRequest
 
     route, route_params = match_route(method, path)
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
@@ -252,7 +257,7 @@ def api_request(
 
 
 def match_route(method: str, path: str) -> tuple[Any, dict[str, str]]:
-    from shared.routes import ROUTES
+    from shared.http.routes import ROUTES
 
     parts = path.split("/")
     for route in ROUTES:

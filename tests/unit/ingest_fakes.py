@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.checkpoints import Checkpoint, Claim
-from shared.envelopes import EventItem
-from shared.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
-from shared.jobs import Job, format_time, parse_time
-from shared.tenants import SuccessScope, Tenant, TenantHealth, success_clears
+from shared.domain.checkpoint import Checkpoint, Claim
+from shared.domain.envelope import EventItem
+from shared.domain.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
+from shared.domain.job import Job, format_time, parse_time
+from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.errors import DefenderForbiddenError, DefenderUnavailableError, MissingRolesError, ThrottledError
-from shared.signing import SignatureVerifier, sign
+from shared.domain.errors import DefenderForbiddenError, DefenderUnavailableError, MissingRolesError, ThrottledError
+from shared.http.signing import SignatureVerifier, sign
 from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, MemoryReplayGuard, api_request, build_harness
 
 ISOLATE_PATH = f"tenants/{TENANT_A}/machines/{MACHINE_A1}/isolate"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import SignatureError
-from shared.signing import SignatureVerifier, sign
+from shared.domain.errors import SignatureError
+from shared.http.signing import SignatureVerifier, sign
 from tests.unit.actions_fakes import MemoryReplayGuard
 
 SECRET = b"unit-test-signing-secret"

@@ -6,16 +6,10 @@ import json
 
 import pytest
 
-from shared.catalog import ACTIONS_BY_NAME
-from shared.errors import ValidationError
-from shared.validation import (
-    MachineRef,
-    parse_action_body,
-    parse_guid,
-    parse_json_body,
-    parse_lookup,
-    parse_machine_ref,
-)
+from shared.domain.catalogue import ACTIONS_BY_NAME
+from shared.domain.errors import ValidationError
+from shared.domain.machines import MachineRef
+from shared.http.inputs import parse_action_body, parse_guid, parse_json_body, parse_lookup, parse_machine_ref
 
 
 @pytest.mark.parametrize(

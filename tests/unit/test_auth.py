@@ -12,11 +12,10 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from shared.auth import TokenProvider
-from shared.clouds import Cloud
-from shared.config import Settings
-from shared.credentials import EnvSecretReader, certificate_credential
-from shared.errors import (
+from shared.auth.credentials import certificate_credential
+from shared.auth.tokens import TokenProvider
+from shared.domain.clouds import Cloud
+from shared.domain.errors import (
     AuthError,
     CredentialError,
     MissingRolesError,
@@ -25,7 +24,9 @@ from shared.errors import (
     UnknownTenantError,
     WrongCloudError,
 )
-from shared.tenants import Tenant
+from shared.domain.tenant import Tenant
+from shared.platform.secrets import EnvSecretReader
+from shared.platform.settings import Settings
 
 APP = "11111111-2222-3333-4444-555555555555"
 GOV_APP = "99999999-2222-3333-4444-555555555555"
@@ -284,7 +285,7 @@ def test_certificate_secret_is_split_into_msal_fields():
     cred = certificate_credential(pem, secret_name="c")
     assert cred["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert cred["public_certificate"].startswith("-----BEGIN CERTIFICATE-----")
-    from shared.credentials import SecretUnavailableError
+    from shared.platform.secrets import SecretUnavailableError
 
     with pytest.raises(SecretUnavailableError, match="secret 'c' is neither PEM") as info:
         certificate_credential("not a pem", secret_name="c")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.defender_api import DefenderApiMixin, Resource
-from shared.errors import DefenderError
-from shared.tenants import Tenant, parse_tenant
+from shared.defender.client import DefenderApiMixin, Resource
+from shared.domain.errors import DefenderError
+from shared.domain.tenant import Tenant, parse_tenant
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.clouds import AppFamily, Cloud, Region, consent_link, endpoints_for, rewrite_url
-from shared.errors import ValidationError
+from shared.domain.clouds import AppFamily, Cloud, Region, consent_link, endpoints_for, rewrite_url
+from shared.domain.errors import ValidationError
 
 
 @pytest.mark.parametrize(

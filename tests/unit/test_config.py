@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.clouds import AppFamily
-from shared.config import SETTINGS, Settings
-from shared.errors import ConfigError
+from shared.domain.clouds import AppFamily
+from shared.domain.errors import ConfigError
+from shared.platform.settings import SETTINGS, Settings
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 MI_ID = "66666666-7777-8888-9999-000000000000"

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.clouds import Cloud, Region
-from shared.config import Settings
-from shared.defender import MAX_RETRIES, DefenderClient, odata_quote
-from shared.errors import (
+from shared.defender.odata import odata_quote
+from shared.defender.rate_limit import RateLimiter
+from shared.defender.transport import MAX_RETRIES, DefenderClient
+from shared.domain.clouds import Cloud, Region
+from shared.domain.errors import (
     ActionConflictError,
     DefenderError,
     DefenderForbiddenError,
@@ -25,8 +26,8 @@ from shared.errors import (
     DefenderUnavailableError,
     ThrottledError,
 )
-from shared.ratelimit import RateLimiter
-from shared.tenants import Tenant
+from shared.domain.tenant import Tenant
+from shared.platform.settings import Settings
 
 TENANT = Tenant(tenant_id="00000000-0000-0000-0000-00000000000a", display_name="Contoso", region=Region.US)
 Reply = tuple[int, dict[str, str], Any]

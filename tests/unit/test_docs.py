@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from shared.envelopes import EventItem, payload_path
-from shared.errors import SignatureError
-from shared.routes import ROUTES
-from shared.signing import SignatureVerifier
-from shared.sinks import sign as sign_webhook
-from shared.tenants import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE
+from shared.domain.envelope import EventItem, payload_path
+from shared.domain.errors import SignatureError
+from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE
+from shared.http.routes import ROUTES
+from shared.http.signing import SignatureVerifier
+from shared.ingest.sinks.webhook import sign as sign_webhook
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = ("partner-setup.md", "onboarding.md", "soar-integration.md", "event-consumers.md", "operations.md",
@@ -123,7 +123,7 @@ def test_permissions_table_is_the_code_catalog() -> None:
 
 
 def test_error_table_lists_every_problem_type() -> None:
-    source = (Path(__file__).resolve().parents[2] / "shared" / "problems.py").read_text(encoding="utf-8")
+    source = (Path(__file__).resolve().parents[2] / "shared" / "http" / "problems.py").read_text(encoding="utf-8")
     slugs = set(re.findall(r'Problem\(\s*[\w.]+,\s*"([a-z-]+)"', source))
     slugs |= set(re.findall(r'\d{3}: "([a-z-]+)"', source)) | {"invalid-value", "audit-unavailable"}
     section = _text("soar-integration.md").split("## Errors", 1)[1]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from shared.envelopes import MAX_ENVELOPE_BYTES, EventItem, build_envelopes, payload_path
-from shared.errors import DeliveryError
-from shared.sinks import WebhookSink
+from shared.domain.envelope import MAX_ENVELOPE_BYTES, EventItem, build_envelopes, payload_path
+from shared.domain.errors import DeliveryError
+from shared.ingest.sinks.webhook import WebhookSink
 from tests.unit.ingest_fakes import T0, TENANT
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import DeliveryError, NotConsentedError, ThrottledError, TokenServiceError
-from shared.ingest import IngestDeps, IngestOptions, run_job
-from shared.jobs import new_job
+from shared.domain.errors import DeliveryError, NotConsentedError, ThrottledError, TokenServiceError
+from shared.domain.job import new_job
+from shared.ingest.runner import IngestDeps, IngestOptions, run_job
 from tests.unit.ingest_fakes import (
     TENANT,
     FakeChangeSource,

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import ThrottledError, ValidationError
-from shared.ingest import IngestDeps
-from shared.jobs import Job, new_job, parse_job
-from shared.sweep import plan_sweep, run_sweep, spread_delay
-from shared.worker import handle_message
+from shared.domain.errors import ThrottledError, ValidationError
+from shared.domain.job import Job, new_job, parse_job
+from shared.ingest.runner import IngestDeps
+from shared.ingest.sweep import plan_sweep, run_sweep, spread_delay
+from shared.ingest.worker import handle_message
 from tests.unit.ingest_fakes import (
     T0,
     TENANT,

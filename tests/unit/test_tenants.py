@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from shared.clouds import Cloud, Region
-from shared.errors import ValidationError
-from shared.tenants import ACTION_ROLES, FEED_ROLES, load_tenants_json, parse_tenant
+from shared.domain.clouds import Cloud, Region
+from shared.domain.errors import ValidationError
+from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, load_tenants_json, parse_tenant
 
 TID = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"
 

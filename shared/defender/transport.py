@@ -1,0 +1,344 @@
+"""The Defender for Endpoint / Defender XDR API client: hosts per cloud, paging, throttling, retries, errors.
+
+- Host per tenant cloud/region (shared.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
+- One pooled ``requests.Session``; explicit (connect, read) timeouts on every call.
+- Transient failures (5xx, connection errors, resets) are retried a bounded number of times with
+  exponential backoff and full jitter. Only GETs are retried after a request may have reached the
+  service: a repeated POST could start a second machine action.
+- 401: the cached token is dropped and the call is retried once with a fresh one, then it fails.
+- 429: Retry-After is honoured (reference §3.4: ignoring it keeps returning 429). Short waits are slept
+  in place; a long one raises ``ThrottledError(retry_at)`` so the worker hands its job back to the
+  queue with a visibility delay instead of holding a function instance asleep.
+- A per-(tenant, API) limiter keeps this process under the documented quotas (shared.ratelimit).
+- Paging works whether or not the service sends ``@odata.nextLink`` (it does not when ``$top`` is
+  given, reference §3.2 / §10.7): ``$top``/``$skip`` by default, nextLink followed when present.
+Tokens are never logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.defender.client import DefenderApiMixin
+from shared.defender.odata import odata_quote
+from shared.defender.rate_limit import RateLimiter, api_family
+from shared.domain.clouds import endpoints_for, rewrite_url
+from shared.domain.errors import (
+    ActionConflictError,
+    DefenderError,
+    DefenderForbiddenError,
+    DefenderNotFoundError,
+    DefenderUnavailableError,
+    ThrottledError,
+)
+from shared.domain.tenant import Tenant
+from shared.platform.settings import Settings
+
+__all__ = ["ClientStats", "DefenderClient", "odata_quote"]
+
+Resource = Literal["mde", "xdr"]
+Json = dict[str, Any]
+logger = logging.getLogger("defender_relay.defender")
+
+TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
+MAX_RETRIES = 4  # transient failures per call, after the first attempt
+BACKOFF_BASE, BACKOFF_CAP = 0.5, 8.0  # seconds
+MAX_INLINE_WAIT = 10.0  # longer 429 / limiter waits go back to the queue as ThrottledError
+MAX_INLINE_THROTTLES = 3  # 429s slept through per call
+DEFAULT_RETRY_AFTER = 5.0  # a 429 without Retry-After
+MAX_PAGES = 10_000  # bound on one listing (10,000 pages of up to 10,000 items)
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class TokenSource(Protocol):
+    def get_token(self, tenant: Tenant, resource: Resource, *, required_roles: Iterable[str] = ()) -> Any: ...
+
+    def invalidate(self, tenant: Tenant, resource: Resource) -> None: ...
+
+
+@dataclass
+class ClientStats:
+    """Counters for the job summary line; ``snapshot()`` before and after a job gives its share."""
+
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429s received
+    throttle_waits: int = 0  # 429s and limiter waits slept through in place
+    token_refreshes: int = 0  # 401 -> fresh token
+    pages: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(asdict(self))
+
+
+class DefenderClient(DefenderApiMixin):
+    def __init__(
+        self,
+        token_provider: TokenSource | Settings,
+        settings: Settings | None = None,
+        *,
+        tokens: TokenSource | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+        limiter: RateLimiter | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> None:
+        # Both DefenderClient(tokens, settings) and DefenderClient(settings, tokens=...) are accepted.
+        if isinstance(token_provider, Settings):
+            settings, provider = token_provider, tokens
+        else:
+            provider = token_provider
+        if settings is None or provider is None:
+            raise TypeError("DefenderClient needs a token provider and settings")
+        self._tokens: TokenSource = provider
+        self._settings: Settings = settings
+        self._session = session or _pooled_session()
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        self._limiter = limiter or RateLimiter(clock)
+        self._timeout = timeout
+        self._stats_lock = threading.Lock()
+        self.stats = ClientStats()
+
+    def base_url(self, tenant: Tenant, resource: Resource) -> str:
+        return endpoints_for(tenant.cloud, tenant.region).base_url(resource)
+
+    def request(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        required_roles: Iterable[str] = (),
+    ) -> Json:
+        url = self.base_url(tenant, resource) + path
+        return self._call(tenant, resource, method.upper(), url, params=params, body=json, roles=tuple(required_roles))
+
+    def iter_pages(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int,
+        required_roles: Iterable[str] = (),
+    ) -> Iterator[list[Json]]:
+        """Yield non-empty pages of ``value``; stops on a short page unless a nextLink says otherwise."""
+        roles = tuple(required_roles)
+        base = self.base_url(tenant, resource)
+        query = dict(params or {})
+        skip = 0
+        next_url: str | None = None
+        for _ in range(MAX_PAGES):
+            if next_url is None:
+                page = self._call(
+                    tenant,
+                    resource,
+                    "GET",
+                    base + path,
+                    params={**query, "$top": page_size, "$skip": skip},
+                    body=None,
+                    roles=roles,
+                )
+            else:
+                page = self._call(tenant, resource, "GET", next_url, params=None, body=None, roles=roles)
+            items = page.get("value") or []
+            self._count("pages")
+            if items:
+                yield list(items)
+            next_link = page.get("@odata.nextLink")
+            if next_link:
+                next_url = self._same_host(tenant, resource, str(next_link))
+            elif next_url is not None or len(items) < page_size:
+                return  # the last nextLink page, or a short $top page
+            else:
+                skip += len(items)
+        raise DefenderError(
+            f"tenant {tenant.tenant_id}: {path} has more than {MAX_PAGES} pages", tenant_id=tenant.tenant_id
+        )
+
+    def _call(
+        self,
+        tenant: Tenant,
+        resource: Resource,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        roles: tuple[str, ...],
+    ) -> Json:
+        real_url = rewrite_url(url, self._settings.host_overrides)
+        path = urlsplit(url).path
+        failures = throttles = 0
+        refreshed = False
+        while True:
+            self._wait_for_slot(tenant, resource, path)
+            token = self._tokens.get_token(tenant, resource, required_roles=roles)
+            try:
+                response = self._session.request(
+                    method,
+                    real_url,
+                    params=params,
+                    json=body,
+                    headers={"Authorization": f"Bearer {token.token}", "Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+            except _TRANSIENT as exc:
+                failures += 1
+                retryable = method == "GET" or isinstance(exc, requests.ConnectTimeout)
+                self._backoff_or_raise(
+                    tenant, method=method, path=path, failures=failures, retryable=retryable, why=type(exc).__name__
+                )
+                continue
+            self._count("calls")
+            status = response.status_code
+            if status < 400:
+                return _json(response)
+            if status == 401 and not refreshed:
+                refreshed = True
+                self._count("token_refreshes")
+                self._tokens.invalidate(tenant, resource)
+                continue
+            if status == 429:
+                throttles += 1
+                self._count("throttled")
+                self._throttled(tenant, path, response, throttles)
+                continue
+            if status >= 500:
+                failures += 1
+                self._backoff_or_raise(
+                    tenant, method=method, path=path, failures=failures, retryable=method == "GET", why=f"HTTP {status}"
+                )
+                continue
+            raise _error(tenant, method, path, response)
+
+    def _wait_for_slot(self, tenant: Tenant, resource: Resource, path: str) -> None:
+        family = api_family(resource, path)
+        for _ in range(100):  # bounded: each wait is at most MAX_INLINE_WAIT
+            wait = self._limiter.reserve(tenant.tenant_id, family)
+            if wait <= 0:
+                return
+            if wait > MAX_INLINE_WAIT:
+                raise self._throttled_error(tenant, wait, f"the client-side {family} quota is used up")
+            self._count("throttle_waits")
+            self._sleep(wait)
+        raise self._throttled_error(tenant, MAX_INLINE_WAIT, f"the client-side {family} quota is used up")
+
+    def _throttled(self, tenant: Tenant, path: str, response: requests.Response, count: int) -> None:
+        wait = _retry_after(response.headers.get("Retry-After"), self._clock())
+        if wait > MAX_INLINE_WAIT or count > MAX_INLINE_THROTTLES:
+            raise self._throttled_error(tenant, wait, f"Defender answered 429 on {path}")
+        logger.info("tenant %s: 429 on %s, waiting %.1f s (Retry-After)", tenant.tenant_id, path, wait)
+        self._count("throttle_waits")
+        self._sleep(wait)
+
+    def _throttled_error(self, tenant: Tenant, wait: float, why: str) -> ThrottledError:
+        retry_at = datetime.fromtimestamp(self._clock() + wait, UTC)
+        return ThrottledError(
+            f"tenant {tenant.tenant_id}: {why}; retry after {retry_at.isoformat(timespec='seconds')}",
+            retry_at=retry_at,
+            tenant_id=tenant.tenant_id,
+        )
+
+    def _backoff_or_raise(
+        self, tenant: Tenant, *, method: str, path: str, failures: int, retryable: bool, why: str
+    ) -> None:
+        if not retryable or failures > MAX_RETRIES:
+            tries = f" after {failures} attempts" if retryable else ""
+            raise DefenderUnavailableError(
+                f"tenant {tenant.tenant_id}: Defender {method} {path} failed{tries} ({why})",
+                tenant_id=tenant.tenant_id,
+            )
+        self._count("retries")
+        logger.info(
+            "tenant %s: %s %s failed (%s), retry %d of %d", tenant.tenant_id, method, path, why, failures, MAX_RETRIES
+        )
+        # Full jitter: workers that failed together do not retry together.
+        self._sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)) * (0.5 + self._jitter() / 2))
+
+    def _same_host(self, tenant: Tenant, resource: Resource, link: str) -> str:
+        """Follow a nextLink only to the tenant's own API host: the bearer token goes with it."""
+        expected = urlsplit(rewrite_url(self.base_url(tenant, resource), self._settings.host_overrides)).netloc
+        actual = urlsplit(rewrite_url(link, self._settings.host_overrides)).netloc
+        if actual != expected:
+            raise DefenderError(
+                f"tenant {tenant.tenant_id}: refusing to follow @odata.nextLink to another host ({actual})",
+                tenant_id=tenant.tenant_id,
+            )
+        return link
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)  # retries are ours
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _retry_after(value: str | None, now: float) -> float:
+    """Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+
+
+def _json(response: requests.Response) -> Json:
+    if not response.content:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        raise DefenderError(f"Defender answered {response.status_code} with a body that is not JSON") from None
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _error(tenant: Tenant, method: str, path: str, response: requests.Response) -> DefenderError:
+    """Defender's error body is {"error": {"code", "message", "target"}} (reference §3.3)."""
+    code, message = "", ""
+    try:
+        err = response.json().get("error") or {}
+        code, message = str(err.get("code") or ""), str(err.get("message") or "")[:500]
+    except (ValueError, AttributeError):
+        message = response.text[:200]
+    status = response.status_code
+    text = f"tenant {tenant.tenant_id}: Defender {method} {path} answered {status} {code}: {message}".rstrip(": ")
+    kwargs: dict[str, Any] = {"status": status, "code": code or None, "tenant_id": tenant.tenant_id}
+    if status == 404:
+        return DefenderNotFoundError(text, **kwargs)
+    if status == 403:
+        return DefenderForbiddenError(text, **kwargs)
+    if status == 400 and code == "ActiveRequestAlreadyExists":
+        return ActionConflictError(text, **kwargs)
+    return DefenderError(text, **kwargs)

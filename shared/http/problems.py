@@ -1,0 +1,147 @@
+"""RFC 9457 problem details: every error of the HTTP API as ``application/problem+json``.
+
+``problem_from_error`` maps the exception tree of ``shared.errors`` onto a status, a stable ``type``
+URI (``urn:defender-relay:problem:<slug>``, listed in docs/http-api.md) and a precise ``detail``.
+Anything not in the tree becomes a 500 whose detail says nothing about the cause (the cause is logged,
+never sent): input never gets that far, because every input error is a ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from shared.domain.errors import (
+    ActionConflictError,
+    ActionNotAllowedError,
+    AmbiguousMachineError,
+    AuthError,
+    DefenderError,
+    DefenderForbiddenError,
+    DefenderNotFoundError,
+    DefenderUnavailableError,
+    IdempotencyConflictError,
+    MissingRolesError,
+    NotConsentedError,
+    PendingActionError,
+    RelayError,
+    SignatureError,
+    TenantNotFoundError,
+    ThrottledError,
+    TokenServiceError,
+    ValidationError,
+)
+
+PROBLEM_JSON: Final = "application/problem+json"
+_TYPE_PREFIX: Final = "urn:defender-relay:problem:"
+_TITLES: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    slug: str
+    detail: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return _TYPE_PREFIX + self.slug
+
+    def to_json(self, *, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": _TITLES.get(self.status, "Error"),
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+def problem_from_error(exc: BaseException, *, now: datetime | None = None) -> Problem:  # noqa: PLR0911  # one flat mapping reads best
+    """The problem for an error; ``exc`` is never rendered beyond its own operator-safe message."""
+    if isinstance(exc, ValidationError):
+        extensions = {"field": exc.field} if exc.field else {}
+        return Problem(exc.status, _validation_slug(exc.status), exc.message, extensions)
+    if isinstance(exc, SignatureError):
+        return Problem(
+            401, "signature", exc.message, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="defender-relay"'}
+        )
+    if isinstance(exc, ActionNotAllowedError):
+        return Problem(403, "action-not-allowed", exc.message, {"tenantId": exc.tenant_id, "action": exc.action})
+    if isinstance(exc, TenantNotFoundError):
+        return Problem(404, "tenant-not-found", exc.message, {"tenantId": exc.tenant_id})
+    if isinstance(exc, AmbiguousMachineError):
+        return Problem(409, "ambiguous-machine", exc.message, {"candidates": exc.candidates})
+    if isinstance(exc, IdempotencyConflictError):
+        return Problem(exc.status, "idempotency-conflict", exc.message)
+    if isinstance(exc, AuthError):
+        return _auth_problem(exc)
+    if isinstance(exc, DefenderError):
+        return _defender_problem(exc, now or datetime.now(UTC))
+    if isinstance(exc, RelayError):
+        return Problem(500, "internal", exc.message)
+    return Problem(500, "internal", "internal error; the cause was logged with this request's id")
+
+
+def _validation_slug(status: int) -> str:
+    return {
+        400: "malformed-request",
+        405: "method-not-allowed",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+    }.get(status, "invalid-value")
+
+
+def _auth_problem(exc: AuthError) -> Problem:
+    extensions: dict[str, Any] = {"tenantId": exc.tenant_id}
+    if exc.remedy:
+        extensions["remedy"] = exc.remedy
+    if isinstance(exc, MissingRolesError):
+        extensions["missingRoles"] = exc.missing
+        return Problem(403, "missing-permission", exc.message, extensions)
+    if isinstance(exc, NotConsentedError):
+        return Problem(403, "not-consented", exc.message, extensions)
+    if isinstance(exc, TokenServiceError):
+        return Problem(503, "token-service-unavailable", exc.message, extensions, {"Retry-After": "30"})
+    # The partner's own credential or registry is wrong: our side of the gateway, not the caller's request.
+    return Problem(502, "tenant-auth-failed", exc.message, extensions)
+
+
+def _defender_problem(exc: DefenderError, now: datetime) -> Problem:  # noqa: PLR0911
+    extensions: dict[str, Any] = {"upstreamStatus": exc.status, "upstreamCode": exc.code}
+    extensions = {k: v for k, v in extensions.items() if v is not None}
+    if isinstance(exc, ThrottledError):
+        wait = max(1, math.ceil((exc.retry_at - now).total_seconds()))
+        return Problem(429, "throttled", exc.message, {**extensions, "retryAfter": wait}, {"Retry-After": str(wait)})
+    if isinstance(exc, DefenderNotFoundError):
+        return Problem(404, "not-found", exc.message, extensions)
+    if isinstance(exc, DefenderForbiddenError):
+        return Problem(403, "defender-forbidden", exc.message, extensions)
+    if isinstance(exc, PendingActionError):
+        return Problem(409, "action-pending", exc.message, {**extensions, "pendingAction": exc.pending_action})
+    if isinstance(exc, ActionConflictError):
+        return Problem(409, "action-pending", exc.message, extensions)
+    if isinstance(exc, DefenderUnavailableError):
+        return Problem(503, "defender-unavailable", exc.message, extensions, {"Retry-After": "30"})
+    return Problem(502, "defender-error", exc.message, extensions)

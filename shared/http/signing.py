@@ -1,0 +1,122 @@
+"""HMAC-SHA256 request signatures for the HTTP API (on top of the function key), with a replay window.
+
+A caller holding the signing secret sends two headers::
+
+    X-Relay-Timestamp: 1767225600                 (Unix seconds, UTC)
+    X-Relay-Signature: v1=<hex HMAC-SHA256(secret, canonical)>
+
+    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF BODY
+
+``PATH_AND_QUERY`` is the request target exactly as sent (``/api/tenants/…/isolate?wait=true``), BODY
+the raw body bytes (empty for GET). The request is refused (401) when a header is missing, the
+timestamp is more than 5 minutes from our clock, the signature does not match (compared in constant
+time), or the same signature was already accepted once (a replay: retries must sign again with a fresh
+timestamp). Several secrets may be configured at once so a secret can be rotated without downtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+
+from shared.domain.errors import SignatureError
+
+SIGNATURE_HEADER: Final = "x-relay-signature"
+TIMESTAMP_HEADER: Final = "x-relay-timestamp"
+REPLAY_WINDOW_SECONDS: Final = 300
+_SIGNATURE: Final = re.compile(r"v1=([0-9a-f]{64})")
+_REPLAY_PARTITION: Final = "hmac-replay"
+
+
+class ReplayGuard(Protocol):
+    def first_use(self, signature: str, *, expires_at: datetime) -> bool:
+        """True the first time a signature is presented, False on every later presentation."""
+
+
+def canonical_bytes(method: str, path_and_query: str, timestamp: str, body: bytes) -> bytes:
+    head = "\n".join(("v1", method.upper(), path_and_query, timestamp))
+    return head.encode("utf-8") + b"\n" + body
+
+
+def sign(secret: bytes, method: str, path_and_query: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Relay-Signature`` value for a request (for callers, tests and the benchmark)."""
+    digest = hmac.new(secret, canonical_bytes(method, path_and_query, timestamp, body), hashlib.sha256)
+    return "v1=" + digest.hexdigest()
+
+
+class SignatureVerifier:
+    def __init__(
+        self,
+        *,
+        secrets: Sequence[bytes],
+        replay_guard: ReplayGuard,
+        clock: Callable[[], float] = time.time,
+        window_seconds: int = REPLAY_WINDOW_SECONDS,
+    ) -> None:
+        if not secrets or any(not s for s in secrets):
+            raise ValueError("at least one non-empty signing secret is needed")
+        self._secrets = tuple(secrets)
+        self._replay_guard = replay_guard
+        self._clock = clock
+        self._window = window_seconds
+
+    def verify(self, method: str, path_and_query: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise ``SignatureError`` with a precise reason, or return when the request is authentic and fresh."""
+        timestamp = headers.get(TIMESTAMP_HEADER)
+        presented = headers.get(SIGNATURE_HEADER)
+        if not timestamp or not presented:
+            missing = TIMESTAMP_HEADER if not timestamp else SIGNATURE_HEADER
+            raise SignatureError(f"request signature required: header {_title(missing)} is missing")
+        if not re.fullmatch(r"\d{1,12}", timestamp.strip()):
+            raise SignatureError(f"{_title(TIMESTAMP_HEADER)} must be Unix seconds")
+        skew = abs(self._clock() - int(timestamp))
+        if skew > self._window:
+            raise SignatureError(
+                f"{_title(TIMESTAMP_HEADER)} is {int(skew)} s away from the server clock; the window is "
+                f"{self._window} s (sign each request, including retries, with the current time)"
+            )
+        match = _SIGNATURE.fullmatch(presented.strip().lower())
+        if match is None:
+            raise SignatureError(f"{_title(SIGNATURE_HEADER)} must be 'v1=' followed by 64 hex digits")
+        expected = [sign(s, method, path_and_query, timestamp.strip(), body) for s in self._secrets]
+        if not any(_matches(match.group(1), e) for e in expected):
+            raise SignatureError("request signature does not match (method, path, timestamp or body differ)")
+        expires_at = datetime.fromtimestamp(int(timestamp), UTC) + timedelta(seconds=self._window)
+        if not self._replay_guard.first_use(match.group(1), expires_at=expires_at):
+            raise SignatureError("request signature was already used (replay); sign the retry with a new timestamp")
+
+
+def _matches(presented: str, expected_header: str) -> bool:
+    return hmac.compare_digest(expected_header[3:].encode("ascii"), presented.encode("ascii"))
+
+
+def _title(header: str) -> str:
+    return "-".join(part.capitalize() for part in header.split("-"))
+
+
+class TableReplayGuard:
+    """Accepted signatures in Table storage (table ``idempotency``, partition ``hmac-replay``).
+
+    Inserting the signature is atomic across every instance of the app: the insert that loses the race
+    gets ``ResourceExistsError``, so a replay is caught even when it reaches another instance.
+    """
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def first_use(self, signature: str, *, expires_at: datetime) -> bool:
+        try:
+            self._table.create_entity(
+                {"PartitionKey": _REPLAY_PARTITION, "RowKey": signature, "ExpiresAt": expires_at.isoformat()}
+            )
+        except ResourceExistsError:
+            return False
+        return True

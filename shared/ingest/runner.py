@@ -1,0 +1,298 @@
+"""The worker's use case: one tenant job end to end (docs/contracts.md §2, DESIGN "Queue worker").
+
+1. The tenant must be in the registry and enabled (else: logged, completed, not retried).
+2. A per-(tenant, feed) lease, kept in the checkpoint entity, keeps two workers off the same cursor
+   (held: complete quietly). Releasing it at the end is the same write that saves the new cursor.
+3. Read ``[cursor - overlap, now - settle]`` in ascending ``lastUpdateTime`` order, page by page; a
+   first run starts ``RELAY_INITIAL_LOOKBACK_HOURS`` back. The overlap re-reads late writes.
+4. Drop versions already delivered: the checkpoint keeps the ``(id, lastUpdateTime)`` keys seen inside
+   the overlap window, so ties across a page boundary and late writes are neither lost nor repeated.
+5. Deliver each page to every sink, *then* move the checkpoint. A failure in between means the job is
+   retried and the page delivered again with the same dedup keys (at-least-once).
+6. Record the tenant's health and log one summary line (never a token or secret). A success that
+   changes nothing (no failure to clear, ``last_success`` younger than ``health_refresh``) is not
+   written: the health a user reads stays right to within ``health_refresh``, and a failure or a
+   recovery is written at once (docs/ingestion.md "Health").
+
+Pages are streamed: only the current page and the keys of the overlap window are in memory, and the
+checkpoint advances after each delivered page, so a 100,000-alert backfill runs in flat memory and a
+crash loses at most one page of progress. Each page's checkpoint is saved when the next page has
+arrived, so a normal run (one page) writes the checkpoint once; when a run ends in an error (a throttle
+hand-back, a failing later page) the delivered page's progress is saved first, so only a crash repeats it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from shared.domain.checkpoint import Checkpoint, Claim, SeenKey
+from shared.domain.envelope import EventItem, ItemKind
+from shared.domain.errors import (
+    AuthError,
+    DefenderForbiddenError,
+    LeaseHeldError,
+    RelayError,
+    TenantNotFoundError,
+    ThrottledError,
+    TokenServiceError,
+)
+from shared.domain.job import Feed, Job, parse_time
+from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
+from shared.ingest.checkpoint_table import CheckpointStore
+from shared.ingest.sinks.base import Sink
+
+logger = logging.getLogger("defender_relay.ingest")
+
+Status = Literal["ok", "skipped", "lease-held", "auth-failed", "throttled", "failed"]
+_KINDS: Mapping[str, tuple[ItemKind, str]] = {
+    "mde-alerts": ("alert", "id"),
+    "xdr-incidents": ("incident", "incidentId"),
+}
+
+
+class ChangeSource(Protocol):
+    """Everything of one feed changed in ``[since, until]``, ascending by ``lastUpdateTime``, page by page."""
+
+    def iter_changes(
+        self, tenant: Tenant, feed: Feed, since: datetime, until: datetime, *, page_size: int
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    def throttle_count(self) -> int:
+        """429s seen so far by the calling thread (the summary line reports the difference per job)."""
+        ...
+
+
+class TenantDirectory(Protocol):
+    """The part of ``shared.tenants.TenantStore`` the worker uses."""
+
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
+        """The tenant and its recorded health (one read), or ``TenantNotFoundError``."""
+        ...
+
+    def record_success(
+        self, tenant_id: str, *, now: datetime | None = None, scope: SuccessScope = "all"
+    ) -> TenantHealth: ...
+
+    def record_failure(
+        self, tenant_id: str, kind: str, message: str, remedy: str = "", *, now: datetime | None = None
+    ) -> TenantHealth: ...
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    overlap: timedelta = timedelta(seconds=600)
+    settle: timedelta = timedelta(seconds=30)
+    initial_lookback: timedelta = timedelta(hours=24)
+    page_size: int = 1000
+    lease_duration: timedelta = timedelta(seconds=300)
+    # A healthy tenant's last_success/last_check are rewritten at most this often (saves two Table
+    # round trips per job); any change of state is written at once.
+    health_refresh: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    tenants: TenantDirectory
+    source: ChangeSource
+    checkpoints: CheckpointStore  # cursors and the per-(tenant, feed) leases
+    sinks: Sequence[Sink]
+    owner: str  # this worker process's id; each job's lease owner is derived from it
+    options: IngestOptions = field(default_factory=IngestOptions)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass
+class JobResult:
+    tenant_id: str
+    feed: str
+    status: Status = "ok"
+    pages: int = 0
+    items: int = 0
+    delivered: int = 0
+    repeats: int = 0
+    throttles: int = 0
+    duration_ms: int = 0
+    message: str = ""
+    # Wall-clock seconds from just after the claim to just before the release: inside the time the lease was held.
+    leased: tuple[float, float] | None = None
+
+
+def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
+    """Process one job. Raises (so the message is retried) only for failures worth retrying."""
+    started = time.monotonic()
+    result = JobResult(tenant_id=job.tenant_id, feed=job.feed)
+    throttles_before = deps.source.throttle_count()
+    try:
+        _run(job, deps, result)
+    except ThrottledError:
+        result.status = "throttled"
+        raise
+    except Exception as exc:
+        # Retried by the queue; the summary says why without the details a library may put in str(exc).
+        result.status = "failed"
+        result.message = exc.message if isinstance(exc, RelayError) else type(exc).__name__
+        raise
+    finally:
+        result.throttles = deps.source.throttle_count() - throttles_before
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        _log_summary(result)
+    return result
+
+
+def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
+    try:
+        tenant, health = deps.tenants.get_with_health(job.tenant_id)
+    except TenantNotFoundError as exc:
+        result.status, result.message = "skipped", exc.message
+        return
+    if not tenant.enabled or job.feed not in tenant.feeds:
+        result.status = "skipped"
+        result.message = (
+            "tenant is disabled" if not tenant.enabled else f"feed {job.feed} is not enabled for the tenant"
+        )
+        return
+    try:
+        # One owner id per job, not per process: two threads of one worker must exclude each other too.
+        owner = f"{deps.owner}/{uuid.uuid4().hex[:12]}"
+        run = _Held(deps.checkpoints.claim(job.tenant_id, job.feed, owner=owner, duration=deps.options.lease_duration))
+    except LeaseHeldError as exc:
+        result.status, result.message = "lease-held", exc.message
+        return
+    leased_at = time.time()
+    try:
+        final, run.pending = _ingest(job, tenant, deps, run, result), None  # ``final`` includes the pending page
+        result.leased = (leased_at, time.time())  # taken before the release: another worker may claim right after
+        deps.checkpoints.release(run.claim, final)  # the new cursor and the freed lease: one write
+        run.released = True
+        _record_success(job, deps, health)
+    except TokenServiceError:
+        raise  # Entra ID unavailable: transient, let the queue retry
+    except (AuthError, DefenderForbiddenError) as exc:
+        # Consent, roles, credential or cloud problems do not heal by retrying: record and complete.
+        result.status, result.message = "auth-failed", exc.message
+        remedy = getattr(exc, "remedy", "")
+        deps.tenants.record_failure(job.tenant_id, exc.kind, f"{job.feed}: {exc.message}", remedy, now=deps.clock())
+        return
+    finally:
+        if not run.released:
+            result.leased = (leased_at, time.time())
+            _release_quietly(deps, run)
+
+
+@dataclass
+class _Held:
+    """The lease a job holds (its latest ETag) and the delivered page whose progress is not saved yet."""
+
+    claim: Claim
+    pending: Checkpoint | None = None
+    released: bool = False
+
+
+def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobResult) -> Checkpoint:
+    """Deliver every page of the window; return the checkpoint to save when the lease is released."""
+    opts = deps.options
+    checkpoint = run.claim.checkpoint
+    now = deps.clock()
+    until = now - opts.settle if job.until is None else min(now - opts.settle, job.until)
+    since = _window_start(job, checkpoint, now, opts)
+    seen: set[SeenKey] = set(checkpoint.seen)
+    for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
+        if run.pending is not None:  # a further page arrived: the previous one was not the last, save its progress
+            run.claim = deps.checkpoints.save(run.claim, run.pending, duration=opts.lease_duration)
+            checkpoint, run.pending = run.claim.checkpoint, None
+        elif run.claim.expires_at - deps.clock() < opts.lease_duration / 2:
+            # Renew once half the lease is gone, so a long backfill keeps it and a crashed worker's lapses soon.
+            run.claim = deps.checkpoints.save(run.claim, checkpoint, duration=opts.lease_duration)
+        result.pages += 1
+        result.items += len(page)
+        fresh, newest = _fresh_items(job, page, seen, result)
+        if fresh:
+            for sink in deps.sinks:
+                sink.deliver(job.tenant_id, job.feed, fresh)
+        result.delivered += len(fresh)
+        if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
+            run.pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
+            seen = set(run.pending.seen)  # keys older than the window cannot come back: keep memory flat
+        else:
+            run.pending = None
+    final_cursor = until if checkpoint.cursor is None else max(until, checkpoint.cursor)
+    return checkpoint.advanced(final_cursor, seen, overlap=opts.overlap)
+
+
+def _release_quietly(deps: IngestDeps, run: _Held) -> None:
+    """Free the lease after a failed run, saving the delivered page's progress in the same write.
+
+    Whatever ended the run (a throttle hand-back, Defender or a sink failing on a later page), the
+    pending page was delivered: keeping its progress means the retry does not deliver it again.
+    """
+    try:
+        deps.checkpoints.release(run.claim, run.pending)
+    except Exception:  # the original error is what the retry must see; this write only spares repeats
+        logger.warning("tenant %s feed %s: progress not saved before the retry", run.claim.tenant_id, run.claim.feed)
+
+
+def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:
+    now = deps.clock()
+    last = health.last_success
+    recent = last is not None and timedelta(0) <= now - last < deps.options.health_refresh
+    nothing_to_clear = health.consecutive_failures == 0 or not success_clears(health.last_error_scope, "feeds")
+    if nothing_to_clear and recent and health.last_check is not None:
+        return  # nothing to clear and last_success is fresh enough: the write would change nothing a user reads
+    deps.tenants.record_success(job.tenant_id, now=now, scope="feeds")
+
+
+def _window_start(job: Job, checkpoint: Checkpoint, now: datetime, opts: IngestOptions) -> datetime:
+    if job.since is not None:
+        return job.since
+    if checkpoint.cursor is None:
+        return now - opts.initial_lookback
+    return checkpoint.cursor - opts.overlap
+
+
+def _fresh_items(
+    job: Job, page: Iterable[dict[str, Any]], seen: set[SeenKey], result: JobResult
+) -> tuple[list[EventItem], datetime | None]:
+    kind, id_field = _KINDS[job.feed]
+    fresh: list[EventItem] = []
+    newest: datetime | None = None
+    for raw in page:
+        item_id, version = raw.get(id_field), raw.get("lastUpdateTime")
+        if item_id is None or not isinstance(version, str):
+            logger.warning(
+                "tenant %s feed %s: item without %s/lastUpdateTime skipped", job.tenant_id, job.feed, id_field
+            )
+            continue
+        key = (str(item_id), version)
+        when = parse_time(version)
+        newest = when if newest is None or when > newest else newest
+        if key in seen:
+            result.repeats += 1
+            continue
+        seen.add(key)
+        fresh.append(EventItem(tenant_id=job.tenant_id, kind=kind, id=key[0], version=version, data=raw))
+    return fresh, newest
+
+
+def _log_summary(result: JobResult) -> None:
+    logger.info(
+        "ingest tenant=%s feed=%s status=%s pages=%d items=%d delivered=%d repeats=%d throttles=%d duration_ms=%d%s",
+        result.tenant_id,
+        result.feed,
+        result.status,
+        result.pages,
+        result.items,
+        result.delivered,
+        result.repeats,
+        result.throttles,
+        result.duration_ms,
+        f" message={result.message!r}" if result.message else "",
+    )
+
+
+__all__ = ["ChangeSource", "IngestDeps", "IngestOptions", "JobResult", "TenantDirectory", "run_job"]

@@ -1,0 +1,145 @@
+"""``check``: can the relay work for a tenant right now? Token, claims, roles, one cheap call per feed/action.
+
+Each tenant ends in one status a partner can act on: ``ok``, or the kind of the first failure
+(``not-consented``, ``missing-roles``, ``bad-credential``, ``unknown-tenant``, ``wrong-cloud``,
+``throttled``, ...) with a remedy. The probes are ``$top=1`` reads: the cheapest calls that prove the
+token is accepted by the API that serves the tenant (a token can be fine and still be refused by a
+host of the wrong cloud or region, reference defender-api.md §1.1, contracts §1.3).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.domain.errors import DefenderForbiddenError, MissingRolesError, RelayError
+from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, Tenant
+from shared.tenants.permissions import Resource, allowed_actions, required_roles
+
+THREADS = 8  # tenants checked at once: each check is a handful of sequential round trips
+
+
+class Tokens(Protocol):
+    def get_token(self, tenant: Tenant, resource: Resource, *, required_roles: Iterable[str] = ()) -> Any: ...
+
+
+class Defender(Protocol):
+    def request(
+        self, tenant: Tenant, resource: Resource, method: str, path: str, *, params: Any = None, json: Any = None
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    resource: Resource
+    path: str
+
+
+@dataclass
+class CheckResult:
+    tenant: Tenant
+    status: str = "ok"
+    message: str = ""
+    remedy: str = ""
+    granted: dict[str, list[str]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def scope(self) -> str | None:
+        """``"actions"`` when only response actions are affected: every feed's roles are there and its probe
+        answered, so the failure is in what only ``check`` looks at (action roles, machine probes). A
+        sweep's success then keeps it on record instead of hiding it (``shared.tenants.success_clears``)."""
+        if self.ok:
+            return None
+        feeds = self.tenant.feeds
+        feed_roles = {role for feed in feeds for role in FEED_ROLES[feed].roles}
+        if self.missing:
+            return None if feed_roles & set(self.missing) else "actions"
+        feed_probes = {"alerts" if feed == "mde-alerts" else "incidents" for feed in feeds}
+        return "actions" if feed_probes <= set(self.probes) and self.granted else None
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.tenant
+        return {
+            "tenant_id": t.tenant_id, "display_name": t.display_name, "cloud": str(t.cloud), "region": str(t.region),
+            "status": self.status, "message": self.message, "remedy": self.remedy, "granted_roles": self.granted,
+            "missing_roles": self.missing, "probes": self.probes, "duration_ms": self.duration_ms,
+        }  # fmt: skip
+
+
+def probes_for(tenant: Tenant, default_allowed: frozenset[str]) -> list[Probe]:
+    probes = []
+    if "mde-alerts" in tenant.feeds:
+        probes.append(Probe("alerts", "mde", "/api/alerts"))
+    if "xdr-incidents" in tenant.feeds:
+        probes.append(Probe("incidents", "xdr", "/api/incidents"))
+    if any(a in ACTION_ROLES for a in allowed_actions(tenant, default_allowed)):
+        probes.append(Probe("machines", "mde", "/api/machines"))
+        probes.append(Probe("machineactions", "mde", "/api/machineactions"))
+    return probes
+
+
+def check_tenant(tenant: Tenant, *, tokens: Tokens, defender: Defender, default_allowed: frozenset[str]) -> CheckResult:
+    started = time.monotonic()
+    result = CheckResult(tenant)
+    needed = required_roles(tenant, default_allowed)
+    try:
+        for resource, roles in sorted(needed.items()):
+            token = tokens.get_token(tenant, resource)  # tid / aud / roles-present checks happen here
+            result.granted[resource] = sorted(token.roles)
+            result.missing += sorted(roles - set(token.roles))
+        if result.missing:
+            # Ask again with the requirement (a cache hit) so the error and its remedy are auth's own.
+            for resource, roles in sorted(needed.items()):
+                tokens.get_token(tenant, resource, required_roles=roles)
+        for probe in probes_for(tenant, default_allowed):
+            defender.request(tenant, probe.resource, "GET", probe.path, params={"$top": "1"})
+            result.probes.append(probe.name)
+    except RelayError as exc:
+        _fail(result, exc)
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _fail(result: CheckResult, exc: RelayError) -> None:
+    result.status = exc.kind
+    result.message = exc.message
+    result.remedy = str(getattr(exc, "remedy", "") or "")
+    if isinstance(exc, MissingRolesError):
+        result.missing = sorted(set(result.missing) | set(exc.missing))
+    elif isinstance(exc, DefenderForbiddenError):
+        result.remedy = result.remedy or (
+            "Defender refused the call: check the tenant's cloud and region in the registry, "
+            "and that the partner app's permissions were consented"
+        )
+    elif not result.remedy and exc.kind in ("throttled", "unavailable"):
+        result.remedy = "transient: run the check again in a minute"
+
+
+def check_all(
+    tenants: list[Tenant],
+    *,
+    tokens: Tokens,
+    defender: Defender,
+    default_allowed: frozenset[str],
+    on_done: Callable[[CheckResult], None] = lambda _r: None,
+) -> list[CheckResult]:
+    """Check tenants in parallel; results in the order given. ``on_done`` runs as each one finishes."""
+
+    def one(tenant: Tenant) -> CheckResult:
+        result = check_tenant(tenant, tokens=tokens, defender=defender, default_allowed=default_allowed)
+        on_done(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="check") as pool:
+        return list(pool.map(one, tenants))
