@@ -41,7 +41,17 @@ def main(argv: list[str] | None = None) -> None:
         env = {**os.environ, **relay_env(azurite, emulator, **overrides), **emulator.env(), "PYTHONPATH": str(ROOT)}
         started = time.monotonic()
         worker = subprocess.run(
-            [sys.executable, "-m", "shared.ingest.drain", "--threads", "1", "--idle-seconds", "1", "--max-seconds", "1800"],
+            [
+                sys.executable,
+                "-m",
+                "shared.ingest.drain",
+                "--threads",
+                "1",
+                "--idle-seconds",
+                "1",
+                "--max-seconds",
+                "1800",
+            ],
             env=env,
             cwd=ROOT,
             capture_output=True,

@@ -124,8 +124,9 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def _services(azurite: Any, emulator: Any, session: TimedSession) -> Any:
     from shared.bootstrap import Services
+    from shared.defender.client import DefenderClient
     from shared.defender.rate_limit import RateLimiter, Window
-    from shared.defender.transport import DefenderClient
+    from shared.defender.transport import DefenderTransport
     from shared.platform.settings import Settings
     from shared.platform.storage import StorageClients
     from tests.integration.ingest_support import relay_env
@@ -134,7 +135,11 @@ def _services(azurite: Any, emulator: Any, session: TimedSession) -> Any:
     services = Services(Settings.from_env(relay_env(azurite, emulator)), storage=storage)
     services.ensure_storage()
     unlimited = RateLimiter(time.time, windows={"mde": (Window(60.0, 10**9),), "incidents": (Window(60.0, 10**9),)})
-    client = DefenderClient(services.settings, tokens=services.tokens, session=session, limiter=unlimited)
+    client = DefenderClient(
+        transport=DefenderTransport(
+            tokens=services.tokens, host_overrides=services.settings.host_overrides, session=session, limiter=unlimited
+        )
+    )
     services.__dict__["defender"] = client  # the real client, with a timing session and no client-side quota
     return services
 
@@ -211,8 +216,8 @@ Call = Callable[[], tuple[float, float, int, float]]
 
 def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: Probes) -> Call:
     """Tenant registered, ``HttpApi`` built as the app builds it and installed; one isolate per call."""
+    from shared.bootstrap import build_http_api
     from shared.domain.tenant import Tenant
-    from shared.httpapi_bootstrap import build_http_api
     from shared.triggers.http import use_http_api
     from tests.functional.http_support import functions
 

@@ -1,10 +1,14 @@
-"""The one place real clients are built from ``Settings``, once per worker process.
+"""The composition root: the one place real clients are built, once per worker process.
 
 ``get_services()`` returns the process-wide ``Services``: storage clients, the tenant store, the token
-provider, the Defender client, the sinks, checkpoints (with their leases). Building them costs network round
-trips (MSAL's OIDC discovery, Key Vault) and their connection pools and MSAL's token cache are what
-make the second call cheap, so the Functions triggers, the CLI and the benchmarks all share one
-instance. Parts are built on first use, so a timer run never builds an MSAL app.
+provider, the Defender client, the sinks, checkpoints (with their leases), and on the HTTP side the
+``HttpApi`` and the ``TenantsApi``. Building them costs network round trips (MSAL's OIDC discovery,
+Key Vault) and their connection pools and MSAL's token cache are what make the second call cheap, so
+the Functions triggers, the CLI and the benchmarks all share one instance. Parts are built on first
+use, so a timer run never builds an MSAL app and the ingestion worker never reads the signing secret.
+
+The CLI's registry commands need storage only (a partner onboarding its first tenant may have no
+credential in Key Vault yet): ``storage_from_env`` and ``tenant_store_from_env`` build just that.
 
 Tests and the CLI pass their own parts to ``Services(...)`` (e.g. a fake ``ChangeSource``) and install
 them with ``use_services``; nothing here is patched.
@@ -16,7 +20,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -33,14 +37,18 @@ from shared.ingest.sinks.payloads import BlobPayloads
 from shared.ingest.sinks.queue import QueueSink
 from shared.ingest.sinks.webhook import WebhookSink
 from shared.ingest.sweep import SweepResult, run_sweep
-from shared.platform.settings import Settings
+from shared.platform.settings import Settings, StorageSettings
 from shared.platform.storage import CHECKPOINTS_TABLE, JOBS_QUEUE, PAYLOADS_CONTAINER, TENANTS_TABLE, StorageClients
 from shared.tenants.snapshot import RegistrySnapshot
 from shared.tenants.store import TenantStore
 
 if TYPE_CHECKING:
+    from shared.actions.service import ActionService
     from shared.auth.tokens import TokenProvider
-    from shared.defender.transport import DefenderClient
+    from shared.defender.client import DefenderClient
+    from shared.http.api import HttpApi
+    from shared.http.signing import SignatureVerifier
+    from shared.http.tenants_api import TenantsApi
     from shared.ingest.change_source import ThrottleCounter
 
 Clock = Callable[[], datetime]
@@ -91,10 +99,16 @@ class Services:
 
     @cached_property
     def defender(self) -> DefenderClient:
-        from shared.defender.transport import DefenderClient
+        from shared.defender.client import DefenderClient
+        from shared.defender.transport import DefenderTransport
         from shared.ingest.change_source import counting_session
 
-        return DefenderClient(self.settings, tokens=self.tokens, session=counting_session(self.throttles))
+        transport = DefenderTransport(
+            tokens=self.tokens,
+            host_overrides=self.settings.host_overrides,
+            session=counting_session(self.throttles),
+        )
+        return DefenderClient(transport=transport)
 
     @cached_property
     def source(self) -> ChangeSource:
@@ -118,7 +132,7 @@ class Services:
         return IngestDeps(
             tenants=RegistrySnapshot(self.tenants),  # one registry query per 30 s, not one read per job
             source=self.source,
-            checkpoints=TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE), clock=self.clock),
+            checkpoints=self.checkpoints,
             sinks=self.sinks,
             owner=self.owner,
             options=IngestOptions(
@@ -141,6 +155,61 @@ class Services:
             interval_seconds=self.settings.sweep_interval_seconds,
             clock=self.clock,
         )
+
+    @cached_property
+    def checkpoints(self) -> TableCheckpointStore:
+        return TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE), clock=self.clock)
+
+    @cached_property
+    def signature_verifier(self) -> SignatureVerifier | None:
+        """The HMAC check of the HTTP routes, when ``RELAY_HTTP_SIGNING_SECRET_NAME`` is set; replays are
+        remembered in the idempotency table."""
+        name = self.settings.http_signing_secret_name
+        if not name:
+            return None
+        from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
+        from shared.http.signing import SignatureVerifier, TableReplayGuard
+        from shared.platform.secrets import secret_reader_from_settings
+
+        secret = secret_reader_from_settings(self.settings).get_secret(name)
+        self.storage.ensure(tables=(IDEMPOTENCY_TABLE,))
+        guard = TableReplayGuard(self.storage.table(IDEMPOTENCY_TABLE))
+        return SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=guard)
+
+    def action_service(self) -> ActionService:
+        from shared.actions.service import ActionService, CachedTenants
+
+        return ActionService(
+            tenants=CachedTenants(self.tenants),
+            defender=self.defender,
+            default_allowed=self.settings.default_allowed_actions,
+        )
+
+    def http_api(self, *, verify_signatures: bool = True) -> HttpApi:
+        """The action routes. ``verify_signatures=False`` is the operator CLI's: signing authenticates remote
+        callers, and an operator already holds the storage and Key Vault access it stands in for."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import TableAuditStore
+        from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
+        from shared.actions.idempotency import TableIdempotencyStore
+        from shared.http.api import HttpApi
+
+        quiet_sdk_http_log()
+        self.storage.ensure(tables=(AUDIT_TABLE, IDEMPOTENCY_TABLE))
+        return HttpApi(
+            service=self.action_service(),
+            audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
+            idempotency=TableIdempotencyStore(self.storage.table(IDEMPOTENCY_TABLE)),
+            jobs=self.job_queue,
+            verifier=self.signature_verifier if verify_signatures else None,
+            clock=self.clock,
+        )
+
+    def tenants_api(self) -> TenantsApi:
+        """``GET /api/tenants`` and ``/api/tenants/{id}/health``: registry and checkpoints, never Defender."""
+        from shared.http.tenants_api import TenantsApi
+
+        return TenantsApi(registry=self.tenants, checkpoints=self.checkpoints, verifier=self.signature_verifier)
 
     def ensure_storage(self) -> None:
         """Create the queues, tables and containers the app uses (idempotent; for local runs and tests)."""
@@ -173,6 +242,26 @@ def _webhook_sink(settings: Settings, payloads: BlobPayloads) -> WebhookSink:
 
     secret = secret_reader_from_settings(settings).get_secret(settings.webhook_secret_name)
     return WebhookSink(url=settings.webhook_url, secret=secret.encode(), payloads=payloads)
+
+
+def build_http_api(services: Services | None = None) -> HttpApi:
+    """The process-wide HTTP API (the HTTP trigger's lazy holder calls this)."""
+    return (services or get_services()).http_api()
+
+
+def build_tenants_api(services: Services | None = None) -> TenantsApi:
+    return (services or get_services()).tenants_api()
+
+
+def storage_from_env(environ: Mapping[str, str]) -> StorageClients:
+    """Storage clients from ``AzureWebJobsStorage`` alone, for commands that need nothing else."""
+    return StorageClients.from_settings(StorageSettings.from_env(environ))
+
+
+def tenant_store_from_env(environ: Mapping[str, str], *, storage: StorageClients | None = None) -> TenantStore:
+    clients = storage or storage_from_env(environ)
+    clients.ensure(tables=(TENANTS_TABLE,))  # a fresh storage account has no registry yet
+    return TenantStore(clients.table(TENANTS_TABLE))
 
 
 _lock = threading.Lock()

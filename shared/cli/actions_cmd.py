@@ -10,7 +10,6 @@ running this already holds the storage and Key Vault access the signature would 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 import json
 import socket
@@ -19,9 +18,9 @@ from urllib.parse import quote, urlencode
 
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Column
-from shared.cli.runtime import services
+from shared.cli.services import http_api, services
 from shared.cli.tenants_cmd import tenant_id_arg
-from shared.http.api import ApiRequest, ApiResponse, HttpApi
+from shared.http.api import ApiRequest, ApiResponse
 from shared.http.routes import ROUTE_PREFIX, ROUTES_BY_FUNCTION
 
 ACTION_COLUMNS = (
@@ -41,19 +40,6 @@ AUDIT_COLUMNS = (
     Column("caller", "CALLER", max_width=40),
 )
 _USAGE_STATUSES = {400, 404, 405, 413, 415, 422}
-
-
-def http_api(ctx: CliContext) -> HttpApi:
-    def build() -> HttpApi:
-        from shared.bootstrap import Services
-        from shared.httpapi_bootstrap import build_http_api
-
-        svc = services(ctx)
-        unsigned = Services(dataclasses.replace(svc.settings, http_signing_secret_name=None), storage=svc.storage)
-        return build_http_api(unsigned)
-
-    api: HttpApi = ctx.cached("http_api", build)
-    return api
 
 
 def call(ctx: CliContext, function: str, params: dict[str, str], *, body: Any = None, **route: str) -> ApiResponse:

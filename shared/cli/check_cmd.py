@@ -7,7 +7,7 @@ import threading
 
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
-from shared.cli.runtime import services
+from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
 from shared.tenants.check import CheckResult, check_all
 from shared.tenants.store import TenantStore

@@ -9,11 +9,13 @@ from typing import Any
 
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
-from shared.cli.runtime import services
+from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
+from shared.domain.catalogue import API_NAMES
+from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import RelayError
 from shared.domain.tenant import Tenant
-from shared.tenants.permissions import API_NAMES, Resource, required_roles, union_roles
+from shared.tenants.permissions import required_roles, union_roles
 
 TENANT_COLUMNS = (
     Column("tenant_id", "TENANT"),

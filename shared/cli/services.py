@@ -1,51 +1,55 @@
-"""The pieces of the application a command needs, built once per run through ``CliContext.cached``.
+"""The application's parts a command needs, each built once per command run (``CliContext.cached``).
 
-Registry commands need storage only; they read ``AzureWebJobsStorage`` the way the Functions host does
-instead of demanding every setting (a partner onboarding the first tenant may not have a credential
-in Key Vault yet). Commands that call Defender build the full ``Settings`` and the real clients.
+Everything real is built by ``shared.bootstrap`` (the composition root), exactly as in the Function App;
+this module only decides what a command needs. Registry commands need storage only: they read
+``AzureWebJobsStorage`` the way the Functions host does instead of demanding every setting (a partner
+onboarding the first tenant may not have a credential in Key Vault yet). Commands that call Defender
+build the full ``Settings`` and the real clients.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from shared.bootstrap import Services, storage_from_env, tenant_store_from_env
 from shared.cli.context import CliContext
 from shared.domain.clouds import AppFamily
 from shared.domain.errors import ConfigError
-from shared.platform.setting_checks import is_guid
-from shared.platform.settings import STORAGE_IDENTITY_KEYS, StorageSettings, setting
-from shared.platform.storage import TENANTS_TABLE, StorageClients
+from shared.domain.tenant import is_guid
+from shared.platform.settings import setting
+from shared.platform.storage import StorageClients
 from shared.tenants.store import TenantStore
+
+if TYPE_CHECKING:
+    from shared.http.api import HttpApi
 
 
 def storage(ctx: CliContext) -> StorageClients:
-    def build() -> StorageClients:
-        env = ctx.environ
-        identity = {key: setting(env, f"AzureWebJobsStorage__{key}") for key in STORAGE_IDENTITY_KEYS}
-        connection = setting(env, "AzureWebJobsStorage")
-        if connection is None and not any(identity.values()):
-            raise ConfigError(["AzureWebJobsStorage: is required (a connection string, or AzureWebJobsStorage__*)"])
-        return StorageClients.from_settings(
-            StorageSettings(
-                connection_string=connection,
-                queue_service_uri=identity["queueServiceUri"],
-                table_service_uri=identity["tableServiceUri"],
-                blob_service_uri=identity["blobServiceUri"],
-                credential=identity["credential"],
-                client_id=identity["clientId"],
-            )
-        )
-
-    clients: StorageClients = ctx.cached("storage", build)
+    clients: StorageClients = ctx.cached("storage", lambda: storage_from_env(ctx.environ))
     return clients
 
 
 def tenant_store(ctx: CliContext) -> TenantStore:
-    def build() -> TenantStore:
-        clients = storage(ctx)
-        clients.ensure(tables=(TENANTS_TABLE,))  # a fresh storage account has no registry yet
-        return TenantStore(clients.table(TENANTS_TABLE))
-
-    store: TenantStore = ctx.cached("tenant_store", build)
+    store: TenantStore = ctx.cached("tenant_store", lambda: tenant_store_from_env(ctx.environ, storage=storage(ctx)))
     return store
+
+
+def services(ctx: CliContext) -> Services:
+    """The full services, from the full settings, sharing this run's storage clients."""
+
+    def build() -> Services:
+        svc = Services(ctx.settings(), storage=storage(ctx))
+        svc.ensure_storage()  # local runs start from an empty Azurite; creating what exists is a no-op
+        return svc
+
+    svc: Services = ctx.cached("services", build)
+    return svc
+
+
+def http_api(ctx: CliContext) -> HttpApi:
+    """The HTTP API's own handler, unsigned (see ``Services.http_api``)."""
+    api: HttpApi = ctx.cached("http_api", lambda: services(ctx).http_api(verify_signatures=False))
+    return api
 
 
 def app_client_ids(ctx: CliContext) -> dict[AppFamily, str]:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import argparse
 import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
 from shared.bootstrap import Services
 from shared.cli.context import CliContext
-from shared.cli.drain import TenantSummary, drain_jobs, summarize
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
-from shared.cli.runtime import services
+from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
 from shared.domain.errors import ValidationError
 from shared.domain.job import FEEDS, Job, new_job
 from shared.domain.tenant import Tenant
+from shared.ingest.drain import drain
 from shared.ingest.runner import JobResult
 from shared.ingest.sweep import run_sweep
+
+DRAIN_THREADS = 8
+DRAIN_DEADLINE_SECONDS = 300.0
+RETRY_VISIBILITY_SECONDS = 30  # a failed job is retried this much later (by the next sweep or the host)
 
 COLUMNS = (
     Column("tenant", "TENANT", max_width=36),
@@ -94,7 +99,18 @@ def _drain_and_report(ctx: CliContext, svc: Services, expected: int, extra: dict
                 bar.set_total(max(bar.total, bar.done + 1))
                 bar.advance(note=f"{result.feed} {result.status}")
 
-        results = drain_jobs(svc, on_result=done)
+        # The CLI's run ends once nothing is visible: a failed or throttled job stays on the queue, with
+        # the host's retry delay, for the next sweep or the Functions host (and this run reports it).
+        stats = drain(
+            svc,
+            threads=DRAIN_THREADS,
+            idle_seconds=0.2,
+            max_seconds=DRAIN_DEADLINE_SECONDS,
+            retry_delay=RETRY_VISIBILITY_SECONDS,
+            wait_for_hidden=False,
+            on_result=lambda result, _start, _end: done(result),
+        )
+    results = stats.results + stats.failed
     summaries = summarize(results)
     names = {t.tenant_id: t.display_name for t in svc.tenants.list()}
     rows = [_row(s, names.get(s.tenant_id, "")) for s in summaries]
@@ -106,6 +122,53 @@ def _drain_and_report(ctx: CliContext, svc: Services, expected: int, extra: dict
         delivered = sum(s.delivered for s in summaries)
         ctx.out.line(f"{len(results)} job(s) run, {delivered} item(s) delivered, {len(failed)} tenant(s) failing")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+@dataclass
+class TenantSummary:
+    tenant_id: str
+    jobs: int = 0
+    items: int = 0
+    delivered: int = 0
+    repeats: int = 0
+    throttles: int = 0
+    statuses: set[str] = field(default_factory=set)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        for worst in ("failed", "auth-failed", "throttled", "lease-held", "skipped"):
+            if worst in self.statuses:
+                return worst
+        return "ok"
+
+    def add(self, result: JobResult) -> None:
+        self.jobs += 1
+        self.items += result.items
+        self.delivered += result.delivered
+        self.repeats += result.repeats
+        self.throttles += result.throttles
+        self.statuses.add(result.status)
+        if result.message:
+            self.messages.append(f"{result.feed}: {result.message}")
+
+
+def summarize(results: list[JobResult]) -> list[TenantSummary]:
+    """Per tenant, in the order results came; a failure that a later run of the same feed completed is
+    not counted (the drain retried it)."""
+    completed_after: set[tuple[str, str]] = set()
+    kept: list[JobResult] = []
+    for result in reversed(results):
+        key = (result.tenant_id, result.feed)
+        if result.status == "failed" and key in completed_after:
+            continue
+        if result.status != "failed":
+            completed_after.add(key)
+        kept.append(result)
+    by_tenant: dict[str, TenantSummary] = {}
+    for result in reversed(kept):
+        by_tenant.setdefault(result.tenant_id, TenantSummary(result.tenant_id)).add(result)
+    return list(by_tenant.values())
 
 
 def _row(summary: TenantSummary, name: str) -> dict[str, object]:

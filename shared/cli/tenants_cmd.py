@@ -15,8 +15,7 @@ from shared.cli.tenant_file import read_tenant_file
 from shared.domain import clouds
 from shared.domain.clouds import AppFamily, family_for, parse_cloud
 from shared.domain.errors import ValidationError
-from shared.domain.tenant import Tenant, TenantHealth, parse_tenant, tenant_to_json
-from shared.platform.setting_checks import is_guid
+from shared.domain.tenant import Tenant, TenantHealth, is_guid, parse_tenant, tenant_to_json
 
 TENANT_COLUMNS = (
     Column("tenant_id", "TENANT"),

@@ -1,8 +1,8 @@
-"""Typed helpers over ``DefenderClient.request`` / ``iter_pages``: alerts, incidents, machines, machine actions.
+"""The Defender client: alerts, incidents, machines and machine actions over a ``DefenderTransport``.
 
-Routes, filters, page limits and permissions are those of reference/defender-api.md §3.2 (OData),
-§4 (alerts), §5 (machines), §6 (machine actions), §8 (incidents). Raw JSON stays a dict (the
-documented shapes drift; see §10), with TypedDicts naming the fields the relay reads.
+Routes, page limits and roles come from the catalogue (``shared.domain.catalogue``); the OData rules,
+the schemas and their sources are in docs/microsoft-apis.md. Raw JSON stays a dict (the documented
+shapes drift), with TypedDicts (``shared.defender.models``) naming the fields the relay reads.
 """
 
 from __future__ import annotations
@@ -10,37 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from shared.defender.models import Alert, Incident, Machine, MachineAction
 from shared.defender.odata import odata_datetime, odata_quote
+from shared.defender.transport import ClientStats
+from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS, ApiResource, FeedSpec
 from shared.domain.errors import DefenderError
-from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE, Tenant
+from shared.domain.tenant import Tenant
 
-Resource = Literal["mde", "xdr"]
-
-
-INCIDENTS_MAX_TOP = 100  # $top > 100 is a BadRequest on /api/incidents (reference §8)
-
-
-ALERTS_MAX_TOP = 10_000  # reference §3.2
-
-
-# Defender route segment (POST /api/machines/{id}/<segment>) -> the role it needs (reference §6.1).
-_ACTION_ROUTES = {
-    "isolate": "isolate",
-    "unisolate": "unisolate",
-    "scan": "runAntiVirusScan",
-    "restrict": "restrictCodeExecution",
-    "unrestrict": "unrestrictCodeExecution",
-    "collect-package": "collectInvestigationPackage",
-    "stop-and-quarantine": "StopAndQuarantineFile",
-    "offboard": "offboard",
-}
-
-
-_ROUTE_ROLES = {route.lower(): ACTION_ROLES[name] for name, route in _ACTION_ROUTES.items()}
+_BY_ROUTE = {spec.defender_path.lower(): spec for spec in MACHINE_ACTIONS}
 
 
 # A Defender date-time as it appears in responses (up to 7 fractional digits, Z; reference §3.1). Only such a
@@ -65,13 +45,55 @@ def _segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
-class DefenderApiMixin:
-    """The typed helpers; ``DefenderClient`` provides ``request`` and ``iter_pages``."""
+class Transport(Protocol):
+    """What the client needs of ``DefenderTransport`` (tests give it an in-memory one)."""
+
+    stats: ClientStats
 
     def request(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        required_roles: Iterable[str] = (),
+    ) -> dict[str, Any]: ...
+
+    def iter_pages(
+        self,
+        tenant: Tenant,
+        resource: ApiResource,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int,
+        required_roles: Iterable[str] = (),
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+class DefenderClient:
+    """The Defender for Endpoint / Defender XDR API, typed: alerts, incidents, machines, machine actions.
+
+    Built by composition over a ``DefenderTransport`` (hosts, tokens, retries, throttling, paging); the
+    generic ``request``/``iter_pages`` stay available for ``check``'s probes. A Graph adapter can stand
+    beside it behind the same use-case ports (``shared.ingest.runner.ChangeSource``,
+    ``shared.actions.service.DefenderActions``).
+    """
+
+    def __init__(self, *, transport: Transport) -> None:
+        self.transport = transport
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.transport.stats
+
+    def request(
+        self,
+        tenant: Tenant,
+        resource: ApiResource,
         method: str,
         path: str,
         *,
@@ -79,50 +101,37 @@ class DefenderApiMixin:
         json: Any = None,
         required_roles: Iterable[str] = (),
     ) -> dict[str, Any]:
-        raise NotImplementedError
+        return self.transport.request(
+            tenant, resource, method, path, params=params, json=json, required_roles=required_roles
+        )
 
     def iter_pages(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
         page_size: int,
         required_roles: Iterable[str] = (),
     ) -> Iterator[list[dict[str, Any]]]:
-        raise NotImplementedError
+        return self.transport.iter_pages(
+            tenant, resource, path, params=params, page_size=page_size, required_roles=required_roles
+        )
 
     def list_alerts_since(
         self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 1000
     ) -> Iterator[list[Alert]]:
         """Alerts changed in [since, until], oldest change first, a page at a time."""
-        size = max(1, min(page_size, ALERTS_MAX_TOP))
-        roles = FEED_ROLES["mde-alerts"].roles
-        yield from self._iter_changes(  # type: ignore[misc]
-            tenant, "mde", "/api/alerts", since=since, until=until, size=size, roles=roles, id_field="id"
-        )
+        yield from self._iter_changes(FEED_SPECS["mde-alerts"], tenant, since, until, page_size)  # type: ignore[misc]
 
     def list_incidents_since(
-        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = INCIDENTS_MAX_TOP
+        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 100
     ) -> Iterator[list[Incident]]:
-        size = max(1, min(page_size, INCIDENTS_MAX_TOP))
-        roles = FEED_ROLES["xdr-incidents"].roles
-        yield from self._iter_changes(  # type: ignore[misc]
-            tenant, "xdr", "/api/incidents", since=since, until=until, size=size, roles=roles, id_field="incidentId"
-        )
+        yield from self._iter_changes(FEED_SPECS["xdr-incidents"], tenant, since, until, page_size)  # type: ignore[misc]
 
     def _iter_changes(
-        self,
-        tenant: Tenant,
-        resource: Resource,
-        path: str,
-        *,
-        since: datetime,
-        until: datetime | None,
-        size: int,
-        roles: Iterable[str],
-        id_field: str,
+        self, feed: FeedSpec, tenant: Tenant, since: datetime, until: datetime | None, page_size: int
     ) -> Iterator[list[dict[str, Any]]]:
         """Keyset paging on ``lastUpdateTime``: each page asks for changes at or after the last one seen.
 
@@ -132,6 +141,8 @@ class DefenderApiMixin:
         re-reads that timestamp's tie group (dropped here by id), and falls back to ``$skip`` inside a tie
         group larger than a page. ``$top`` is always sent, so no ``@odata.nextLink`` is expected (§10.7).
         """
+        resource, path, roles, id_field = feed.resource, feed.path, feed.roles, feed.id_field
+        size = max(1, min(page_size, feed.max_top))
         anchor, skip, seen_at_anchor = odata_datetime(since), 0, set[str]()
         end = "" if until is None else f" and lastUpdateTime le {odata_datetime(until)}"
         for _ in range(MAX_CHANGE_PAGES):
@@ -187,10 +198,10 @@ class DefenderApiMixin:
         self, tenant: Tenant, machine_id: str, action: str, body: Mapping[str, Any]
     ) -> MachineAction:
         """POST /api/machines/{id}/{route}. ``action`` is our name ("scan") or Defender's route ("runAntiVirusScan")."""
-        route = _ACTION_ROUTES.get(action, action)
-        role = _ROUTE_ROLES.get(route.lower())
+        spec = ACTIONS_BY_NAME.get(action) or _BY_ROUTE.get(action.lower())
+        route = spec.defender_path if spec else action
         path = f"/api/machines/{_segment(machine_id)}/{_segment(route)}"
-        roles = [role] if role else []
+        roles = [spec.role] if spec else []
         return self.request(tenant, "mde", "POST", path, json=dict(body), required_roles=roles)  # type: ignore[return-value]
 
     def get_machine_action(self, tenant: Tenant, action_id: str) -> MachineAction:

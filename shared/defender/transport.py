@@ -1,4 +1,4 @@
-"""The Defender for Endpoint / Defender XDR API client: hosts per cloud, paging, throttling, retries, errors.
+"""The transport under the Defender client: hosts per cloud, paging, throttling, retries, errors.
 
 - Host per tenant cloud/region (shared.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
 - One pooled ``requests.Session``; explicit (connect, read) timeouts on every call.
@@ -25,15 +25,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared.defender.client import DefenderApiMixin
-from shared.defender.odata import odata_quote
 from shared.defender.rate_limit import RateLimiter, api_family
+from shared.domain.catalogue import ApiResource
 from shared.domain.clouds import endpoints_for, rewrite_url
 from shared.domain.errors import (
     ActionConflictError,
@@ -44,11 +43,7 @@ from shared.domain.errors import (
     ThrottledError,
 )
 from shared.domain.tenant import Tenant
-from shared.platform.settings import Settings
 
-__all__ = ["ClientStats", "DefenderClient", "odata_quote"]
-
-Resource = Literal["mde", "xdr"]
 Json = dict[str, Any]
 logger = logging.getLogger("defender_relay.defender")
 
@@ -63,9 +58,9 @@ _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.Ch
 
 
 class TokenSource(Protocol):
-    def get_token(self, tenant: Tenant, resource: Resource, *, required_roles: Iterable[str] = ()) -> Any: ...
+    def get_token(self, tenant: Tenant, resource: ApiResource, *, required_roles: Iterable[str] = ()) -> Any: ...
 
-    def invalidate(self, tenant: Tenant, resource: Resource) -> None: ...
+    def invalidate(self, tenant: Tenant, resource: ApiResource) -> None: ...
 
 
 @dataclass
@@ -83,13 +78,14 @@ class ClientStats:
         return dict(asdict(self))
 
 
-class DefenderClient(DefenderApiMixin):
+class DefenderTransport:
+    """Authenticated calls to one tenant's Defender API host: retries, throttling, paging, typed errors."""
+
     def __init__(
         self,
-        token_provider: TokenSource | Settings,
-        settings: Settings | None = None,
         *,
-        tokens: TokenSource | None = None,
+        tokens: TokenSource,
+        host_overrides: Mapping[str, str],
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -97,15 +93,8 @@ class DefenderClient(DefenderApiMixin):
         limiter: RateLimiter | None = None,
         timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
-        # Both DefenderClient(tokens, settings) and DefenderClient(settings, tokens=...) are accepted.
-        if isinstance(token_provider, Settings):
-            settings, provider = token_provider, tokens
-        else:
-            provider = token_provider
-        if settings is None or provider is None:
-            raise TypeError("DefenderClient needs a token provider and settings")
-        self._tokens: TokenSource = provider
-        self._settings: Settings = settings
+        self._tokens = tokens
+        self._overrides = dict(host_overrides)
         self._session = session or _pooled_session()
         self._sleep = sleep
         self._clock = clock
@@ -115,13 +104,13 @@ class DefenderClient(DefenderApiMixin):
         self._stats_lock = threading.Lock()
         self.stats = ClientStats()
 
-    def base_url(self, tenant: Tenant, resource: Resource) -> str:
+    def base_url(self, tenant: Tenant, resource: ApiResource) -> str:
         return endpoints_for(tenant.cloud, tenant.region).base_url(resource)
 
     def request(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
         method: str,
         path: str,
         *,
@@ -135,7 +124,7 @@ class DefenderClient(DefenderApiMixin):
     def iter_pages(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
@@ -179,7 +168,7 @@ class DefenderClient(DefenderApiMixin):
     def _call(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
         method: str,
         url: str,
         *,
@@ -187,7 +176,7 @@ class DefenderClient(DefenderApiMixin):
         body: Any,
         roles: tuple[str, ...],
     ) -> Json:
-        real_url = rewrite_url(url, self._settings.host_overrides)
+        real_url = rewrite_url(url, self._overrides)
         path = urlsplit(url).path
         failures = throttles = 0
         refreshed = False
@@ -232,7 +221,7 @@ class DefenderClient(DefenderApiMixin):
                 continue
             raise _error(tenant, method, path, response)
 
-    def _wait_for_slot(self, tenant: Tenant, resource: Resource, path: str) -> None:
+    def _wait_for_slot(self, tenant: Tenant, resource: ApiResource, path: str) -> None:
         family = api_family(resource, path)
         for _ in range(100):  # bounded: each wait is at most MAX_INLINE_WAIT
             wait = self._limiter.reserve(tenant.tenant_id, family)
@@ -276,10 +265,10 @@ class DefenderClient(DefenderApiMixin):
         # Full jitter: workers that failed together do not retry together.
         self._sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)) * (0.5 + self._jitter() / 2))
 
-    def _same_host(self, tenant: Tenant, resource: Resource, link: str) -> str:
+    def _same_host(self, tenant: Tenant, resource: ApiResource, link: str) -> str:
         """Follow a nextLink only to the tenant's own API host: the bearer token goes with it."""
-        expected = urlsplit(rewrite_url(self.base_url(tenant, resource), self._settings.host_overrides)).netloc
-        actual = urlsplit(rewrite_url(link, self._settings.host_overrides)).netloc
+        expected = urlsplit(rewrite_url(self.base_url(tenant, resource), self._overrides)).netloc
+        actual = urlsplit(rewrite_url(link, self._overrides)).netloc
         if actual != expected:
             raise DefenderError(
                 f"tenant {tenant.tenant_id}: refusing to follow @odata.nextLink to another host ({actual})",

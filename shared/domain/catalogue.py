@@ -1,16 +1,64 @@
-"""The response actions the HTTP API offers, and how each one maps onto the Defender for Endpoint API.
+"""The one catalogue of Defender facts the relay depends on: feeds, response actions, roles and defaults.
 
-One table, read by validation (which body fields an action takes), the use case (which Defender route,
-body and role), the HTTP blueprint (which routes exist) and the OpenAPI document. Defender's body keys
-are PascalCase and case-sensitive (reference/defender-api.md §3.1); ours are camelCase JSON.
+Read by the settings (the default allow-list and the names it may hold), the tenant registry (which feeds
+and actions a tenant may name), the permission planner and ``check`` (which roles a tenant's token must
+carry), the Defender client (which route, body and role), the HTTP route table and the OpenAPI document.
+``tests/unit/test_catalogue_docs.py`` compares it with the tables in ``docs/onboarding.md`` and
+``docs/http-api.md``, so the docs cannot drift from the code.
 
-Sources: reference/defender-api.md §6.1 (routes, bodies, application permissions), §6.2 (action types).
+Sources (see docs/microsoft-apis.md for the details and quotes):
+- Alerts: https://learn.microsoft.com/defender-endpoint/api/get-alerts (``Alert.Read.All``, ``$top`` up to 10,000)
+- Incidents: https://learn.microsoft.com/defender-xdr/api-list-incidents (``Incident.Read.All``, ``$top`` up to 100)
+- Machine actions: https://learn.microsoft.com/defender-endpoint/api/machineaction (one page per action,
+  e.g. .../isolate-machine, .../run-av-scan, .../restrict-code-execution, .../collect-investigation-package,
+  .../stop-and-quarantine-file, .../offboard-machine-api, .../cancel-machine-action)
+Defender's body keys are PascalCase and case-sensitive; ours are camelCase JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, get_args
+
+# The two APIs a tenant's token is asked for: WindowsDefenderATP (MDE) and Microsoft Threat Protection (XDR).
+ApiResource = Literal["mde", "xdr"]
+API_NAMES: Final[Mapping[ApiResource, str]] = {"mde": "WindowsDefenderATP", "xdr": "Microsoft Threat Protection"}
+
+Feed = Literal["mde-alerts", "xdr-incidents"]
+FEEDS: Final[tuple[Feed, ...]] = get_args(Feed)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One change feed: where it reads, what identifies an item, the largest page, the roles it needs."""
+
+    name: Feed
+    resource: ApiResource
+    path: str
+    id_field: str
+    max_top: int
+    roles: frozenset[str]
+    kind: Literal["alert", "incident"]
+    probe: str  # what ``check`` calls its one cheap read of this feed
+
+
+FEED_SPECS: Final[Mapping[Feed, FeedSpec]] = {
+    "mde-alerts": FeedSpec(
+        "mde-alerts", "mde", "/api/alerts", "id", 10_000, frozenset({"Alert.Read.All"}), "alert", "alerts"
+    ),
+    "xdr-incidents": FeedSpec(
+        "xdr-incidents",
+        "xdr",
+        "/api/incidents",
+        "incidentId",
+        100,
+        frozenset({"Incident.Read.All"}),
+        "incident",
+        "incidents",
+    ),
+}
+DEFAULT_FEEDS: Final[frozenset[Feed]] = frozenset({"mde-alerts"})
 
 
 @dataclass(frozen=True)
@@ -28,7 +76,7 @@ class ActionSpec:
     name: str  # our route segment and allow-list name, e.g. "collect-package"
     defender_path: str  # POST /api/machines/{id}/<defender_path>
     defender_type: str  # MachineAction.type Defender reports for it
-    role: str  # the application permission Defender checks (§6.1)
+    role: str  # the application permission Defender checks
     summary: str
     choices: tuple[ChoiceField, ...] = ()
     needs_sha1: bool = False
@@ -80,18 +128,21 @@ MACHINE_ACTIONS: Final[tuple[ActionSpec, ...]] = (
     ),
     ActionSpec("offboard", "offboard", "Offboard", "Machine.Offboard", "Offboard a machine from Defender"),
 )
-ACTIONS_BY_NAME: Final = {spec.name: spec for spec in MACHINE_ACTIONS}
+ACTIONS_BY_NAME: Final[Mapping[str, ActionSpec]] = {spec.name: spec for spec in MACHINE_ACTIONS}
+# Resolving a machine by name or IP and following an action read machines: every action also needs this.
+LOOKUP_ROLE: Final = "Machine.Read.All"
 
-# Allow-list names of the routes that change something in a tenant, beyond the machine actions.
+# Cancel needs any one Machine.* action role, which an allowed action already brings; Defender checks it.
 CANCEL: Final = "cancel"
-ALLOW_LIST_NAMES: Final = (*ACTIONS_BY_NAME, CANCEL)
+# Every name an allow-list (a tenant's, or RELAY_DEFAULT_ALLOWED_ACTIONS) may hold.
+ALLOW_LIST_NAMES: Final[frozenset[str]] = frozenset(ACTIONS_BY_NAME) | {CANCEL}
 # Never allowed by a default, only by a tenant that names it in its own allow-list.
 EXPLICIT_ONLY: Final = frozenset({"offboard"})
-DEFAULT_ALLOWED_ACTIONS: Final = (
-    "isolate", "unisolate", "scan", "collect-package", "restrict", "unrestrict", "stop-and-quarantine", "cancel",
+# Every allow-list name but the explicit-only ones, in the order the settings docs and the Bicep write them.
+DEFAULT_ALLOWED_ACTIONS: Final[tuple[str, ...]] = (
+    "isolate", "unisolate", "scan", "collect-package", "restrict", "unrestrict", "stop-and-quarantine", CANCEL,
 )  # fmt: skip
 
+# MachineAction.status values: https://learn.microsoft.com/defender-endpoint/api/machineaction
 FINAL_STATUSES: Final = frozenset({"Succeeded", "Failed", "TimeOut", "Cancelled"})
 ACTIVE_STATUSES: Final = ("Pending", "InProgress")
-# Any machine-action permission may cancel (§6.1 "Cancel"); reading machines needs one of these.
-READ_MACHINE_ROLES: Final = ("Machine.Read.All", "Machine.ReadWrite.All")

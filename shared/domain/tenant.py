@@ -9,54 +9,23 @@ recording the same tenant's outcome never lose a failure count.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.domain.catalogue import ALLOW_LIST_NAMES, DEFAULT_FEEDS, FEED_SPECS, FEEDS, Feed
 from shared.domain.clouds import Cloud, Region, endpoints_for, parse_cloud, parse_region
 from shared.domain.errors import ValidationError
-from shared.platform.setting_checks import is_guid
-
-Feed = Literal["mde-alerts", "xdr-incidents"]
 
 
-FEEDS: tuple[Feed, ...] = ("mde-alerts", "xdr-incidents")
-
-
-@dataclass(frozen=True)
-class FeedRequirement:
-    resource: Literal["mde", "xdr"]
-    roles: frozenset[str]
-
-
-# What each feed needs in the customer's tenant (reference §4.1, §8).
-FEED_ROLES: Mapping[Feed, FeedRequirement] = {
-    "mde-alerts": FeedRequirement("mde", frozenset({"Alert.Read.All"})),
-    "xdr-incidents": FeedRequirement("xdr", frozenset({"Incident.Read.All"})),
-}
-
-
-# Response action -> the MDE application role it needs (reference §6.1). Lookups need LOOKUP_ROLE.
-ACTION_ROLES: Mapping[str, str] = {
-    "isolate": "Machine.Isolate",
-    "unisolate": "Machine.Isolate",
-    "scan": "Machine.Scan",
-    "restrict": "Machine.RestrictExecution",
-    "unrestrict": "Machine.RestrictExecution",
-    "collect-package": "Machine.CollectForensics",
-    "stop-and-quarantine": "Machine.StopAndQuarantine",
-    "offboard": "Machine.Offboard",
-}
-
-
-LOOKUP_ROLE = "Machine.Read.All"
-
-
-CANCEL_ACTION = "cancel"  # needs the role of the action being cancelled (reference §6.1)
-
-
-KNOWN_ACTIONS: frozenset[str] = frozenset(ACTION_ROLES) | {CANCEL_ACTION}
+def is_guid(value: str) -> bool:
+    """A GUID in its canonical hyphenated form (any case), as tenant and app ids are written."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False
 
 
 _FIELDS = ("tenant_id", "display_name", "cloud", "region", "enabled", "feeds", "allowed_actions")
@@ -69,7 +38,7 @@ class Tenant:
     cloud: Cloud = Cloud.COMMERCIAL
     region: Region = Region.AUTO
     enabled: bool = True
-    feeds: frozenset[Feed] = frozenset({"mde-alerts"})
+    feeds: frozenset[Feed] = DEFAULT_FEEDS
     allowed_actions: frozenset[str] | None = None  # None: RELAY_DEFAULT_ALLOWED_ACTIONS
 
     def actions_allowed(self, default: frozenset[str]) -> frozenset[str]:
@@ -79,7 +48,7 @@ class Tenant:
         """Roles the tenant's enabled feeds need in a token for ``resource``."""
         roles: set[str] = set()
         for feed in self.feeds:
-            need = FEED_ROLES[feed]
+            need = FEED_SPECS[feed]
             if need.resource == resource:
                 roles |= need.roles
         return frozenset(roles)
@@ -129,11 +98,11 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
         raise _invalid(where, "enabled", "must be true or false")
-    feeds = _names(raw.get("feeds", ["mde-alerts"]), set(FEEDS), where, "feeds")
+    feeds = _names(raw.get("feeds", sorted(DEFAULT_FEEDS)), set(FEEDS), where, "feeds")
     if not feeds:
         raise _invalid(where, "feeds", f"must name at least one of {', '.join(FEEDS)}")
     actions = raw.get("allowed_actions")
-    allowed = None if actions is None else _names(actions, KNOWN_ACTIONS, where, "allowed_actions")
+    allowed = None if actions is None else _names(actions, ALLOW_LIST_NAMES, where, "allowed_actions")
     return Tenant(
         tenant_id=row_key(tenant_id),
         display_name=name.strip(),

@@ -53,6 +53,19 @@ _TITLES: Final = {
 }
 
 
+# Every problem type the HTTP API answers with. A ``Problem`` with any other slug is a programming error,
+# so the table in docs/soar-integration.md ("Errors") can be checked against this set exactly.
+PROBLEM_TYPES: Final = frozenset(
+    {
+        "malformed-request", "method-not-allowed", "body-too-large", "unsupported-media-type", "invalid-value",
+        "signature", "action-not-allowed", "tenant-not-found", "ambiguous-machine", "idempotency-conflict",
+        "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
+        "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
+        "audit-unavailable", "not-configured", "internal",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Problem:
     status: int
@@ -60,6 +73,10 @@ class Problem:
     detail: str
     extensions: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.slug not in PROBLEM_TYPES:
+            raise ValueError(f"problem type {self.slug!r} is not in PROBLEM_TYPES (and so not documented)")
 
     @property
     def type(self) -> str:

@@ -18,8 +18,7 @@ from typing import Any
 
 import requests
 
-from shared.defender.client import INCIDENTS_MAX_TOP
-from shared.defender.transport import DefenderClient
+from shared.defender.client import DefenderClient
 from shared.domain.job import Feed
 from shared.domain.tenant import Tenant
 from shared.platform.sessions import TimeoutSession
@@ -59,8 +58,7 @@ class DefenderChangeSource:
             for alerts in self._client.list_alerts_since(tenant, since, until, page_size=page_size):
                 yield [dict(a) for a in alerts]
         else:
-            size = min(page_size, INCIDENTS_MAX_TOP)
-            for incidents in self._client.list_incidents_since(tenant, since, until, page_size=size):
+            for incidents in self._client.list_incidents_since(tenant, since, until, page_size=page_size):
                 yield [dict(i) for i in incidents]
 
     def throttle_count(self) -> int:

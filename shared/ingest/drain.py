@@ -1,16 +1,21 @@
 """Drain ``tenant-jobs`` in-process with N worker threads, the way the Functions host runs the queue trigger.
 
-For local runs, the operator CLI, the benchmarks and the integration tests (the Functions host itself
-cannot run here). Each thread takes one message at a time and calls the same
-``shared.worker.handle_message`` as the trigger. Host semantics are mirrored (reference
-azure-functions.md §2.2): a receiver thread fetches batches (one Storage call for up to ``threads``
-messages, at most 32, like the host's ``batchSize``) whenever no more than half a batch is left
+The one drain of the project: the operator CLI (``sweep --once``, ``backfill``), the benchmarks and the
+integration tests all use it (the Functions host itself cannot run here). Each thread takes one message
+at a time and calls the same ``shared.ingest.worker.handle_message`` as the trigger. Host semantics are
+mirrored (docs/microsoft-apis.md §Queue trigger): a receiver thread fetches batches (one Storage call
+for up to ``threads`` messages, at most 32, like the host's ``batchSize``) whenever no more than half a batch is left
 (``newBatchThreshold``); after the invocation, success deletes the message; an exception leaves it to
 reappear after ``retry_delay`` (host.json ``visibilityTimeout``), and a message that has failed
 ``max_dequeue_count`` times is copied to ``tenant-jobs-poison`` and deleted. Deleting is done by
 completer threads, as the host does it outside the function, so an invocation's thread is free at once.
 
-    python -m shared.drain [--threads 8] [--idle-seconds 3] [--max-seconds 600] [--report FILE]
+When it stops: by default once the queue has stayed empty, visible or not, for ``idle_seconds`` (a test
+or a benchmark waits for retries and throttle hand-backs). ``wait_for_hidden=False`` (the CLI) stops as
+soon as nothing is visible and nothing runs: a job handed back with a delay, or released for a retry,
+stays on the queue for the next sweep or the Functions host, and the run says so.
+
+    python -m shared.ingest.drain [--threads 8] [--idle-seconds 3] [--max-seconds 600] [--report FILE]
 
 reads the settings from the environment like the Function App does.
 """
@@ -34,6 +39,8 @@ from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueMessage
 
 from shared.bootstrap import Services
+from shared.domain.errors import RelayError
+from shared.domain.job import parse_job
 from shared.ingest.runner import IngestDeps, JobResult
 from shared.ingest.worker import handle_message
 from shared.platform.settings import Settings
@@ -47,10 +54,11 @@ MAX_BATCH = 32  # Storage queues return at most 32 messages per receive
 @dataclass
 class DrainStats:
     jobs: int = 0
-    failures: int = 0
+    failures: int = 0  # invocations that raised (the message is retried, or poisoned)
     poisoned: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    results: list[JobResult] = field(default_factory=list)
+    results: list[JobResult] = field(default_factory=list)  # completed jobs
+    failed: list[JobResult] = field(default_factory=list)  # one "failed" result per invocation that raised
 
 
 def drain(
@@ -64,6 +72,7 @@ def drain(
     on_result: Callable[[JobResult, float, float], None] | None = None,
     deps: IngestDeps | None = None,
     producing: Callable[[], bool] | None = None,
+    wait_for_hidden: bool = True,
 ) -> DrainStats:
     """Run until the queue has stayed empty (visible or not) for ``idle_seconds``, or ``max_seconds``.
 
@@ -75,6 +84,7 @@ def drain(
         services,
         deps or services.ingest_deps,
         producing=producing or (lambda: False),
+        wait_for_hidden=wait_for_hidden,
         retry_delay=retry_delay,
         max_dequeue_count=max_dequeue_count,
         on_result=on_result,
@@ -113,6 +123,7 @@ class _Drainer:
         deps: IngestDeps,
         *,
         producing: Callable[[], bool],
+        wait_for_hidden: bool,
         retry_delay: int,
         max_dequeue_count: int,
         on_result: Callable[[JobResult, float, float], None] | None,
@@ -122,6 +133,7 @@ class _Drainer:
         self.services = services
         self.deps = deps
         self.producing = producing
+        self.wait_for_hidden = wait_for_hidden
         self.queue = services.storage.queue(JOBS_QUEUE)
         self.poison = services.storage.queue(JOBS_QUEUE + "-poison")
         self.retry_delay = retry_delay
@@ -161,7 +173,9 @@ class _Drainer:
                     last_seen = time.monotonic()
                     continue
                 if busy == 0 and self.finished.empty() and time.monotonic() - last_seen > idle_seconds:
-                    if not self.producing() and self.queue.get_queue_properties().approximate_message_count == 0:
+                    if not self.producing() and (
+                        not self.wait_for_hidden or self.queue.get_queue_properties().approximate_message_count == 0
+                    ):
                         return
                     last_seen = time.monotonic() - idle_seconds / 2  # look again a little later
                 time.sleep(0.05)
@@ -210,8 +224,12 @@ class _Drainer:
             result = handle_message(message.content, deps=self.deps, requeue=self.services.requeue)
         except Exception as exc:  # the host's view: any exception fails the invocation
             logger.warning("job failed (dequeue %s): %s", message.dequeue_count, type(exc).__name__)
+            failed = failed_result(message.content, exc)
             with self.lock:
                 self.stats.failures += 1
+                self.stats.failed.append(failed)
+            if self.on_result is not None:
+                self.on_result(failed, started, time.time())
             return False
         ended = time.time()
         with self.lock:
@@ -232,6 +250,17 @@ class _Drainer:
                 self.stats.poisoned += 1
             return
         self.queue.update_message(message, visibility_timeout=self.retry_delay)
+
+
+def failed_result(body: str, exc: Exception) -> JobResult:
+    """What an invocation that raised means to an operator: which tenant and feed, and why (no traceback)."""
+    try:
+        job = parse_job(body)
+        tenant_id, feed = job.tenant_id, str(job.feed)
+    except RelayError:
+        tenant_id, feed = "(malformed message)", "-"
+    message = exc.message if isinstance(exc, RelayError) else type(exc).__name__
+    return JobResult(tenant_id=tenant_id, feed=feed, status="failed", message=message)
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:

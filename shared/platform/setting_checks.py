@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import uuid
 from urllib.parse import urlsplit
+
+from shared.domain.tenant import is_guid
 
 _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault object names
 _QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
@@ -28,13 +29,6 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.lines)
-
-
-def is_guid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except (ValueError, AttributeError, TypeError):
-        return False
 
 
 def check_guid(name: str, value: str, problems: Problems) -> str | None:

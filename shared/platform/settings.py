@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.domain.catalogue import ALLOW_LIST_NAMES, DEFAULT_ALLOWED_ACTIONS
 from shared.domain.clouds import AppFamily
 from shared.domain.errors import ConfigError
-from shared.domain.tenant import KNOWN_ACTIONS
 from shared.platform.setting_checks import (
     Problems,
     check_container_name,
@@ -31,7 +31,6 @@ from shared.platform.setting_checks import (
 CredentialKind = Literal["certificate", "secret", "federated"]
 SinkName = Literal["queue", "webhook", "archive"]
 SINK_NAMES: tuple[SinkName, ...] = ("queue", "webhook", "archive")
-DEFAULT_ALLOWED_ACTIONS = "isolate,unisolate,scan,collect-package,restrict,unrestrict,stop-and-quarantine,cancel"
 STORAGE_IDENTITY_KEYS = ("queueServiceUri", "tableServiceUri", "blobServiceUri", "credential", "clientId")
 SECRET_ENV_PREFIX = "RELAY_SECRET_"  # noqa: S105 - a prefix of env var names, not a secret
 
@@ -85,7 +84,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "RELAY_HTTP_SIGNING_SECRET_NAME", None, False, "Key Vault secret for HMAC on HTTP routes (unset: key only)"
     ),
     SettingSpec(
-        "RELAY_DEFAULT_ALLOWED_ACTIONS", DEFAULT_ALLOWED_ACTIONS, False, "default per-tenant action allow-list"
+        "RELAY_DEFAULT_ALLOWED_ACTIONS",
+        ",".join(DEFAULT_ALLOWED_ACTIONS),
+        False,
+        "default per-tenant action allow-list",
     ),
     SettingSpec("RELAY_HOST_OVERRIDES", None, False, "dev only: JSON {host: base_url} (the emulator's hosts)"),
     SettingSpec(
@@ -114,12 +116,23 @@ class AppSettings:
 
 @dataclass(frozen=True)
 class StorageSettings:
+    """How to reach the storage account, as the Functions host reads ``AzureWebJobsStorage``."""
+
     connection_string: str | None = field(default=None, repr=False)  # holds the account key
     queue_service_uri: str | None = None
     table_service_uri: str | None = None
     blob_service_uri: str | None = None
     credential: str | None = None
     client_id: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StorageSettings:
+        """Storage alone (registry commands need no partner credential); a ConfigError names the setting."""
+        problems = Problems()
+        storage = _storage(environ, problems)
+        if problems:
+            raise ConfigError(problems.lines)
+        return storage
 
 
 @dataclass(frozen=True)
@@ -321,13 +334,13 @@ def _webhook(env: Mapping[str, str], enabled: bool, problems: Problems) -> tuple
 
 def _actions(env: Mapping[str, str], problems: Problems) -> frozenset[str]:
     raw = {a.strip().lower() for a in (setting(env, "RELAY_DEFAULT_ALLOWED_ACTIONS") or "").split(",") if a.strip()}
-    unknown = sorted(raw - KNOWN_ACTIONS)
+    unknown = sorted(raw - ALLOW_LIST_NAMES)
     if unknown:
         problems.add(
             "RELAY_DEFAULT_ALLOWED_ACTIONS",
-            f"unknown action(s) {', '.join(unknown)}; allowed: {', '.join(sorted(KNOWN_ACTIONS))}",
+            f"unknown action(s) {', '.join(unknown)}; allowed: {', '.join(sorted(ALLOW_LIST_NAMES))}",
         )
-    return frozenset(raw & KNOWN_ACTIONS)
+    return frozenset(raw & ALLOW_LIST_NAMES)
 
 
 def _int(env: Mapping[str, str], name: str, low: int, high: int, problems: Problems) -> int:

@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS
+from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import DefenderForbiddenError, MissingRolesError, RelayError
-from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, Tenant
-from shared.tenants.permissions import Resource, allowed_actions, required_roles
+from shared.domain.tenant import Tenant
+from shared.tenants.permissions import allowed_actions, required_roles
 
 THREADS = 8  # tenants checked at once: each check is a handful of sequential round trips
 
@@ -58,14 +60,14 @@ class CheckResult:
     def scope(self) -> str | None:
         """``"actions"`` when only response actions are affected: every feed's roles are there and its probe
         answered, so the failure is in what only ``check`` looks at (action roles, machine probes). A
-        sweep's success then keeps it on record instead of hiding it (``shared.tenants.success_clears``)."""
+        sweep's success then keeps it on record instead of hiding it (``shared.domain.tenant.success_clears``)."""
         if self.ok:
             return None
         feeds = self.tenant.feeds
-        feed_roles = {role for feed in feeds for role in FEED_ROLES[feed].roles}
+        feed_roles = {role for feed in feeds for role in FEED_SPECS[feed].roles}
         if self.missing:
             return None if feed_roles & set(self.missing) else "actions"
-        feed_probes = {"alerts" if feed == "mde-alerts" else "incidents" for feed in feeds}
+        feed_probes = {FEED_SPECS[feed].probe for feed in feeds}
         return "actions" if feed_probes <= set(self.probes) and self.granted else None
 
     def to_json(self) -> dict[str, Any]:
@@ -79,11 +81,10 @@ class CheckResult:
 
 def probes_for(tenant: Tenant, default_allowed: frozenset[str]) -> list[Probe]:
     probes = []
-    if "mde-alerts" in tenant.feeds:
-        probes.append(Probe("alerts", "mde", "/api/alerts"))
-    if "xdr-incidents" in tenant.feeds:
-        probes.append(Probe("incidents", "xdr", "/api/incidents"))
-    if any(a in ACTION_ROLES for a in allowed_actions(tenant, default_allowed)):
+    for feed in sorted(tenant.feeds):
+        spec = FEED_SPECS[feed]
+        probes.append(Probe(spec.probe, spec.resource, spec.path))
+    if any(a in ACTIONS_BY_NAME for a in allowed_actions(tenant, default_allowed)):
         probes.append(Probe("machines", "mde", "/api/machines"))
         probes.append(Probe("machineactions", "mde", "/api/machineactions"))
     return probes

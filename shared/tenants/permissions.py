@@ -9,13 +9,10 @@ machine by name and following an action read machines, so any allowed action als
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
 
-from shared.domain.catalogue import EXPLICIT_ONLY
-from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, LOOKUP_ROLE, Tenant
-
-Resource = Literal["mde", "xdr"]
-API_NAMES: Mapping[Resource, str] = {"mde": "WindowsDefenderATP", "xdr": "Microsoft Threat Protection"}
+from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, LOOKUP_ROLE
+from shared.domain.catalogue import ApiResource as Resource
+from shared.domain.tenant import Tenant
 
 
 def allowed_actions(tenant: Tenant, default_allowed: frozenset[str]) -> frozenset[str]:
@@ -27,9 +24,10 @@ def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Reso
     """Per API, the roles this tenant's token must carry for its feeds and actions (empty APIs left out)."""
     needed: dict[Resource, set[str]] = {}
     for feed in tenant.feeds:
-        need = FEED_ROLES[feed]
+        need = FEED_SPECS[feed]
         needed.setdefault(need.resource, set()).update(need.roles)
-    action_roles = {ACTION_ROLES[a] for a in allowed_actions(tenant, default_allowed) if a in ACTION_ROLES}
+    allowed = allowed_actions(tenant, default_allowed)
+    action_roles = {spec.role for name, spec in ACTIONS_BY_NAME.items() if name in allowed}
     if action_roles:
         needed.setdefault("mde", set()).update(action_roles | {LOOKUP_ROLE})
     return {resource: frozenset(roles) for resource, roles in needed.items()}

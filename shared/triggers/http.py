@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from shared.bootstrap import build_http_api
 from shared.http.api import ApiRequest, ApiResponse, HttpApi, problem_response
 from shared.http.problems import Problem
 from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
@@ -24,13 +25,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 logger = logging.getLogger("defender_relay.http")
 
 
-def _build_http_api() -> HttpApi:
-    from shared.httpapi_bootstrap import build_http_api
-
-    return build_http_api()
-
-
-_api: Lazy[HttpApi] = Lazy(_build_http_api)
+_api: Lazy[HttpApi] = Lazy(build_http_api)
 
 
 def use_http_api(api: HttpApi | None) -> None:

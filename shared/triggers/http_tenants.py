@@ -17,10 +17,10 @@ import uuid
 
 import azure.functions as func
 
+from shared.bootstrap import build_tenants_api
 from shared.http.inputs import parse_guid
 from shared.http.problems import PROBLEM_JSON, Problem, problem_from_error
 from shared.http.routes import ROUTES_BY_FUNCTION, Route
-from shared.http.signing import SignatureVerifier
 from shared.http.tenants_api import TenantsApi
 from shared.platform.lazy import Lazy
 
@@ -33,30 +33,6 @@ logger = logging.getLogger("defender_relay.http")
 def use_tenants_api(api: TenantsApi | None) -> None:
     """Install the ``TenantsApi`` the functions use (tests); None: build from settings again."""
     _api.use(api)
-
-
-def build_tenants_api() -> TenantsApi:
-    from shared.bootstrap import get_services
-    from shared.ingest.checkpoint_table import TableCheckpointStore
-    from shared.platform.storage import CHECKPOINTS_TABLE
-
-    services = get_services()
-    verifier = None
-    name = services.settings.http_signing_secret_name
-    if name:  # the same secret and replay table as the action routes (shared.httpapi_bootstrap)
-        from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
-        from shared.http.signing import TableReplayGuard
-        from shared.platform.secrets import secret_reader_from_settings
-
-        secret = secret_reader_from_settings(services.settings).get_secret(name)
-        services.storage.ensure(tables=(IDEMPOTENCY_TABLE,))
-        guard = TableReplayGuard(services.storage.table(IDEMPOTENCY_TABLE))
-        verifier = SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=guard)
-    return TenantsApi(
-        registry=services.tenants,
-        checkpoints=TableCheckpointStore(services.storage.table(CHECKPOINTS_TABLE)),
-        verifier=verifier,
-    )
 
 
 _api: Lazy[TenantsApi] = Lazy(build_tenants_api)

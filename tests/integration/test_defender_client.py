@@ -9,7 +9,8 @@ import pytest
 
 from localdev.emulator_process import EmulatorInfo
 from shared.auth.tokens import TokenProvider
-from shared.defender.transport import DefenderClient
+from shared.defender.client import DefenderClient
+from shared.defender.transport import DefenderTransport
 from shared.domain.errors import ActionConflictError, DefenderForbiddenError, DefenderNotFoundError, ThrottledError
 from shared.domain.tenant import Tenant
 from tests.integration.defender_support import tenant_with_data
@@ -35,7 +36,9 @@ def sleep() -> RecordingSleep:
 @pytest.fixture
 def client(emulator_env: EmulatorInfo, sleep: RecordingSleep) -> Iterator[DefenderClient]:
     settings = relay_settings(emulator_env)
-    yield DefenderClient(TokenProvider(settings), settings, sleep=sleep)
+    yield DefenderClient(
+        transport=DefenderTransport(tokens=TokenProvider(settings), host_overrides=settings.host_overrides, sleep=sleep)
+    )
     emulator_env.control("DELETE", "/faults")
 
 

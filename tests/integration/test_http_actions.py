@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.actions.audit import TABLE as AUDIT_TABLE
-from shared.bootstrap import Services
-from shared.defender.transport import DefenderClient
+from shared.bootstrap import Services, build_http_api
+from shared.defender.client import DefenderClient
+from shared.defender.transport import DefenderTransport
 from shared.domain.tenant import Tenant
 from shared.http.signing import sign
-from shared.httpapi_bootstrap import build_http_api
 from shared.platform.settings import Settings
 from shared.platform.storage import JOBS_QUEUE
 from shared.triggers.http import use_http_api
@@ -56,7 +56,11 @@ def relay(azurite: AzuriteEndpoints, emulator: EmulatorInfo) -> Iterator[Service
     os.environ.update(emulator.env())
     services = relay_services(azurite, emulator)
     # The client without real sleeps: 5xx retries and backoff stay bounded but instant.
-    services.__dict__["defender"] = DefenderClient(services.settings, tokens=services.tokens, sleep=lambda _s: None)
+    services.__dict__["defender"] = DefenderClient(
+        transport=DefenderTransport(
+            tokens=services.tokens, host_overrides=services.settings.host_overrides, sleep=lambda _s: None
+        )
+    )
     use_http_api(build_http_api(services))
     emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 3})
     yield services

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.defender.client import DefenderApiMixin, Resource
+from shared.defender.client import DefenderClient
+from shared.defender.transport import ClientStats
+from shared.domain.catalogue import ApiResource
 from shared.domain.errors import DefenderError
 from shared.domain.tenant import Tenant, parse_tenant
 
@@ -19,8 +21,8 @@ def _stamp(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeFeed(DefenderApiMixin):
-    """An alert list with the OData semantics the client relies on: ge/le on lastUpdateTime, asc, $top/$skip.
+class FakeFeed:
+    """A transport over an alert list with the OData the client relies on: ge/le on lastUpdateTime, asc, $top/$skip.
 
     ``after_call`` runs after each answer, so a test can change the data between two pages the way
     writes land in Defender while a worker is paging.
@@ -30,11 +32,12 @@ class FakeFeed(DefenderApiMixin):
         self.alerts = alerts
         self.calls: list[dict[str, Any]] = []
         self.after_call: Any = None
+        self.stats = ClientStats()
 
     def request(
         self,
         tenant: Tenant,
-        resource: Resource,
+        resource: ApiResource,
         method: str,
         path: str,
         *,
@@ -59,7 +62,7 @@ TENANT = parse_tenant({"tenant_id": "11111111-1111-4111-8111-111111111111", "dis
 
 
 def _collect(feed: FakeFeed, *, size: int) -> list[tuple[str, str]]:
-    pages = feed.list_alerts_since(TENANT, T0, T0 + timedelta(days=1), page_size=size)
+    pages = DefenderClient(transport=feed).list_alerts_since(TENANT, T0, T0 + timedelta(days=1), page_size=size)
     return [(a["id"], a["lastUpdateTime"]) for page in pages for a in page]
 
 

@@ -14,9 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from shared.defender.client import DefenderClient
 from shared.defender.odata import odata_quote
 from shared.defender.rate_limit import RateLimiter
-from shared.defender.transport import MAX_RETRIES, DefenderClient
+from shared.defender.transport import MAX_RETRIES, DefenderTransport
 from shared.domain.clouds import Cloud, Region
 from shared.domain.errors import (
     ActionConflictError,
@@ -134,7 +135,15 @@ def make_client(port: int, clock: FakeClock | None = None, tokens: FakeTokens | 
         }
     )
     clock = clock or FakeClock()
-    return DefenderClient(tokens or FakeTokens(), settings, sleep=clock.sleep, clock=clock, jitter=lambda: 1.0)
+    return DefenderClient(
+        transport=DefenderTransport(
+            tokens=tokens or FakeTokens(),
+            host_overrides=settings.host_overrides,
+            sleep=clock.sleep,
+            clock=clock,
+            jitter=lambda: 1.0,
+        )
+    )
 
 
 def test_request_goes_to_the_tenant_region_host_with_a_bearer_token(fake):
@@ -145,7 +154,7 @@ def test_request_goes_to_the_tenant_region_host_with_a_bearer_token(fake):
     assert fake.seen[0].auth == "Bearer tok0"
     assert tokens.roles_asked == [("Machine.Read.All",)]
     # a tenant of another region/cloud goes to another host: not the overridden one, so nothing arrives here
-    assert client.base_url(Tenant(tenant_id=TENANT.tenant_id, display_name="x", cloud=Cloud.GCC), "xdr") == (
+    assert client.transport.base_url(Tenant(tenant_id=TENANT.tenant_id, display_name="x", cloud=Cloud.GCC), "xdr") == (
         "https://api-gcc.security.microsoft.us"
     )
 

@@ -8,7 +8,7 @@ import pytest
 
 from shared.domain.clouds import Cloud, Region
 from shared.domain.errors import ValidationError
-from shared.domain.tenant import ACTION_ROLES, FEED_ROLES, load_tenants_json, parse_tenant
+from shared.domain.tenant import load_tenants_json, parse_tenant
 
 TID = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"
 
@@ -77,9 +77,3 @@ def test_json_import_accepts_a_list_or_an_object_and_reports_the_index():
 def test_emulator_style_entries_import_when_unknown_fields_are_ignored():
     entry = {"tenant_id": TID, "display_name": "A", "consent": "full", "roles": {}, "machines": 5}
     assert load_tenants_json(json.dumps([entry]), ignore_unknown=True)[0].tenant_id == TID.lower()
-
-
-def test_role_tables_cover_every_feed_and_action():
-    assert {f: r.resource for f, r in FEED_ROLES.items()} == {"mde-alerts": "mde", "xdr-incidents": "xdr"}
-    assert ACTION_ROLES["collect-package"] == "Machine.CollectForensics"
-    assert ACTION_ROLES["stop-and-quarantine"] == "Machine.StopAndQuarantine"
