@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             [
                 sys.executable,
                 "-m",
-                "shared.ingest.drain",
+                "shared.cli.drain",
                 "--threads",
                 "1",
                 "--idle-seconds",

@@ -13,6 +13,7 @@ import argparse
 import json
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,14 @@ def write_tenants_file(emulator: EmulatorInfo, path: Path) -> Path:
 def local_settings(env: dict[str, str]) -> dict[str, Any]:
     values = {"FUNCTIONS_WORKER_RUNTIME": "python", **env}
     return {"IsEncrypted": False, "Values": values, "Host": {"LocalHttpPort": 7071}}
+
+
+def register(add_command: Callable[[str, Callable[..., int], str], argparse.ArgumentParser]) -> None:
+    """The ``serve-local`` command of ``defender-relay`` (entry point ``defender_relay.cli`` in pyproject.toml)."""
+    p = add_command("serve-local", run, "start Azurite and the emulator for `func start`")
+    p.add_argument("--scenario", default="demo", choices=("demo", "test", "empty"), help="emulator scenario")
+    p.add_argument("--output", default="local.settings.json", help="where to write the settings file")
+    p.add_argument("--no-wait", action="store_true", help="write the file and stop (for scripts and tests)")
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -54,7 +54,9 @@ def main(
         ctx.close()
 
 
-def _handler(path: str) -> Handler:
+def _handler(path: str | Handler) -> Handler:
+    if callable(path):  # a plugin's command (see shared.cli.parser)
+        return path
     module_name, _, attr = path.partition(":")
     handler: Handler = getattr(importlib.import_module(module_name), attr)
     return handler

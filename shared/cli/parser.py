@@ -1,12 +1,22 @@
 """The argument parser: every command, its options and its ``--help`` text.
 
-Handlers are named by dotted path and imported only when their command runs, so ``--help`` is instant
-and a broken optional service never stops the rest of the CLI from working.
+Handlers are named by dotted path inside ``shared.cli`` and imported only when their command runs, so
+``--help`` is instant and a broken optional service never stops the rest of the CLI from working.
+
+Commands from outside the product (``serve-local``, from the local-development tools) are plugins
+declared in the package metadata, entry-point group ``defender_relay.cli`` (see pyproject.toml): the
+product never imports ``localdev``, and where it is not installed the command simply is not there.
+Each plugin is a function ``register(add_command)`` that adds its sub-command with ``add_command``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+PLUGIN_GROUP = "defender_relay.cli"
+HANDLER_PACKAGE = "shared.cli."
 
 CLOUDS = ("commercial", "gcc", "gcc-high", "dod")
 
@@ -32,6 +42,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _command(sub: argparse._SubParsersAction[_Parser], name: str, handler: str, help_text: str) -> _Parser:
+    if not handler.startswith(HANDLER_PACKAGE):
+        raise ValueError(f"a built-in command's handler lives in {HANDLER_PACKAGE}*, not {handler}")
     p = sub.add_parser(name, help=help_text, description=help_text)
     p.set_defaults(handler=handler)
     _common(p)
@@ -51,11 +63,23 @@ def build_parser() -> _Parser:
     _add_health_commands(sub)
     _add_sweep_commands(sub)
     _add_action_commands(sub)
-    p = _command(sub, "serve-local", "localdev.serve_local:run", "start Azurite and the emulator for `func start`")
-    p.add_argument("--scenario", default="demo", choices=("demo", "test", "empty"), help="emulator scenario")
-    p.add_argument("--output", default="local.settings.json", help="where to write the settings file")
-    p.add_argument("--no-wait", action="store_true", help="write the file and stop (for scripts and tests)")
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        register: Callable[[AddCommand], None] = plugin.load()
+        register(lambda name, handler, help_text: _plugin_command(sub, name, handler, help_text))
     return parser
+
+
+# ``add_command(name, handler, help_text)`` as a plugin sees it; ``handler`` is the function itself.
+AddCommand = Callable[[str, Callable[..., int], str], argparse.ArgumentParser]
+
+
+def _plugin_command(
+    sub: argparse._SubParsersAction[_Parser], name: str, handler: Callable[..., int], help_text: str
+) -> _Parser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(handler=handler)
+    _common(p)
+    return p
 
 
 def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

@@ -76,6 +76,9 @@ class _Call:
     note: AuditNote = field(default_factory=AuditNote)
 
 
+_Handler = Callable[[Route, ApiRequest, "_Call"], ApiResponse]
+
+
 class HttpApi:
     def __init__(
         self,
@@ -93,6 +96,21 @@ class HttpApi:
         self._jobs = jobs
         self._verifier = verifier
         self._clock = clock
+        # Every operation of the route table this class serves, by name: a route whose operation is not
+        # here fails at start-up (``tests/functional/test_http_routes.py``), never with a 500 at run time.
+        self._handlers: Mapping[str, _Handler] = {
+            "machine-action": self._machine_action,
+            "action-status": self._action_status,
+            "action-cancel": self._action_cancel,
+            "lookup": self._lookup,
+            "sweep": self._sweep,
+            "audit": self._audit,
+        }
+
+    @property
+    def operations(self) -> frozenset[str]:
+        """The route-table operations this API serves (``openapi`` included)."""
+        return frozenset(self._handlers) | {"openapi"}
 
     def handle(self, route: Route, request: ApiRequest) -> ApiResponse:
         started = time.perf_counter()
@@ -123,9 +141,7 @@ class HttpApi:
             self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
         v.check_query(request.params, route.query_names)
         call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
-        handler = getattr(self, "_" + route.operation.replace("-", "_"))
-        response: ApiResponse = handler(route, request, call)
-        return response
+        return self._handlers[route.operation](route, request, call)
 
     def _machine_action(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         assert route.action is not None

@@ -1,16 +1,30 @@
-"""TODO docstring (split from triggers/http_tenants)."""
+"""``GET /api/tenants`` and ``GET /api/tenants/{tenantId}/health``: the registry and each tenant's health.
+
+Function-key protected like every route (checked by the host); when request signing is configured
+(``RELAY_HTTP_SIGNING_SECRET_NAME``) the signature is verified too, as on the action routes. The routes
+are rows of ``shared.http.routes.ROUTES`` (so the OpenAPI document lists them) but are served here rather
+than by ``HttpApi``: they read the registry and checkpoints, never Defender, and write no audit record.
+
+Health answers "what do I tell the customer?": the last check or job outcome, the error and its
+remedy, and per feed how far events have been delivered (the checkpoint cursor).
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-
-import azure.functions as func
 
 from shared.domain.tenant import Tenant, TenantHealth
+from shared.http.api import ApiRequest, ApiResponse, problem_response
+from shared.http.inputs import check_query, parse_guid
+from shared.http.problems import problem_from_error
+from shared.http.routes import Route
 from shared.http.signing import SignatureVerifier
 from shared.ingest.checkpoint_table import CheckpointStore
+
+logger = logging.getLogger("defender_relay.http")
 
 
 class Registry(Protocol):
@@ -42,12 +56,21 @@ class TenantsApi:
         }
         return document
 
-    def verify(self, req: func.HttpRequest) -> None:
-        if self._verifier is not None:
-            target = urlsplit(req.url)
-            path_and_query = target.path + (f"?{target.query}" if target.query else "")
-            headers = {k.lower(): v for k, v in req.headers.items()}
-            self._verifier.verify(req.method, path_and_query, headers, req.get_body() or b"")
+    def handle(self, route: Route, request: ApiRequest) -> ApiResponse:
+        """One request in, JSON or problem+json out; the same checks, in the same order, as ``HttpApi``."""
+        request_id = uuid.uuid4().hex
+        try:
+            if self._verifier is not None:
+                self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
+            check_query(request.params, route.query_names)
+            if route.operation == "tenants":
+                return ApiResponse(200, self.list_tenants())
+            return ApiResponse(200, self.health(parse_guid(request.route_params.get("tenantId", ""), field="tenantId")))
+        except Exception as exc:  # every error becomes a problem; unexpected ones are logged, never echoed
+            problem = problem_from_error(exc)
+            if problem.status >= 500:
+                logger.exception("%s failed request_id=%s", route.function_name, request_id)
+            return problem_response(problem, request_id)
 
 
 def health_status(health: TenantHealth) -> str:

@@ -15,38 +15,45 @@ or a benchmark waits for retries and throttle hand-backs). ``wait_for_hidden=Fal
 soon as nothing is visible and nothing runs: a job handed back with a delay, or released for a retry,
 stays on the queue for the next sweep or the Functions host, and the run says so.
 
-    python -m shared.ingest.drain [--threads 8] [--idle-seconds 3] [--max-seconds 600] [--report FILE]
-
-reads the settings from the environment like the Function App does.
+``python -m shared.cli.drain`` runs it as a process of its own, with the settings from the environment.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
-import os
 import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueMessage
 
-from shared.bootstrap import Services
 from shared.domain.errors import RelayError
-from shared.domain.job import parse_job
+from shared.domain.job import Job, parse_job
 from shared.ingest.runner import IngestDeps, JobResult
 from shared.ingest.worker import handle_message
-from shared.platform.settings import Settings
-from shared.platform.storage import JOBS_QUEUE
+from shared.platform.storage import JOBS_QUEUE, StorageClients
 
 logger = logging.getLogger("defender_relay.drain")
+
+
+class DrainHost(Protocol):
+    """What the drain needs of the app's services (``shared.bootstrap.Services`` is one)."""
+
+    @property
+    def storage(self) -> StorageClients: ...
+
+    @property
+    def ingest_deps(self) -> IngestDeps: ...
+
+    def requeue(self, job: Job, delay_seconds: int) -> None: ...
+
+
 MESSAGE_LEASE_SECONDS = 120  # like the host's 10-minute receive timeout, shorter for local runs
 MAX_BATCH = 32  # Storage queues return at most 32 messages per receive
 
@@ -62,7 +69,7 @@ class DrainStats:
 
 
 def drain(
-    services: Services,
+    services: DrainHost,
     *,
     threads: int = 8,
     idle_seconds: float = 3.0,
@@ -119,7 +126,7 @@ class _Drainer:
 
     def __init__(
         self,
-        services: Services,
+        services: DrainHost,
         deps: IngestDeps,
         *,
         producing: Callable[[], bool],
@@ -261,40 +268,3 @@ def failed_result(body: str, exc: Exception) -> JobResult:
         tenant_id, feed = "(malformed message)", "-"
     message = exc.message if isinstance(exc, RelayError) else type(exc).__name__
     return JobResult(tenant_id=tenant_id, feed=feed, status="failed", message=message)
-
-
-def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Drain tenant-jobs in-process with N worker threads.")
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--idle-seconds", type=float, default=3.0)
-    parser.add_argument("--max-seconds", type=float, default=600.0)
-    parser.add_argument("--report", help="append one JSON line per job (status, start, end) to this file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    services = Services(Settings.from_env(os.environ))
-    report = open(args.report, "a", encoding="utf-8") if args.report else None  # noqa: SIM115
-    write_lock = threading.Lock()
-
-    def record(result: JobResult, started: float, ended: float) -> None:
-        if report is not None:
-            with write_lock:
-                report.write(json.dumps({**asdict(result), "start": started, "end": ended, "pid": os.getpid()}) + "\n")
-                report.flush()
-
-    try:
-        stats = drain(
-            services,
-            threads=args.threads,
-            idle_seconds=args.idle_seconds,
-            max_seconds=args.max_seconds,
-            on_result=record,
-        )
-    finally:
-        if report is not None:
-            report.close()
-    print(json.dumps({"jobs": stats.jobs, "failures": stats.failures, "statuses": dict(stats.statuses)}), file=out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -56,15 +57,24 @@ def to_http_response(response: ApiResponse) -> func.HttpResponse:
     )
 
 
+class Handles(Protocol):
+    def handle(self, route: Route, request: ApiRequest) -> ApiResponse: ...
+
+
+def serve(api: Lazy[Any], route: Route, req: func.HttpRequest) -> func.HttpResponse:
+    """One request through the process's API object, built on first use."""
+    try:
+        handler: Handles = api.get()
+    except Exception:  # settings or clients broken: say so without details (they are in the log)
+        logger.exception("HTTP API could not be built")
+        problem = Problem(503, "not-configured", "the relay is not configured correctly; see the function logs")
+        return to_http_response(problem_response(problem, "startup"))
+    return to_http_response(handler.handle(route, to_api_request(req)))
+
+
 def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
     def handle(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            api = _api.get()
-        except Exception:  # settings or clients broken: say so without details (they are in the log)
-            logger.exception("HTTP API could not be built")
-            problem = Problem(503, "not-configured", "the relay is not configured correctly; see the function logs")
-            return to_http_response(problem_response(problem, "startup"))
-        return to_http_response(api.handle(route, to_api_request(req)))
+        return serve(_api, route, req)
 
     handle.__name__ = route.function_name
     handle.__qualname__ = route.function_name

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.http.openapi import build_document
-from shared.http.routes import ROUTES
+from shared.http.routes import ROUTES, SEPARATE_OPERATIONS
 from shared.triggers.http import use_http_api
 from tests.functional.http_support import call, http_functions, json_body
 from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, Harness, build_harness
@@ -31,6 +31,13 @@ def test_every_route_is_a_registered_function_with_function_key_auth() -> None:
         assert trigger["authLevel"] == "FUNCTION"
         assert trigger["route"] == route.template
         assert trigger["methods"] == [route.method]
+
+
+def test_every_route_has_a_handler_so_none_can_answer_500_for_a_missing_one(harness: Harness) -> None:
+    # GIVEN the route table WHEN the HTTP API's handlers are compared with it
+    served_here = {route.operation for route in ROUTES if route.operation not in SEPARATE_OPERATIONS}
+    # THEN every route the HttpApi serves has a handler, and no handler is left without a route
+    assert served_here == harness.api.operations
 
 
 def test_openapi_document_lists_exactly_the_registered_routes_and_methods() -> None:

@@ -121,7 +121,7 @@ def test_two_worker_processes_never_process_one_tenant_at_once_and_lose_nothing(
     command = [
         sys.executable,
         "-m",
-        "shared.ingest.drain",
+        "shared.cli.drain",
         "--threads",
         "4",
         "--idle-seconds",
