@@ -15,7 +15,7 @@ import json
 
 from aiohttp import web
 
-from emulator.tokens import TokenService
+from emulator.entra.tokens import TokenService
 from emulator.world import ManagedIdentity, World
 
 MI_PATH = "/msi/token"

@@ -17,8 +17,8 @@ import json
 
 from aiohttp import web
 
+from emulator.entra.tokens import TokenInvalidError, TokenService
 from emulator.faults_hook import FaultSource, injected
-from emulator.tokens import TokenInvalidError, TokenService
 from emulator.world import World
 
 VAULT_HOST = "relay-kv.vault.azure.net"

@@ -18,7 +18,7 @@ from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.routes import ROUTES
 from emulator.defender.store import DefenderStore
-from emulator.tokens import TokenService
+from emulator.entra.tokens import TokenService
 from emulator.world import TenantSpec, World
 
 __all__ = ["DefenderService", "FaultDecision", "FaultInjector"]

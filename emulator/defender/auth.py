@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.defender.jsonfmt import ApiError
-from emulator.tokens import TokenInvalidError, TokenService
+from emulator.entra.tokens import TokenInvalidError, TokenService
 from emulator.world import CloudName, Resource, World
 
 MDE_AUDIENCE = {

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from emulator.defender import DefenderService
+from emulator.entra.tokens import TokenService
 from emulator.scenario import SHARED_MACHINE_NAME, load_scenario
-from emulator.tokens import TokenService
 from emulator.world import World
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from emulator import entra_errors as errors
-from emulator.tokens import TokenInvalidError, TokenService
+from emulator.entra import errors
+from emulator.entra.tokens import TokenInvalidError, TokenService
 from emulator.world import AppRegistration
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import entra_errors as errors
-from emulator.entra_credentials import authenticate_client
-from emulator.entra_errors import EntraError
+from emulator.entra import errors
+from emulator.entra.client_auth import authenticate_client
+from emulator.entra.errors import EntraError
+from emulator.entra.tokens import IssuedToken, TokenService
 from emulator.faults_hook import FaultSource, injected
-from emulator.tokens import IssuedToken, TokenService
 from emulator.world import AppFamily, AppRegistration, World, app_family
 
 # Resource (App ID URI) -> kind, per cloud (contracts §1.3). The kind picks the tenant's granted roles.
