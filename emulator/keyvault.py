@@ -18,7 +18,7 @@ import json
 from aiohttp import web
 
 from emulator.entra.tokens import TokenInvalidError, TokenService
-from emulator.faults_hook import FaultSource, injected
+from emulator.platform_faults import FaultSource, injected
 from emulator.world import World
 
 VAULT_HOST = "relay-kv.vault.azure.net"

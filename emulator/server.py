@@ -20,13 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.control import PREFIX, ControlService
+from emulator.control_api import PREFIX, ControlService
+from emulator.defender_plugin import DefenderPlugin, load_defender
 from emulator.entra.login import LoginService
 from emulator.entra.tokens import TokenService
-from emulator.identity import MI_PATH, ManagedIdentityService
 from emulator.keyvault import VAULT_HOST, KeyVaultService
+from emulator.managed_identity import MI_PATH, ManagedIdentityService
 from emulator.partner import apps_json, create_partner
-from emulator.plugins import DefenderPlugin, load_defender
 from emulator.tls import ServerTls, create_server_tls
 from emulator.world import World
 

@@ -46,7 +46,7 @@ class DefenderService:
         return HostApp(self.state, config, ROUTES).build()
 
     def control_routes(self) -> list[web.RouteDef]:
-        from emulator.defender.control import control_routes
+        from emulator.defender.control_routes import control_routes
 
         return control_routes(self)
 

@@ -23,7 +23,7 @@ from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
-from emulator.faults_hook import reset_connection
+from emulator.platform_faults import reset_connection
 from emulator.world import Resource, World
 
 REQUEST_LOG_SIZE = 2000

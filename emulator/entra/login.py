@@ -18,7 +18,7 @@ from emulator.entra import errors
 from emulator.entra.client_auth import authenticate_client
 from emulator.entra.errors import EntraError
 from emulator.entra.tokens import IssuedToken, TokenService
-from emulator.faults_hook import FaultSource, injected
+from emulator.platform_faults import FaultSource, injected
 from emulator.world import AppFamily, AppRegistration, World, app_family
 
 # Resource (App ID URI) -> kind, per cloud (contracts §1.3). The kind picks the tenant's granted roles.

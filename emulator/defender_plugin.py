@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from emulator.entra.tokens import TokenService
-from emulator.faults_hook import FaultSource
+from emulator.platform_faults import FaultSource
 from emulator.world import TenantSpec, World
 
 # contracts §1.2: the Defender API hosts, each on its own port.
