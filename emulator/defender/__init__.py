@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender import activity
-from emulator.defender.api import ApiState, HostApp
 from emulator.defender.auth import Authorizer, host_configs
 from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.pipeline import ApiState, HostApp
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.routes import ROUTES
 from emulator.defender.store import DefenderStore

@@ -8,10 +8,10 @@ from typing import Any, cast
 from aiohttp import web
 
 from emulator.defender import activity
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, collection_bytes, entity_bytes, json_response, raw_json_response
 from emulator.defender.odata import Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 
 ALERT_SCHEMA = Schema(
     "Alert",

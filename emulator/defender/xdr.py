@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.odata import Record, Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 from emulator.defender.store import Alert, Incident, Machine, TenantData
 
 INCIDENT_SCHEMA = Schema(

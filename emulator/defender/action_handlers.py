@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.machine_actions import ACTIONS, MachineAction, parse_action_body, parse_cancel_body
 from emulator.defender.mde import read_json
 from emulator.defender.odata import Record, Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 
 ACTION_SCHEMA = Schema(
     "MachineAction",
