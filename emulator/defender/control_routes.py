@@ -68,7 +68,7 @@ def _machine_renamer(service: DefenderService) -> Any:
             return _bad(f"no tenant {tenant_id!r} or bad machine index {index!r}", 404)
         if not isinstance(name, str) or not name:
             raise ControlInputError("computerDnsName must be a non-empty string")
-        machines = service.store.tenant(tenant_id).machines
+        machines = service.tenant_data(tenant_id).machines
         if int(index) >= len(machines):
             return _bad(f"tenant {tenant_id} has {len(machines)} machines", 404)
         service.rename_machine(tenant_id, int(index), name)

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.defender import activity
 from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
 from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
@@ -141,8 +142,8 @@ class HostApp:
         refusal = await self._faults_and_limits(request, route, caller)
         if refusal is not None:
             return refusal, tenant
-        ctx = Ctx(request, self.state, self.config, caller, self.state.store.tenant(tenant), matched[1],
-                  self.state.world.clock.now())  # fmt: skip
+        data = activity.tenant_data(self.state.store, tenant)
+        ctx = Ctx(request, self.state, self.config, caller, data, matched[1], self.state.world.clock.now())
         return await handler(ctx), tenant
 
     async def _faults_and_limits(self, request: web.Request, route: Route, caller: Caller) -> web.Response | None:
