@@ -1,4 +1,4 @@
-"""Emulated Microsoft Defender for Endpoint and Defender XDR APIs (contracts §1.3, §1.5, §1.6).
+"""Emulated Microsoft Defender for Endpoint and Defender XDR APIs (docs/contracts.md §1.3, §1.5, §1.6).
 
 :class:`DefenderService` owns the Defender data and policies (rate limits, faults, action timing)
 and hands the platform one aiohttp application per emulated API host plus its control routes.

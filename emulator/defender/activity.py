@@ -1,7 +1,7 @@
 """A tenant's Defender data from its first use (its machines), and what happens to its alerts over
-emulated time: new alerts, updates (including several with
-one exact ``lastUpdateTime`` and late writes stamped minutes in the past), analyst changes through
-``PATCH``, and the XDR incidents that group them (reference §8).
+emulated time: new alerts, updates (including several with one exact ``lastUpdateTime`` and late
+writes stamped minutes in the past), analyst changes through ``PATCH``, and the XDR incidents that
+group them (https://learn.microsoft.com/defender-xdr/api-incident).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def generate(
     late_seconds: float = 180.0,
     incidents: bool = True,
 ) -> dict[str, int]:
-    """One batch of activity at the emulated now (contracts §1.5 ``POST /_emulator/generate``)."""
+    """One batch of activity at the emulated now (docs/contracts.md §1.5 ``POST /_emulator/generate``)."""
     now = store.world.clock.now()
     if not data.machines:
         return {"alerts_created": 0, "alerts_updated": 0, "incidents_changed": 0}
@@ -162,7 +162,10 @@ def _refresh(data: TenantData, incident: Incident, now: datetime) -> None:
 def update_alert(
     store: DefenderStore, data: TenantData, alert: Alert, changes: dict[str, Any], requestor: str
 ) -> Alert:
-    """Apply a validated ``PATCH /api/alerts/{id}`` body as a new version (reference §4.1)."""
+    """Apply a validated ``PATCH /api/alerts/{id}`` body as a new version.
+
+    https://learn.microsoft.com/defender-endpoint/api/update-alert
+    """
     now = store.world.clock.now()
     changed = copy.deepcopy(alert)
     for name in ("status", "assignedTo", "classification", "determination"):

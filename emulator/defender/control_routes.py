@@ -1,5 +1,6 @@
-"""The Defender part of the control API (contracts §1.5): generate, faults, limits, action timing,
-machine names, ground truth, request log. Loopback only, no auth; bad input answers 400 naming the field.
+"""The Defender part of the control API (docs/contracts.md §1.5): generate, faults, limits, action
+timing, machine names, ground truth, request log. Loopback only, no auth; bad input answers 400
+naming the field.
 """
 
 from __future__ import annotations

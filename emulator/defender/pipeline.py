@@ -3,7 +3,8 @@ rate-limit, then run the route's handler.
 
 Routing is done here rather than by aiohttp's router: ASP.NET matches paths case-insensitively
 (``StopAndQuarantineFile`` and ``stopandquarantinefile`` both work), ``/api/v1.0/`` is an alias of
-``/api/`` (reference §1.1), and a wrong method must give an empty 405 with ``Allow`` (reference §3.1).
+``/api/`` (https://learn.microsoft.com/defender-endpoint/api/exposed-apis-list), and a wrong method gets
+an empty 405 with ``Allow``, as captured real answers do.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ REQUEST_LOG_SIZE = 2000
 
 @dataclass
 class ApiSettings:
-    alerts_page_size: int = 10_000  # reference §3.2 (max page size)
-    incidents_page_size: int = 100  # reference §8
+    alerts_page_size: int = 10_000  # max page size, https://learn.microsoft.com/defender-endpoint/api/get-alerts
+    incidents_page_size: int = 100  # max page size, https://learn.microsoft.com/defender-xdr/api-list-incidents
 
 
 @dataclass

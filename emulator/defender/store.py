@@ -4,7 +4,7 @@ actions and incidents.
 Alerts and machines are plain dicts in the API's own field order, holding ``datetime`` objects for
 date-time fields: OData filters compare them directly and :mod:`jsonfmt` writes them out. Every write
 of an alert or incident goes through :meth:`DefenderStore.record_alert` / ``record_incident`` so the
-ground truth (contracts §1.5) holds each version exactly once. This module holds data only:
+ground truth (docs/contracts.md §1.5) holds each version exactly once. This module holds data only:
 :mod:`activity` makes a tenant's data (with machines from :mod:`generator`) and changes it over time.
 """
 
@@ -57,7 +57,10 @@ class TenantData:
         return cached[1], cached[2]
 
     def machine(self, key: str) -> Machine | None:
-        """By machine id, or by computer name (the get-machine API accepts either, reference §5.1)."""
+        """By machine id, or by computer name: the get-machine API accepts either.
+
+        https://learn.microsoft.com/defender-endpoint/api/get-machine-by-id
+        """
         lowered = key.lower()
         for machine in self.machines:
             if machine["id"] == lowered or str(machine["computerDnsName"]).lower() == lowered:

@@ -1,7 +1,8 @@
 """Client authentication at the emulated token endpoint: secret, certificate assertion, federated assertion.
 
 Returns the ``appidacr`` the token will carry: ``"1"`` for a client secret, ``"2"`` for a client
-assertion (certificate or federated credential) — reference/defender-api.md §2.3.
+assertion (certificate or federated credential); see
+https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
 """
 
 from __future__ import annotations
