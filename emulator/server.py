@@ -1,7 +1,7 @@
 """Start every emulated host on its own loopback port in one event loop, and describe them in emulator.json.
 
 A port per host (not a path prefix) keeps real paths intact: MSAL takes the tenant from the first path
-segment of the authority, and Key Vault ids are ``{vault}/secrets/{name}/{version}`` (docs/contracts.md §1.1).
+segment of the authority, and Key Vault ids are ``{vault}/secrets/{name}/{version}`` (docs/contracts.md §1.1, §1.5a).
 Each host is one aiohttp ``Application`` with its own ``AppRunner`` and a ``SockSite`` on a socket
 bound to 127.0.0.1:0, so parallel emulators never collide. Access logs are off: the hot path must stay
 cheap enough for 2,000 authenticated requests/s on two cores.
