@@ -1,4 +1,4 @@
-"""``python -m emulator``: run the emulated Microsoft services until SIGTERM / SIGINT (contracts §1.1).
+"""``python -m emulator``: run the emulated Microsoft services until SIGTERM / SIGINT (docs/contracts.md §1.1).
 
 Prints ``EMULATOR READY <path-to-emulator.json>`` once every host listens. With ``--watch-stdin`` it
 also stops when its standard input closes, so a parent that dies without cleaning up (a killed test

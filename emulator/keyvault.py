@@ -6,8 +6,8 @@ challenge, and the client asks its credential for a token for that resource and 
 authorization URL names the *emulated* commercial login host, so a credential that follows the
 challenge asks the emulator; clients pass ``verify_challenge_resource=False`` because the vault's
 loopback URL is not under ``vault.azure.net``. Access is by tenant: any token of the partner tenant for
-the vault audience may read (INF: real vaults also check RBAC roles; the relay's identity holds
-"Key Vault Secrets User").
+the vault audience may read (inferred, not documented: real vaults also check RBAC roles; the relay's
+identity holds "Key Vault Secrets User").
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import json
 
 from aiohttp import web
 
-from emulator.faults_hook import FaultSource, injected
-from emulator.tokens import TokenInvalidError, TokenService
+from emulator.entra.tokens import TokenInvalidError, TokenService
+from emulator.platform_faults import FaultSource, injected
 from emulator.world import World
 
 VAULT_HOST = "relay-kv.vault.azure.net"

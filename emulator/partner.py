@@ -63,7 +63,8 @@ def create_partner(world: World, state_dir: Path) -> None:
     for family in ("commercial", "usgov"):
         world.apps[family] = _make_app(family, rng, state_dir, world.partner_tenant_id)
     # Only the commercial app trusts the managed identity: a managed identity as federated credential
-    # does not work across clouds (reference: azure-functions §5.4).
+    # does not work across clouds, see
+    # https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
     world.apps["commercial"].federated_subjects.append(identity.principal_id)
     commercial, usgov = world.apps["commercial"], world.apps["usgov"]
     values = {
@@ -79,7 +80,7 @@ def create_partner(world: World, state_dir: Path) -> None:
 
 
 def apps_json(world: World) -> dict[str, dict[str, str]]:
-    """The ``apps`` section of emulator.json (contracts §1.2)."""
+    """The ``apps`` section of emulator.json (docs/contracts.md §1.2)."""
     out: dict[str, dict[str, str]] = {}
     for family, app in world.apps.items():
         entry = {

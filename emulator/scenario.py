@@ -17,7 +17,7 @@ from typing import Protocol
 from emulator.world import MDE_ROLES_ALL, XDR_ROLES_ALL, CloudName, Resource, TenantSpec, World
 
 SCENARIOS = ("demo", "test", "empty")
-SHARED_MACHINE_NAME = "se-pov-desktop"  # one computer name present in two tenants (reference §5.3 sample)
+SHARED_MACHINE_NAME = "se-pov-desktop"  # one computer name in two tenants (from a captured real machine record)
 FULL_ROLES: dict[Resource, list[str]] = {"mde": list(MDE_ROLES_ALL), "xdr": list(XDR_ROLES_ALL)}
 READ_ONLY: dict[Resource, list[str]] = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
 

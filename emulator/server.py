@@ -1,7 +1,7 @@
 """Start every emulated host on its own loopback port in one event loop, and describe them in emulator.json.
 
 A port per host (not a path prefix) keeps real paths intact: MSAL takes the tenant from the first path
-segment of the authority, and Key Vault ids are ``{vault}/secrets/{name}/{version}`` (contracts §1.1).
+segment of the authority, and Key Vault ids are ``{vault}/secrets/{name}/{version}`` (docs/contracts.md §1.1, §1.5a).
 Each host is one aiohttp ``Application`` with its own ``AppRunner`` and a ``SockSite`` on a socket
 bound to 127.0.0.1:0, so parallel emulators never collide. Access logs are off: the hot path must stay
 cheap enough for 2,000 authenticated requests/s on two cores.
@@ -20,18 +20,20 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.control import PREFIX, ControlService
-from emulator.entra import LoginService
-from emulator.identity import MI_PATH, ManagedIdentityService
+from emulator.control_api import PREFIX, ControlService
+from emulator.defender_plugin import DefenderPlugin, load_defender
+from emulator.entra.login import LoginService
+from emulator.entra.tokens import TokenService
 from emulator.keyvault import VAULT_HOST, KeyVaultService
+from emulator.managed_identity import MI_PATH, ManagedIdentityService
 from emulator.partner import apps_json, create_partner
-from emulator.plugins import DefenderPlugin, load_defender
 from emulator.tls import ServerTls, create_server_tls
-from emulator.tokens import TokenService
 from emulator.world import World
 
 IDENTITY_HOST = "identity.local"
-LOGIN_ALIASES = {"login.windows.net": "login.microsoftonline.com"}  # reference §2.1: an accepted alias
+# An accepted alias: the Defender XDR app guide posts to login.windows.net,
+# https://learn.microsoft.com/defender-xdr/api-create-app-web
+LOGIN_ALIASES = {"login.windows.net": "login.microsoftonline.com"}
 
 
 @dataclass
@@ -91,7 +93,7 @@ async def _serve_platform(emulator: RunningEmulator, defender: DefenderPlugin | 
 
 
 def describe(emulator: RunningEmulator) -> dict[str, Any]:
-    """The content of emulator.json (contracts §1.2)."""
+    """The content of emulator.json (docs/contracts.md §1.2)."""
     world = emulator.world
     identity = world.managed_identity
     assert identity is not None

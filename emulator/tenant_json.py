@@ -1,4 +1,4 @@
-"""Tenant objects of the control API (contracts §1.2) to and from ``TenantSpec``, with field-named errors."""
+"""Tenant objects of the control API (docs/contracts.md §1.2) to and from ``TenantSpec``, with field-named errors."""
 
 from __future__ import annotations
 

@@ -88,7 +88,8 @@ class AppRegistration:
     # The partner's own tenant, where the app is registered (its credentials and FICs live there).
     home_tenant_id: str = ""
     # Federated identity credentials: principal (object) ids of user-assigned managed identities whose
-    # tokens for api://AzureADTokenExchange the app accepts as client assertions (reference: azure-functions §5.4).
+    # tokens for api://AzureADTokenExchange the app accepts as client assertions, see
+    # https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
     federated_subjects: list[str] = field(default_factory=list)
 
 

@@ -1,4 +1,4 @@
-"""Emulated Microsoft Defender for Endpoint and Defender XDR APIs (contracts §1.3, §1.5, §1.6).
+"""Emulated Microsoft Defender for Endpoint and Defender XDR APIs (docs/contracts.md §1.3, §1.5, §1.6).
 
 :class:`DefenderService` owns the Defender data and policies (rate limits, faults, action timing)
 and hands the platform one aiohttp application per emulated API host plus its control routes.
@@ -12,13 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender import activity
-from emulator.defender.api import ApiState, HostApp
 from emulator.defender.auth import Authorizer, host_configs
+from emulator.defender.control_routes import control_routes
 from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.pipeline import ApiState, HostApp
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.routes import ROUTES
-from emulator.defender.store import DefenderStore
-from emulator.tokens import TokenService
+from emulator.defender.store import DefenderStore, TenantData
+from emulator.entra.tokens import TokenService
 from emulator.world import TenantSpec, World
 
 __all__ = ["DefenderService", "FaultDecision", "FaultInjector"]
@@ -46,27 +47,29 @@ class DefenderService:
         return HostApp(self.state, config, ROUTES).build()
 
     def control_routes(self) -> list[web.RouteDef]:
-        from emulator.defender.control import control_routes
-
         return control_routes(self)
+
+    def tenant_data(self, tenant_id: str) -> TenantData:
+        """The tenant's machines, alerts, actions and incidents (made on first use)."""
+        return activity.tenant_data(self.store, tenant_id)
 
     def generate(self, tenant_id: str, **options: Any) -> dict[str, int]:
         """One batch of activity in one tenant (see ``POST /_emulator/generate``)."""
-        return activity.generate(self.store, self.store.tenant(tenant_id), **options)
+        return activity.generate(self.store, self.tenant_data(tenant_id), **options)
 
     def backfill(self, tenant_id: str, *, alerts: int, span_seconds: float = 2 * 86_400) -> int:
         """Give a tenant history: ``alerts`` alerts over the past ``span_seconds`` (for scenarios)."""
-        return activity.backfill(self.store, self.store.tenant(tenant_id), alerts=alerts, span_seconds=span_seconds)
+        return activity.backfill(self.store, self.tenant_data(tenant_id), alerts=alerts, span_seconds=span_seconds)
 
     def tenant_changed(self, spec: TenantSpec, body: dict[str, Any]) -> None:
         """After ``POST``/``PATCH /_emulator/tenants``: machines now, plus ``"alerts": N`` of history."""
-        self.store.tenant(spec.tenant_id)
+        self.tenant_data(spec.tenant_id)
         alerts = body.get("alerts")
         if isinstance(alerts, int) and not isinstance(alerts, bool) and alerts > 0:
             self.backfill(spec.tenant_id, alerts=min(alerts, 100_000))
 
     def rename_machine(self, tenant_id: str, index: int, computer_dns_name: str) -> None:
         """Give one machine a chosen name (scenarios: one name present in two tenants)."""
-        machines = self.store.tenant(tenant_id).machines
+        machines = self.tenant_data(tenant_id).machines
         if index < len(machines):
             machines[index]["computerDnsName"] = computer_dns_name

@@ -1,11 +1,13 @@
-"""What happens to a tenant's alerts over emulated time: new alerts, updates (including several with
-one exact ``lastUpdateTime`` and late writes stamped minutes in the past), analyst changes through
-``PATCH``, and the XDR incidents that group them (reference §8).
+"""A tenant's Defender data from its first use (its machines), and what happens to its alerts over
+emulated time: new alerts, updates (including several with one exact ``lastUpdateTime`` and late
+writes stamped minutes in the past), analyst changes through ``PATCH``, and the XDR incidents that
+group them (https://learn.microsoft.com/defender-xdr/api-incident).
 """
 
 from __future__ import annotations
 
 import copy
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,23 @@ from emulator.defender.store import Alert, DefenderStore, Incident, TenantData
 
 _SEVERITY_RANK = {"UnSpecified": 0, "Informational": 1, "Low": 2, "Medium": 3, "High": 4}
 _STEP_MS = (5, 250)  # spacing of consecutive writes in one batch
+
+
+def tenant_data(store: DefenderStore, tenant_id: str) -> TenantData:
+    """The tenant's data, made on first use, with the machines its spec asks for (more if it now asks more)."""
+    tenant_id = tenant_id.lower()
+    data = store.find(tenant_id)
+    spec = store.world.tenant(tenant_id)
+    if data is None:
+        # Seeded by (world seed, tenant): the same scenario seed gives the same machines and alerts.
+        rng = random.Random(f"{store.world.seed}:{tenant_id}")
+        name = spec.display_name if spec else tenant_id[:8]
+        data = store.add(TenantData(tenant_id=tenant_id, rng=rng, domain=generator.domain_for(name)))
+        data.next_incident_id = rng.randint(1000, 90_000)
+    wanted = spec.machines if spec else 0
+    while len(data.machines) < wanted:
+        data.machines.append(generator.make_machine(data, len(data.machines), store.world.clock.now()))
+    return data
 
 
 def _write_times(data: TenantData, now: datetime, count: int, ties: int) -> list[datetime]:
@@ -64,7 +83,7 @@ def generate(
     late_seconds: float = 180.0,
     incidents: bool = True,
 ) -> dict[str, int]:
-    """One batch of activity at the emulated now (contracts §1.5 ``POST /_emulator/generate``)."""
+    """One batch of activity at the emulated now (docs/contracts.md §1.5 ``POST /_emulator/generate``)."""
     now = store.world.clock.now()
     if not data.machines:
         return {"alerts_created": 0, "alerts_updated": 0, "incidents_changed": 0}
@@ -143,7 +162,10 @@ def _refresh(data: TenantData, incident: Incident, now: datetime) -> None:
 def update_alert(
     store: DefenderStore, data: TenantData, alert: Alert, changes: dict[str, Any], requestor: str
 ) -> Alert:
-    """Apply a validated ``PATCH /api/alerts/{id}`` body as a new version (reference §4.1)."""
+    """Apply a validated ``PATCH /api/alerts/{id}`` body as a new version.
+
+    https://learn.microsoft.com/defender-endpoint/api/update-alert
+    """
     now = store.world.clock.now()
     changed = copy.deepcopy(alert)
     for name in ("status", "assignedTo", "classification", "determination"):

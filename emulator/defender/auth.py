@@ -1,10 +1,13 @@
 """Who may call which Defender host: bearer token, audience, tenant cloud/region, roles.
 
-Reference §2.3 and §10: a missing, expired or badly signed token is 401; a token for another
-resource (wrong ``aud``) is 403 even on the right host [S5]; a missing application role is 403 with
-"The application does not have any of the required application permissions (…)" [S64]. Contracts
-§1.3 adds the emulator's cloud and region rules (a tenant is served only by hosts of its own cloud, and
-by the global host or its own region's host).
+A missing, expired or badly signed token is 401 and a valid token without the permission 403
+(https://learn.microsoft.com/defender-endpoint/api/common-errors). A token for another resource (wrong
+``aud``) is 403 even on the right host (the tip in
+https://learn.microsoft.com/defender-endpoint/api/run-advanced-query-sample-python). A missing
+application role is 403 with "The application does not have any of the required application
+permissions (…)", the text real answers carry. docs/contracts.md §1.3 adds the emulator's cloud and
+region rules (a tenant is served only by hosts of its own cloud, and by the global host or its own
+region's host).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.defender.jsonfmt import ApiError
-from emulator.tokens import TokenInvalidError, TokenService
+from emulator.entra.tokens import TokenInvalidError, TokenService
 from emulator.world import CloudName, Resource, World
 
 MDE_AUDIENCE = {
@@ -26,7 +29,8 @@ XDR_AUDIENCE = {
     "gcc": "https://api-gcc.security.microsoft.us",
     "gov": "https://api-gov.security.microsoft.us",
 }
-# The MDE docs also show the WindowsDefenderATP App ID URI as a scope (reference §1.3).
+# The MDE docs also show the WindowsDefenderATP App ID URI as a scope
+# (https://learn.microsoft.com/defender-endpoint/api/exposed-apis-create-app-webapp).
 _MDE_ALIASES = {
     "commercial": ("https://securitycenter.onmicrosoft.com/windowsatpservice",),
     "gcc": ("https://securitycenter.onmicrosoft.com/windowsatpservice",),
@@ -55,7 +59,7 @@ def _config(host: str, clouds: tuple[CloudName, ...], region: str, resources: tu
 
 
 def host_configs() -> dict[str, HostConfig]:
-    """Every Defender host of contracts §1.2/§1.3."""
+    """Every Defender host of docs/contracts.md §1.2/§1.3."""
     both: tuple[Resource, ...] = ("mde", "xdr")
     configs = [
         _config("api.securitycenter.microsoft.com", ("commercial",), "auto", ("mde",)),  # legacy: MDE only

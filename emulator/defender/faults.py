@@ -1,4 +1,4 @@
-"""Fault and latency injection, configured through ``PUT /_emulator/faults`` (contracts §1.5).
+"""Fault and latency injection, configured through ``PUT /_emulator/faults`` (docs/contracts.md §1.5).
 
 Rules match a route name (``alerts``, ``incidents``, ``machines``, ``machineactions``, ``token``,
 ``keyvault`` or ``*``) and optionally one tenant. Each request that a rule matches rolls one seeded

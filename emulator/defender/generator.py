@@ -1,4 +1,8 @@
-"""Realistic machines, alerts and evidence (reference §4.2, §5.3), drawn from a tenant's seeded RNG."""
+"""Realistic machines, alerts and evidence, drawn from a tenant's seeded RNG.
+
+Fields and values follow https://learn.microsoft.com/defender-endpoint/api/alerts and
+https://learn.microsoft.com/defender-endpoint/api/machine, with the extra fields real answers carry.
+"""
 
 from __future__ import annotations
 
@@ -93,7 +97,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
 
 
 def alert_id(rng: Any, created: datetime) -> str:
-    """``da{.NET ticks}_{number}`` like ``da637472900382838869_1364969609`` (reference §4.2)."""
+    """``da{.NET ticks}_{number}`` like ``da637472900382838869_1364969609`` (the example id of the alerts page)."""
     ticks = (created - _DOTNET_EPOCH) // timedelta(microseconds=1) * 10
     return f"da{ticks + rng.randint(0, 9)}_{rng.randint(10**9, 2**31 - 1)}"
 
@@ -137,7 +141,7 @@ def make_alert(data: TenantData, machine: Machine, created: datetime, last_updat
 
 
 def make_evidence(data: TenantData, machine: Machine, created: datetime, user: str) -> list[dict[str, Any]]:
-    """Evidence objects carry every field, null when unused (reference §4.2)."""
+    """Evidence objects carry every field of the alerts page, null when unused."""
     rng = data.rng
     items: list[dict[str, Any]] = []
     file_fields = {

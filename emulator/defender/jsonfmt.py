@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-# Real response headers (reference §3.1, OBS). Compression and chunking are left to the client's
+# Response headers as captured real answers show them. Compression and chunking are left to the client's
 # Accept-Encoding handling in aiohttp; they carry no information a client should depend on.
 ODATA_CONTENT_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 BASE_HEADERS = {
@@ -21,7 +21,10 @@ _FORMATTED: dict[datetime, str] = {}  # the same timestamps are written out agai
 
 
 def format_datetime(value: datetime) -> str:
-    """Seven fractional digits with trailing zeros trimmed, UTC ``Z`` (reference §3.1: ``…59.2Z``)."""
+    """Seven fractional digits with trailing zeros trimmed, UTC ``Z`` (``…59.2Z`` on the alerts page).
+
+    https://learn.microsoft.com/defender-endpoint/api/alerts
+    """
     text = _FORMATTED.get(value)
     if text is None:
         if len(_FORMATTED) > 200_000:
@@ -73,7 +76,10 @@ def collection_bytes(context: str, items: list[bytes], next_link: str | None) ->
 def error_response(
     status: int, code: str, message: str, target: str, *, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """The MDE / XDR error body (reference §3.3): ``target`` is a correlation id or the tenant."""
+    """The MDE / XDR error body: ``target`` is a correlation id or the tenant.
+
+    https://learn.microsoft.com/defender-endpoint/api/common-errors
+    """
     return json_response(
         {"error": {"code": code, "message": message, "target": target}}, status=status, headers=headers
     )

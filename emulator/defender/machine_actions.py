@@ -1,4 +1,7 @@
-"""Machine actions: the catalog of reference §6.1, body validation, and the status state machine.
+"""Machine actions: the catalog of action endpoints, body validation, and the status state machine.
+
+The catalog follows the action pages (e.g. https://learn.microsoft.com/defender-endpoint/api/isolate-machine)
+and the MachineAction entity https://learn.microsoft.com/defender-endpoint/api/machineaction.
 
 Status is a pure function of the emulated clock: ``Pending`` for ``pending_seconds`` after creation,
 then ``InProgress`` for ``in_progress_seconds``, then the configured outcome (``Succeeded``,
@@ -42,7 +45,7 @@ class ActionKind:
         return frozenset(names)
 
 
-# Path segment (lower case: ASP.NET routing ignores case) -> action. Reference §6.1.
+# Path segment (lower case: ASP.NET routing ignores case) -> action, one per action page.
 ACTIONS: dict[str, ActionKind] = {
     "isolate": ActionKind("Isolate", "Machine.Isolate", "IsolationType", ("Full", "Selective", "UnManagedDevice")),
     "unisolate": ActionKind("Unisolate", "Machine.Isolate"),
@@ -53,7 +56,8 @@ ACTIONS: dict[str, ActionKind] = {
     "stopandquarantinefile": ActionKind("StopAndQuarantineFile", "Machine.StopAndQuarantine", needs_sha1=True),
     "offboard": ActionKind("Offboard", "Machine.Offboard"),
 }
-# Cancel accepts any one of the action permissions (reference §6.1, [S30]).
+# Cancel accepts any one of the action permissions:
+# https://learn.microsoft.com/defender-endpoint/api/cancel-machine-action
 CANCEL_PERMISSIONS: tuple[str, ...] = tuple(dict.fromkeys(kind.permission for kind in ACTIONS.values()))
 
 
@@ -88,7 +92,10 @@ class ActionRequest:
 
 
 def parse_action_body(kind: ActionKind, body: Any) -> ActionRequest:
-    """Validate a case-sensitive action body (reference §3.1: wrong case -> 400)."""
+    """Validate a case-sensitive action body: wrong case -> 400.
+
+    https://learn.microsoft.com/defender-endpoint/api/common-errors
+    """
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidRequestBody", "Request body is incorrect: expected a JSON object")
     unknown = sorted(set(body) - kind.params)
@@ -180,7 +187,8 @@ class MachineAction:
         self.cancellation_comment = comment
 
     def to_json(self, now: datetime) -> dict[str, Any]:
-        """The real MachineAction shape (reference §6.2; ``externalId`` and ``lastUpdateDateTimeUtc``)."""
+        """The real MachineAction shape: ``externalId`` and ``lastUpdateDateTimeUtc`` as real answers spell them
+        (the machineaction page in the module docstring writes ``externalID``)."""
         status, updated = self.status_at(now)
         return {
             "id": self.id,

@@ -1,4 +1,8 @@
-"""MDE alert and machine handlers (reference §4, §5)."""
+"""MDE alert and machine handlers.
+
+Pages under https://learn.microsoft.com/defender-endpoint/api/: get-alerts, get-alert-info-by-id,
+update-alert, get-machines, get-machine-by-id.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from typing import Any, cast
 from aiohttp import web
 
 from emulator.defender import activity
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, collection_bytes, entity_bytes, json_response, raw_json_response
 from emulator.defender.odata import Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 
 ALERT_SCHEMA = Schema(
     "Alert",
@@ -46,7 +50,8 @@ _MACHINE_RULES = CollectionRules(MACHINE_SCHEMA, max_top=10_000)
 _PATCH_VALUES: dict[str, tuple[str, ...] | None] = {
     "status": ("New", "InProgress", "Resolved"),
     "classification": ("TruePositive", "InformationalExpectedActivity", "FalsePositive"),
-    # Both spellings of reference §10 item 2 are accepted, plus the deprecated-but-seen values.
+    # Both spellings are accepted, plus the deprecated-but-seen values: the alerts page says
+    # ConfirmedUserActivity / Clean, the update-alert page ConfirmedActivity / NotMalicious.
     "determination": (
         "MultiStagedAttack", "MaliciousUserActivity", "CompromisedUser", "Malware", "Phishing", "UnwantedSoftware",
         "Other", "SecurityTesting", "LineOfBusinessApplication", "ConfirmedUserActivity", "ConfirmedActivity",
@@ -124,7 +129,8 @@ async def patch_alert(ctx: Ctx) -> web.Response:
 
 
 async def list_machines(ctx: Ctx) -> web.Response:
-    if not ctx.data.machines:  # "404 if there are no recent machines" (reference §5.1)
+    # 404 "if there are no recent machines" (https://learn.microsoft.com/defender-endpoint/api/get-machines)
+    if not ctx.data.machines:
         raise ApiError(404, "ResourceNotFound", "No recent machines were found")
     page, next_link = select(ctx.request, ctx.data.machines, _MACHINE_RULES, ctx.state.settings.alerts_page_size)
     return json_response(envelope(ctx.context("Machines"), page, next_link, lambda m: m))

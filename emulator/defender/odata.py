@@ -1,4 +1,8 @@
-"""The OData subset the Defender APIs accept (reference §3.2), compiled to Python predicates.
+"""The OData subset the Defender APIs accept, compiled to Python predicates.
+
+The operators and examples are those of
+https://learn.microsoft.com/defender-endpoint/api/exposed-apis-odata-samples and of each list page
+(e.g. https://learn.microsoft.com/defender-endpoint/api/get-alerts).
 
 ``$filter``: comparisons ``eq ne gt ge lt le``, ``and`` / ``or`` / ``not``, parentheses,
 ``startswith(field,'x')``, string literals with ``''`` escaping, unquoted ISO date-times, numbers,
@@ -37,7 +41,7 @@ class Schema:
     fields: Mapping[str, FieldType]
 
     def resolve(self, name: str) -> tuple[str, FieldType]:
-        # The docs list "InvestigationId" next to "incidentId" (reference §3.2): match case-insensitively.
+        # The get-alerts page lists "InvestigationId" next to "incidentId": match case-insensitively.
         for canonical, kind in self.fields.items():
             if canonical.lower() == name.lower():
                 return canonical, kind

@@ -1,7 +1,8 @@
 """Collection responses: OData options applied to a list of records, and the page envelope.
 
-Reference §3.2: ``$top`` caps the page and, when given, no ``@odata.nextLink`` comes back (OBS
-[S62]); without ``$top`` the service pages by itself and links the next page with ``$skip`` added.
+``$top`` caps the page and, when given, no ``@odata.nextLink`` comes back (seen in real answers, not
+documented: https://github.com/MicrosoftDocs/microsoft-365-docs/issues/8316); without ``$top`` the service
+pages by itself and links the next page with ``$skip`` added.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from emulator.defender.odata import ODataError, Record, Schema, apply_orderby, p
 class CollectionRules:
     schema: Schema
     max_top: int  # larger $top -> 400 (alerts/machines/actions 10,000; incidents 100)
-    top_error_code: str = "ODataError"  # XDR answers an oversized $top with BadRequest [S70]
+    # XDR answers an oversized $top with BadRequest (https://github.com/demisto/content/pull/12434)
+    top_error_code: str = "ODataError"
     default_order: tuple[tuple[str, bool], ...] = ()
 
 

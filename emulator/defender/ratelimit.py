@@ -1,9 +1,12 @@
 """Sliding-window rate limits per (tenant, app, route family), as Defender applies them.
 
-Reference §3.4: limits apply "always on the combination of application+tenant" [S61]; most MDE
-routes allow 100 calls/min and 1,500 calls/hour, the XDR incidents list 50/min [S38]. A refused call
-is not counted (it did no work). The 429 body carries ``"code":"429"`` as real traffic does, not the
-documented ``TooManyRequests`` (reference §10 item 8).
+Limits apply "always on the combination of application+tenant" (Microsoft's answer in
+https://github.com/MicrosoftDocs/microsoft-365-docs/issues/10124). Most MDE routes allow 100 calls/min
+and 1,500 calls/hour (e.g. https://learn.microsoft.com/defender-endpoint/api/get-alerts), the XDR
+incidents list 50/min (https://learn.microsoft.com/defender-xdr/api-list-incidents). A refused call is
+not counted (it did no work). The 429 body carries ``"code":"429"`` as real traffic does (bodies in
+https://github.com/MicrosoftDocs/microsoft-365-docs/issues/4616), not the ``TooManyRequests`` of
+https://learn.microsoft.com/defender-endpoint/api/common-errors.
 """
 
 from __future__ import annotations

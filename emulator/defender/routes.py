@@ -1,13 +1,15 @@
-"""The Defender route table (contracts §1.6): path pattern -> methods, handlers and roles."""
+"""The Defender route table (docs/contracts.md §1.6): path pattern -> methods, handlers and roles."""
 
 from __future__ import annotations
 
-from emulator.defender import actions, mde, xdr
-from emulator.defender.api import Handler, Roles, Route
+from emulator.defender import action_handlers, mde, xdr
 from emulator.defender.machine_actions import CANCEL_PERMISSIONS
+from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
 
-# Reference §4.1, §5.1, §6.1, §8: the application permissions each route accepts (any one of).
+# The application permissions each route accepts (any one of), from the Permissions table of its page:
+# get-alerts, update-alert, get-machines, get-machineactions-collection under
+# https://learn.microsoft.com/defender-endpoint/api/, and https://learn.microsoft.com/defender-xdr/api-list-incidents.
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
 ALERT_WRITE = ("Alert.ReadWrite.All",)
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
@@ -30,18 +32,20 @@ ROUTES: dict[tuple[str, ...], Route] = {
     ("machines",): _route("machines", "machines", "mde", GET=(mde.list_machines, _fixed(MACHINE_READ))),
     ("machines", "*"): _route("machines", "machines", "mde", GET=(mde.get_machine, _fixed(MACHINE_READ))),
     ("machines", "*", "*"): _route(
-        "machineactions", "machineactions", "mde", POST=(actions.create_action, actions.action_roles)
+        "machineactions", "machineactions", "mde", POST=(action_handlers.create_action, action_handlers.action_roles)
     ),
     ("machineactions",): _route(
-        "machineactions", "machineactions", "mde", GET=(actions.list_actions, _fixed(MACHINE_READ))
+        "machineactions", "machineactions", "mde", GET=(action_handlers.list_actions, _fixed(MACHINE_READ))
     ),
     ("machineactions", "*"): _route(
-        "machineactions", "machineactions", "mde", GET=(actions.get_action, _fixed(MACHINE_READ))
+        "machineactions", "machineactions", "mde", GET=(action_handlers.get_action, _fixed(MACHINE_READ))
     ),
     ("machineactions", "*", "cancel"): _route(
-        "machineactions", "machineactions", "mde", POST=(actions.cancel_action, _fixed(CANCEL_PERMISSIONS))
+        "machineactions", "machineactions", "mde", POST=(action_handlers.cancel_action, _fixed(CANCEL_PERMISSIONS))
     ),
-    # The incidents list has its own, lower limit (50/min); get-incident allows 100/min [S38][S39].
+    # The incidents list has its own, lower limit (50/min); get-incident allows 100/min:
+    # https://learn.microsoft.com/defender-xdr/api-list-incidents,
+    # https://learn.microsoft.com/defender-xdr/api-get-incident
     ("incidents",): _route("incidents", "incidents", "xdr", GET=(xdr.list_incidents, _fixed(INCIDENT_READ))),
     ("incidents", "*"): _route("incidents", "incident", "xdr", GET=(xdr.get_incident, _fixed(INCIDENT_READ))),
 }

@@ -4,7 +4,8 @@ actions and incidents.
 Alerts and machines are plain dicts in the API's own field order, holding ``datetime`` objects for
 date-time fields: OData filters compare them directly and :mod:`jsonfmt` writes them out. Every write
 of an alert or incident goes through :meth:`DefenderStore.record_alert` / ``record_incident`` so the
-ground truth (contracts §1.5) holds each version exactly once.
+ground truth (docs/contracts.md §1.5) holds each version exactly once. This module holds data only:
+:mod:`activity` makes a tenant's data (with machines from :mod:`generator`) and changes it over time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emulator.defender.jsonfmt import format_datetime
+from emulator.defender.jsonfmt import dumps, format_datetime
 from emulator.defender.machine_actions import ActionTiming, MachineAction
 from emulator.world import World
 
@@ -49,8 +50,6 @@ class TenantData:
 
     def alert_json(self, alert: Alert) -> tuple[bytes, bytes]:
         """The alert's JSON with and without evidence, encoded once per version."""
-        from emulator.defender.jsonfmt import dumps
-
         cached = self.rendered.get(alert["id"])
         if cached is None or cached[0] is not alert:
             full = dumps(alert).encode()
@@ -58,7 +57,10 @@ class TenantData:
         return cached[1], cached[2]
 
     def machine(self, key: str) -> Machine | None:
-        """By machine id, or by computer name (the get-machine API accepts either, reference §5.1)."""
+        """By machine id, or by computer name: the get-machine API accepts either.
+
+        https://learn.microsoft.com/defender-endpoint/api/get-machine-by-id
+        """
         lowered = key.lower()
         for machine in self.machines:
             if machine["id"] == lowered or str(machine["computerDnsName"]).lower() == lowered:
@@ -87,23 +89,12 @@ class DefenderStore:
         self.alert_versions: list[Version] = []
         self.incident_versions: list[Version] = []
 
-    def tenant(self, tenant_id: str) -> TenantData:
-        """The tenant's data, created on first use with the machines its spec asks for."""
-        from emulator.defender import generator  # generator imports this module
+    def find(self, tenant_id: str) -> TenantData | None:
+        """The tenant's data, if it was added (:func:`activity.tenant_data` adds it on first use)."""
+        return self._tenants.get(tenant_id.lower())
 
-        tenant_id = tenant_id.lower()
-        data = self._tenants.get(tenant_id)
-        spec = self.world.tenant(tenant_id)
-        if data is None:
-            # Seeded by (world seed, tenant): the same scenario seed gives the same machines and alerts.
-            rng = random.Random(f"{self.world.seed}:{tenant_id}")
-            name = spec.display_name if spec else tenant_id[:8]
-            data = TenantData(tenant_id=tenant_id, rng=rng, domain=generator.domain_for(name))
-            data.next_incident_id = rng.randint(1000, 90_000)
-            self._tenants[tenant_id] = data
-        wanted = spec.machines if spec else 0
-        while len(data.machines) < wanted:
-            data.machines.append(generator.make_machine(data, len(data.machines), self.world.clock.now()))
+    def add(self, data: TenantData) -> TenantData:
+        self._tenants[data.tenant_id] = data
         return data
 
     def known(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Defender XDR incident handlers (reference §8)."""
+"""Defender XDR incident handlers (https://learn.microsoft.com/defender-xdr/api-list-incidents, api-get-incident)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.odata import Record, Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 from emulator.defender.store import Alert, Incident, Machine, TenantData
 
 INCIDENT_SCHEMA = Schema(
@@ -20,7 +20,8 @@ INCIDENT_SCHEMA = Schema(
         **dict.fromkeys(("status", "assignedTo", "classification", "determination"), "string"),
     },
 )
-# "$top max 100" [S38], and a larger one is refused with BadRequest [S70]. Most recent first [S38].
+# "$top max 100", most recent first (https://learn.microsoft.com/defender-xdr/api-list-incidents); a larger $top is
+# refused with BadRequest (https://github.com/demisto/content/pull/12434).
 _INCIDENT_RULES = CollectionRules(
     INCIDENT_SCHEMA, max_top=100, top_error_code="BadRequest", default_order=(("lastUpdateTime", True),)
 )
@@ -49,7 +50,11 @@ def _device(machine: Machine) -> dict[str, Any]:
 
 
 def _entities(alert: Alert) -> list[dict[str, Any]]:
-    """The real 2023 response omits null entity fields and adds verdict / remediationStatus [S53]."""
+    """A real 2023 response omits null entity fields and adds verdict / remediationStatus.
+
+    Seen in captured responses, not documented: github.com/swimlane/techpubs-knowledgecenter,
+    docs/Connectors/t_microsoft_defender-main/Actions/get_incidents_list.md.
+    """
     entities = []
     for evidence in alert["evidence"]:
         entity = {k: v for k, v in evidence.items() if v is not None}

@@ -1,4 +1,4 @@
-"""The emulator's control API: tenants, emulated time, counters (contracts §1.5)."""
+"""The emulator's control API: tenants, emulated time, counters (docs/contracts.md §1.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The emulated Entra ID, driven by the real MSAL and requests over real HTTPS (contracts §1.3-§1.4)."""
+"""The emulated Entra ID, driven by the real MSAL and requests over real HTTPS (docs/contracts.md §1.3-§1.4)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from emulator.defender import DefenderService
+from emulator.entra.tokens import TokenService
 from emulator.scenario import SHARED_MACHINE_NAME, load_scenario
-from emulator.tokens import TokenService
 from emulator.world import World
 
 
@@ -21,7 +21,7 @@ def loaded(name: str, seed: int, tenants: int | None = None) -> tuple[World, Def
 
 def fingerprint(world: World, service: DefenderService) -> list[tuple[str, str, list[str]]]:
     return [
-        (tid, spec.display_name, [m["computerDnsName"] for m in service.store.tenant(tid).machines])
+        (tid, spec.display_name, [m["computerDnsName"] for m in service.tenant_data(tid).machines])
         for tid, spec in world.tenants.items()
     ]
 
@@ -42,14 +42,14 @@ def test_demo_covers_clouds_regions_and_unhealthy_tenants() -> None:
     assert any(s.consent == "partial" and not s.granted("mde") for s in specs)
     assert any(s.granted("mde") and "Machine.Isolate" not in s.granted("mde") for s in specs)
     # Names sharing a prefix in one tenant, and one name present in two tenants
-    names = Counter(m["computerDnsName"] for tid in world.tenants for m in service.store.tenant(tid).machines)
+    names = Counter(m["computerDnsName"] for tid in world.tenants for m in service.tenant_data(tid).machines)
     assert names[SHARED_MACHINE_NAME] == 2
-    first = [m["computerDnsName"] for m in service.store.tenant(specs[0].tenant_id).machines]
+    first = [m["computerDnsName"] for m in service.tenant_data(specs[0].tenant_id).machines]
     assert first[0].split(".")[0] == "web01"
     assert first[1].startswith("web01-")
     # Every tenant has alert history grouped into incidents, all in the ground truth
     for tid in world.tenants:
-        data = service.store.tenant(tid)
+        data = service.tenant_data(tid)
         assert len(data.alerts) == 40
         assert data.incidents
         assert all(a["incidentId"] in data.incidents for a in data.alerts.values())

@@ -4,7 +4,8 @@ Protocol 2019-08-01 as azure-identity (through MSAL's ManagedIdentityClient) spe
 ``GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=R[&client_id=C]`` with header
 ``X-IDENTITY-HEADER: {IDENTITY_HEADER}``; answer ``{access_token, expires_on (string epoch), resource,
 token_type, client_id}``. The Function App here has one user-assigned identity and no system-assigned
-one, so a request without ``client_id`` fails as it would in Azure (INF: App Service answers 400).
+one, so a request without ``client_id`` fails as it would in Azure (inferred, not documented: App
+Service answers 400).
 Errors use App Service's ``{"statusCode", "message"}`` shape, which MSAL reads.
 """
 
@@ -15,7 +16,7 @@ import json
 
 from aiohttp import web
 
-from emulator.tokens import TokenService
+from emulator.entra.tokens import TokenService
 from emulator.world import ManagedIdentity, World
 
 MI_PATH = "/msi/token"

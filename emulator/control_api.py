@@ -1,4 +1,4 @@
-"""The emulator's control API (contracts §1.5): health, state, tenants, emulated time, counters.
+"""The emulator's control API (docs/contracts.md §1.5): health, state, tenants, emulated time, counters.
 
 Served on its own loopback port under ``/_emulator``; no auth (loopback only, a development tool).
 The Defender helper's routes (generate, faults, limits, actions timing, ground truth, requests) are

@@ -1,10 +1,11 @@
 """Signed access tokens: what the emulated Entra ID issues and the emulated APIs verify.
 
 RS256 with one RSA key per emulator run, published in the JWKS of every tenant. Claims are the
-v1.0 app-only shape observed on real Defender tokens (reference/defender-api.md §2.3), including the
-``x5t`` header. Verification results are cached by token string: the same token is presented many
-times, and the throughput target (2,000 authenticated requests/s) leaves no room to re-verify RSA
-signatures on every call.
+v1.0 app-only shape that decoded real Defender tokens show, including the ``x5t`` header. The claims:
+https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference; why a v1.0 token comes
+from the v2 endpoint: https://learn.microsoft.com/entra/identity-platform/access-tokens#token-formats.
+Verification results are cached by token string: the same token is presented many times, and the
+throughput target (2,000 authenticated requests/s) leaves no room to re-verify RSA signatures on every call.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class TokenService:
             "uti": base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
             "ver": "1.0",
         }
-        if roles:  # no consented roles -> no roles claim at all (reference §2.3)
+        # No consented roles -> no roles claim at all ("app-only tokens can be issued without a roles claim",
+        # https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+        if roles:
             claims["roles"] = list(roles)
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
         return IssuedToken(access_token=token, expires_in=exp - now, iat=iat, nbf=iat, exp=exp)

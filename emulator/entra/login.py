@@ -2,8 +2,10 @@
 
 One ``LoginService`` per national cloud: ``login.microsoftonline.com`` serves commercial and GCC
 tenants with the commercial app registration, ``login.microsoftonline.us`` serves GCC High and DoD
-tenants with the US Government one. Asking the wrong cloud fails as it does in Azure (contracts §1.4).
-Shapes follow reference/defender-api.md §2 (requests, success bodies, claims, errors).
+tenants with the US Government one. Asking the wrong cloud fails as it does in Azure (docs/contracts.md §1.4).
+Requests and success bodies follow, for v2,
+https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow and, for v1,
+https://learn.microsoft.com/previous-versions/azure/active-directory/azuread-dev/v1-oauth2-client-creds-grant-flow.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import entra_errors as errors
-from emulator.entra_credentials import authenticate_client
-from emulator.entra_errors import EntraError
-from emulator.faults_hook import FaultSource, injected
-from emulator.tokens import IssuedToken, TokenService
+from emulator.entra import errors
+from emulator.entra.client_auth import authenticate_client
+from emulator.entra.errors import EntraError
+from emulator.entra.tokens import IssuedToken, TokenService
+from emulator.platform_faults import FaultSource, injected
 from emulator.world import AppFamily, AppRegistration, World, app_family
 
-# Resource (App ID URI) -> kind, per cloud (contracts §1.3). The kind picks the tenant's granted roles.
+# Resource (App ID URI) -> kind, per cloud (docs/contracts.md §1.3, §1.5a). The kind picks the tenant's granted roles.
 RESOURCES: dict[AppFamily, dict[str, str]] = {
     "commercial": {
         "https://api.securitycenter.microsoft.com": "mde",
@@ -112,7 +114,8 @@ class LoginService:
 
     async def _discovery(self, request: web.Request, *, v2: bool) -> web.Response:
         tenant = request.match_info["tenant"]
-        # INF: discovery answers for a tenant of the other cloud too; the token request is what fails.
+        # Inferred, not documented: discovery answers for a tenant of the other cloud too; the token request
+        # is what fails.
         if tenant.lower() not in ("common", "organizations") and self._tenant_family(tenant.lower()) is None:
             return errors.invalid_tenant_discovery(tenant).response(host=self.real_host)
         return web.json_response(self._discovery_doc(request, tenant, v2=v2))
@@ -228,7 +231,7 @@ class LoginService:
 
 
 def _token_body(issued: IssuedToken, resource: str, *, v2: bool) -> dict[str, Any]:
-    """Success body (reference §2.2): v2 has integers; v1 has strings plus expires_on / not_before / resource."""
+    """Success body: v2 has integers; v1 has strings plus expires_on / not_before / resource."""
     if v2:
         return {
             "token_type": "Bearer",

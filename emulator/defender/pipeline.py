@@ -3,7 +3,8 @@ rate-limit, then run the route's handler.
 
 Routing is done here rather than by aiohttp's router: ASP.NET matches paths case-insensitively
 (``StopAndQuarantineFile`` and ``stopandquarantinefile`` both work), ``/api/v1.0/`` is an alias of
-``/api/`` (reference §1.1), and a wrong method must give an empty 405 with ``Allow`` (reference §3.1).
+``/api/`` (https://learn.microsoft.com/defender-endpoint/api/exposed-apis-list), and a wrong method gets
+an empty 405 with ``Allow``, as captured real answers do.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.defender import activity
 from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
 from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
-from emulator.faults_hook import reset_connection
+from emulator.platform_faults import reset_connection
 from emulator.world import Resource, World
 
 REQUEST_LOG_SIZE = 2000
@@ -31,8 +33,8 @@ REQUEST_LOG_SIZE = 2000
 
 @dataclass
 class ApiSettings:
-    alerts_page_size: int = 10_000  # reference §3.2 (max page size)
-    incidents_page_size: int = 100  # reference §8
+    alerts_page_size: int = 10_000  # max page size, https://learn.microsoft.com/defender-endpoint/api/get-alerts
+    incidents_page_size: int = 100  # max page size, https://learn.microsoft.com/defender-xdr/api-list-incidents
 
 
 @dataclass
@@ -141,8 +143,8 @@ class HostApp:
         refusal = await self._faults_and_limits(request, route, caller)
         if refusal is not None:
             return refusal, tenant
-        ctx = Ctx(request, self.state, self.config, caller, self.state.store.tenant(tenant), matched[1],
-                  self.state.world.clock.now())  # fmt: skip
+        data = activity.tenant_data(self.state.store, tenant)
+        ctx = Ctx(request, self.state, self.config, caller, data, matched[1], self.state.world.clock.now())
         return await handler(ctx), tenant
 
     async def _faults_and_limits(self, request: web.Request, route: Route, caller: Caller) -> web.Response | None:

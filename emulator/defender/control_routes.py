@@ -1,5 +1,6 @@
-"""The Defender part of the control API (contracts §1.5): generate, faults, limits, action timing,
-machine names, ground truth, request log. Loopback only, no auth; bad input answers 400 naming the field.
+"""The Defender part of the control API (docs/contracts.md §1.5): generate, faults, limits, action
+timing, machine names, ground truth, request log. Loopback only, no auth; bad input answers 400
+naming the field.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _machine_renamer(service: DefenderService) -> Any:
             return _bad(f"no tenant {tenant_id!r} or bad machine index {index!r}", 404)
         if not isinstance(name, str) or not name:
             raise ControlInputError("computerDnsName must be a non-empty string")
-        machines = service.store.tenant(tenant_id).machines
+        machines = service.tenant_data(tenant_id).machines
         if int(index) >= len(machines):
             return _bad(f"tenant {tenant_id} has {len(machines)} machines", 404)
         service.rename_machine(tenant_id, int(index), name)

@@ -1,7 +1,8 @@
-"""Entra ID error answers: the JSON body shape of reference/defender-api.md §2.4 and the matrix of contracts §1.4.
+"""Entra ID error answers: the token endpoint's JSON error body, one constructor per row of docs/contracts.md §1.4.
 
-The ``error_description`` carries the ``\\r\\n``-separated Trace ID / Correlation ID / Timestamp lines
-real Entra appends; clients (and people) read the AADSTS code from both it and ``error_codes``.
+The body is the error response of https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow.
+The ``error_description`` carries the ``\\r\\n``-separated Trace ID / Correlation ID / Timestamp lines real
+Entra appends; clients (and people) read the AADSTS code from both it and ``error_codes``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class EntraError(Exception):
         )
 
 
-# Constructors, one per row of contracts §1.4 (messages from reference §2.4 / Microsoft's AADSTS list).
+# Constructors, one per row of docs/contracts.md §1.4 (codes and messages from Microsoft's AADSTS list,
+# https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 
 
 def unknown_tenant(tenant: str) -> EntraError:
@@ -62,8 +64,8 @@ def unknown_tenant(tenant: str) -> EntraError:
 
 
 def cross_cloud(tenant: str) -> EntraError:
-    # INF: the tenant exists, but in the other national cloud; Entra refuses confidential clients
-    # across clouds with 900382.
+    # Inferred, not documented: the tenant exists, but in the other national cloud; Entra refuses
+    # confidential clients across clouds with 900382.
     return EntraError(
         400,
         "invalid_request",
@@ -165,7 +167,8 @@ def unavailable() -> EntraError:
 
 
 def invalid_tenant_discovery(tenant: str) -> EntraError:
-    # OIDC discovery names the same AADSTS90002 with error "invalid_tenant" (reference §2.4).
+    # OIDC discovery names the same AADSTS90002 with error "invalid_tenant", as real discovery answers do
+    # (traces in https://github.com/Azure/azure-cli/issues/22145).
     err = unknown_tenant(tenant)
     err.error = "invalid_tenant"
     return err

@@ -1,7 +1,8 @@
 """Client authentication at the emulated token endpoint: secret, certificate assertion, federated assertion.
 
 Returns the ``appidacr`` the token will carry: ``"1"`` for a client secret, ``"2"`` for a client
-assertion (certificate or federated credential) — reference/defender-api.md §2.3.
+assertion (certificate or federated credential); see
+https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from emulator import entra_errors as errors
-from emulator.tokens import TokenInvalidError, TokenService
+from emulator.entra import errors
+from emulator.entra.tokens import TokenInvalidError, TokenService
 from emulator.world import AppRegistration
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

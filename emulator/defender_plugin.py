@@ -1,7 +1,7 @@
 """The Defender for Endpoint / Defender XDR part of the emulator, loaded lazily.
 
-It lives in ``emulator/defender/`` and ``emulator/scenario.py`` (interface in contracts §1 "Emulator
-internals"). The platform (Entra ID, Key Vault, managed identity) must start without it, so a missing
+It lives in ``emulator/defender/`` and ``emulator/scenario.py`` (interface in docs/contracts.md §1.5a
+"Emulator internals"). The platform (Entra ID, Key Vault, managed identity) must start without it, so a missing
 or incomplete Defender part is reported on stderr and the emulator runs with the platform hosts only.
 """
 
@@ -11,11 +11,11 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from emulator.faults_hook import FaultSource
-from emulator.tokens import TokenService
+from emulator.entra.tokens import TokenService
+from emulator.platform_faults import FaultSource
 from emulator.world import TenantSpec, World
 
-# contracts §1.2: the Defender API hosts, each on its own port.
+# docs/contracts.md §1.2: the Defender API hosts, each on its own port.
 DEFENDER_HOSTS: tuple[str, ...] = (
     "api.securitycenter.microsoft.com",
     "api.security.microsoft.com",

@@ -1,4 +1,4 @@
-"""Machine-action handlers (reference §6): create, cancel, get, list."""
+"""Machine-action handlers: create, cancel, get, list (the catalog and state machine are in machine_actions)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.defender.api import Ctx
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.machine_actions import ACTIONS, MachineAction, parse_action_body, parse_cancel_body
 from emulator.defender.mde import read_json
 from emulator.defender.odata import Record, Schema
 from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.pipeline import Ctx
 
 ACTION_SCHEMA = Schema(
     "MachineAction",
@@ -53,7 +53,8 @@ async def create_action(ctx: Ctx) -> web.Response:
         sha1=request.sha1,
     )
     ctx.data.actions[action.id] = action
-    # Offboard is documented as "200 - Created" but answers 201 like every other action (reference §10 item 4).
+    # The offboard page says "200 - Created" (https://learn.microsoft.com/defender-endpoint/api/offboard-machine-api);
+    # every other action documents 201, and so does this one.
     return _render(ctx, action, status=201)
 
 
