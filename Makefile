@@ -32,7 +32,7 @@ test: lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -m 'not integration' $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m localdev.demo

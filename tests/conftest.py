@@ -86,3 +86,13 @@ def emulator_env(emulator: EmulatorInfo, monkeypatch: pytest.MonkeyPatch) -> Emu
     for name, value in emulator.env().items():
         monkeypatch.setenv(name, value)
     return emulator
+
+
+# Fixtures that start a real server: a test using one is an integration test wherever its file lives.
+REAL_SERVER_FIXTURES = frozenset({"azurite", "emulator", "private_emulator", "emulator_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

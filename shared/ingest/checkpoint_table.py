@@ -82,8 +82,11 @@ class CheckpointStore(Protocol):
 class TableCheckpointStore:
     """Checkpoints and their leases in Azure Table storage."""
 
-    def __init__(self, table: TableClient, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, table: TableClient, *, clock: Clock | None = None, remember_chars: int = _REMEMBER_CHARS
+    ) -> None:
         self._table = table
+        self._remember_chars = remember_chars
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._released: OrderedDict[tuple[str, str], tuple[dict[str, Any], str]] = OrderedDict()
@@ -181,7 +184,7 @@ class TableCheckpointStore:
                 self._released_chars -= _chars(previous[0])
             self._released[(tenant_id, feed)] = (fields, etag)
             self._released_chars += size
-            while self._released_chars > _REMEMBER_CHARS:
+            while self._released_chars > self._remember_chars:
                 _, (oldest, _) = self._released.popitem(last=False)
                 self._released_chars -= _chars(oldest)
 

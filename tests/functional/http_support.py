@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 
 import function_app
-from tests.unit.actions_fakes import match_route
+from tests.fakes.actions import match_route
 
 
 @functools.cache

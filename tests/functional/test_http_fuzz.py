@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
 from shared.http.signing import SignatureVerifier
 from shared.triggers.http import use_http_api
+from tests.fakes.actions import MACHINE_A1, TENANT_A, Harness, MemoryReplayGuard, build_harness
 from tests.functional.http_support import functions
-from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, Harness, MemoryReplayGuard, build_harness
 
 FUZZED = [r for r in ROUTES if r.operation != "openapi" and r.operation not in SEPARATE_OPERATIONS]
 GUID = "11111111-2222-3333-4444-555555555555"

@@ -11,8 +11,8 @@ import pytest
 from shared.domain.errors import DefenderUnavailableError
 from shared.http.signing import SignatureVerifier, sign
 from shared.triggers.http import use_http_api
+from tests.fakes.actions import MACHINE_A1, TENANT_A, MemoryReplayGuard, build_harness
 from tests.functional.http_support import functions
-from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, MemoryReplayGuard, build_harness
 
 FUNCTION_KEY = "fk-Zm9vYmFyYmF6cXV4LWZ1bmN0aW9uLWtleQ"
 SIGNING_SECRET = b"signing-secret-6f1d2c7e"

@@ -10,8 +10,8 @@ import pytest
 from shared.http.openapi import build_document
 from shared.http.routes import ROUTES, SEPARATE_OPERATIONS
 from shared.triggers.http import use_http_api
+from tests.fakes.actions import MACHINE_A1, TENANT_A, Harness, build_harness
 from tests.functional.http_support import call, http_functions, json_body
-from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, Harness, build_harness
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from shared.platform.settings import Settings
 from shared.platform.storage import EVENTS_QUEUE, JOBS_QUEUE, StorageClients
 from shared.triggers.queue import ingest_tenant_job
 from shared.triggers.timer import sweep
-from tests.unit.ingest_fakes import FakeChangeSource
+from tests.fakes.ingest import FakeChangeSource
 
 pytestmark = pytest.mark.integration
 
@@ -145,9 +145,19 @@ def test_a_malformed_message_is_logged_with_the_field_and_raised_for_the_poison_
     assert "'sweep_id'" in caplog.text
 
 
-def test_an_unknown_tenant_completes_without_retry(services: tuple[Services, FakeChangeSource]) -> None:
+def test_an_unknown_tenant_completes_without_retry(
+    services: tuple[Services, FakeChangeSource], caplog: pytest.LogCaptureFixture
+) -> None:
+    svc, source = services
+    # GIVEN a job for a tenant that is not in the registry (removed after the sweep enqueued it)
     job = new_job(str(uuid.uuid4()), "mde-alerts")
-    ingest_tenant_job(QueueMessage(id="m2", body=job.to_json().encode(), dequeue_count=1))  # no exception
+    # WHEN the trigger runs it THEN it returns (the host deletes the message: no retry, no poison) ...
+    with caplog.at_level("INFO"):
+        ingest_tenant_job(QueueMessage(id="m2", body=job.to_json().encode(), dequeue_count=1))
+    # ... without calling Defender, without handing the job back, and says why in the log
+    assert source.calls == 0
+    assert svc.storage.queue(JOBS_QUEUE).get_queue_properties().approximate_message_count == 0
+    assert f"tenant {job.tenant_id} is not in the registry" in caplog.text
 
 
 def test_a_throttled_job_is_requeued_with_the_retry_after_delay(services: tuple[Services, FakeChangeSource]) -> None:

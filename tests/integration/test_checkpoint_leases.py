@@ -54,11 +54,11 @@ def table_name(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[str]:
 
 
 def _store(
-    azurite: AzuriteEndpoints, table_name: str, clock: Clock, sent: Requests | None = None
+    azurite: AzuriteEndpoints, table_name: str, clock: Clock, sent: Requests | None = None, **options: int
 ) -> TableCheckpointStore:
     hooks = {"raw_request_hook": sent} if sent else {}
     table = TableClient.from_connection_string(azurite.connection_string, table_name=table_name, **hooks)
-    return TableCheckpointStore(table, clock=clock)
+    return TableCheckpointStore(table, clock=clock, **options)
 
 
 @pytest.fixture
@@ -163,12 +163,11 @@ def test_a_warm_claim_is_one_conditional_write_and_never_uses_a_cursor_moved_els
 
 
 def test_what_a_worker_remembers_is_bounded_and_the_least_recently_released_goes_first(
-    azurite: AzuriteEndpoints, table_name: str, monkeypatch: pytest.MonkeyPatch
+    azurite: AzuriteEndpoints, table_name: str
 ) -> None:
     # GIVEN room for two small released entities (each costs 64 characters plus its keys)
-    monkeypatch.setattr("shared.ingest.checkpoint_table._REMEMBER_CHARS", 2 * 64 + 10)
     sent = Requests()
-    store = _store(azurite, table_name, Clock(), sent)
+    store = _store(azurite, table_name, Clock(), sent, remember_chars=2 * 64 + 10)
     feeds = [f"feed-{n}" for n in range(3)]
     # WHEN three feeds are released in turn
     for feed in feeds:

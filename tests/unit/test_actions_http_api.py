@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.domain.errors import DefenderForbiddenError, DefenderUnavailableError, MissingRolesError, ThrottledError
 from shared.http.signing import SignatureVerifier, sign
-from tests.unit.actions_fakes import MACHINE_A1, TENANT_A, MemoryReplayGuard, api_request, build_harness
+from tests.fakes.actions import MACHINE_A1, TENANT_A, MemoryReplayGuard, api_request, build_harness
 
 ISOLATE_PATH = f"tenants/{TENANT_A}/machines/{MACHINE_A1}/isolate"
 ISOLATE = {"comment": "alert 1234"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.domain.tenant import Tenant
-from tests.unit.actions_fakes import MACHINE_A1, MACHINE_B1, TENANT_A, TENANT_B, Harness, api_request, build_harness
+from tests.fakes.actions import MACHINE_A1, MACHINE_B1, TENANT_A, TENANT_B, Harness, api_request, build_harness
 
 ISOLATE = {"comment": "alert 1234", "isolationType": "Full"}
 
@@ -129,7 +129,7 @@ def test_status_and_cancel_of_an_action() -> None:
 def test_tenant_cache_serves_repeats_for_its_ttl_and_never_caches_a_missing_tenant() -> None:
     from shared.actions.service import CachedTenants
     from shared.domain.errors import TenantNotFoundError
-    from tests.unit.actions_fakes import FakeTenants
+    from tests.fakes.actions import FakeTenants
 
     now = {"t": 0.0}
     registry = FakeTenants(Tenant(TENANT_A, "Contoso"))

@@ -6,7 +6,7 @@ import pytest
 
 from shared.domain.errors import SignatureError
 from shared.http.signing import SignatureVerifier, sign
-from tests.unit.actions_fakes import MemoryReplayGuard
+from tests.fakes.actions import MemoryReplayGuard
 
 SECRET = b"unit-test-signing-secret"
 NOW = 1_767_225_600

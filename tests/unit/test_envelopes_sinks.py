@@ -13,7 +13,7 @@ import requests
 from shared.domain.envelope import MAX_ENVELOPE_BYTES, EventItem, build_envelopes, payload_path
 from shared.domain.errors import DeliveryError
 from shared.ingest.sinks.webhook import WebhookSink
-from tests.unit.ingest_fakes import T0, TENANT
+from tests.fakes.ingest import T0, TENANT
 
 
 def _item(n: int, size: int = 1500) -> EventItem:

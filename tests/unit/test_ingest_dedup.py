@@ -9,7 +9,7 @@ import pytest
 from shared.domain.errors import DeliveryError, NotConsentedError, ThrottledError, TokenServiceError
 from shared.domain.job import new_job
 from shared.ingest.runner import IngestDeps, IngestOptions, run_job
-from tests.unit.ingest_fakes import (
+from tests.fakes.ingest import (
     TENANT,
     FakeChangeSource,
     FakeCheckpoints,

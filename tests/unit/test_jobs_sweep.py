@@ -12,7 +12,7 @@ from shared.domain.job import Job, new_job, parse_job
 from shared.ingest.runner import IngestDeps
 from shared.ingest.sweep import plan_sweep, run_sweep, spread_delay
 from shared.ingest.worker import handle_message
-from tests.unit.ingest_fakes import (
+from tests.fakes.ingest import (
     T0,
     TENANT,
     FakeChangeSource,
