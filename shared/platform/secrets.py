@@ -61,7 +61,8 @@ class KeyVaultSecretReader:
 
         self._vault = vault_url
         # The challenge check must stay on in production; it can only pass for a real vault host, so it is
-        # off only when the vault host is rewritten to a local stand-in (reference azure-functions §7).
+        # off only when the vault host is rewritten to a local stand-in
+        # (docs/microsoft-apis.md §Key Vault secrets client).
         self._client = SecretClient(
             vault_url=rewrite_url(vault_url, overrides),
             credential=credential,

@@ -1,7 +1,8 @@
 """The emulated Defender for Endpoint API over real HTTPS: shapes, auth, OData and paging.
 
-Tokens come from the emulator's Entra ID (plain requests and MSAL); the reference examples
-(reference/defender-api.md §4.2, §5.3, §6.2, §8) are the oracle for field names and types.
+Tokens come from the emulator's Entra ID (plain requests and MSAL); the documented examples
+(docs/microsoft-apis.md §Alerts, §Machines, §MachineAction and its states, §Defender XDR incidents) are the
+oracle for field names and types.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from tests.integration.emulator_support import MDE_SCOPE, add_tenant, msal_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("emulator_env")]
 
-# Reference §4.2 list example: every key and its JSON type.
+# The list example of https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
+# (docs/microsoft-apis.md §Alerts): every key and its JSON type.
 ALERT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str, "incidentId": (int, type(None)), "investigationId": (int, type(None)), "assignedTo": (str, type(None)),
     "severity": str, "status": str, "classification": (str, type(None)), "determination": (str, type(None)),
@@ -67,7 +69,7 @@ def test_alert_list_has_the_real_headers_and_fields(emulator: EmulatorInfo, tena
     )
     # WHEN it lists alerts
     response = call(emulator, "GET", "/api/alerts", result["access_token"])
-    # THEN headers, context and every alert field match the reference example
+    # THEN headers, context and every alert field match the documented example
     assert response.status_code == 200
     assert response.headers["Content-Type"] == ODATA_JSON
     assert response.headers["OData-Version"] == "4.0"
@@ -109,7 +111,7 @@ def test_patch_alert_makes_a_new_version_with_the_comment(emulator: EmulatorInfo
     assert _when(updated["lastUpdateTime"]) > _when(alert["lastUpdateTime"])
     truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant}").json()["alerts"]
     assert {"tenant_id": tenant, "id": alert["id"], "lastUpdateTime": updated["lastUpdateTime"]} in truth
-    # Body names are case-sensitive (reference §3.1)
+    # Body names are case-sensitive (docs/microsoft-apis.md §Requests and responses)
     wrong_case = call(emulator, "PATCH", f"/api/alerts/{alert['id']}", bearer, json={"Status": "New"})
     assert wrong_case.status_code == 400
     assert error_of(wrong_case)["code"] == "InvalidRequestBody"
