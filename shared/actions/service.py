@@ -1,7 +1,7 @@
 """Response actions, the use case behind the HTTP API: authorize against the tenant's allow-list, resolve
 the machine exactly, call Defender with that tenant's token, and follow the action if asked to.
 
-The service is HTTP-agnostic: ``shared.httpapi`` validates input, handles ``Idempotency-Key`` and writes
+The service is HTTP-agnostic: ``shared.http.api`` validates input, handles ``Idempotency-Key`` and writes
 the audit record around each call. What the service learns along the way (resolved machine, Defender's
 action id) goes into the ``AuditNote`` the caller passes, so a failure halfway is audited with it.
 

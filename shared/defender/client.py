@@ -179,7 +179,7 @@ class DefenderClient:
         return self.request(tenant, "mde", "GET", path, required_roles=[LOOKUP_ROLE])  # type: ignore[return-value]
 
     def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> list[Machine]:
-        """Machines by exact DNS name or by last IP address (never by prefix: shared/machines.py re-checks)."""
+        """Machines by exact DNS name or by last IP address (never by prefix: shared/domain/machines.py re-checks)."""
         if (name is None) == (ip is None):
             raise ValueError("find_machines needs exactly one of name= or ip=")
         if name is not None:

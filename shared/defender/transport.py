@@ -1,6 +1,6 @@
 """The transport under the Defender client: hosts per cloud, paging, throttling, retries, errors.
 
-- Host per tenant cloud/region (shared.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
+- Host per tenant cloud/region (shared.domain.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
 - One pooled ``requests.Session``; explicit (connect, read) timeouts on every call.
 - Transient failures (5xx, connection errors, resets) are retried a bounded number of times with
   exponential backoff and full jitter. Only GETs are retried after a request may have reached the
@@ -9,7 +9,7 @@
 - 429: Retry-After is honoured (docs/microsoft-apis.md §Throttling: ignoring it keeps returning 429).
   Short waits are slept in place; a long one raises ``ThrottledError(retry_at)`` so the worker hands its
   job back to the queue with a visibility delay instead of holding a function instance asleep.
-- A per-(tenant, API) limiter keeps this process under the documented quotas (shared.ratelimit).
+- A per-(tenant, API) limiter keeps this process under the documented quotas (shared.defender.rate_limit).
 - Paging works whether or not the service sends ``@odata.nextLink`` (it does not when ``$top`` is
   given, docs/microsoft-apis.md §Paging; §Known documentation inconsistencies, item 7): ``$top``/``$skip``
   by default, nextLink followed when present.

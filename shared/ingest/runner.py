@@ -69,7 +69,7 @@ class ChangeSource(Protocol):
 
 
 class TenantDirectory(Protocol):
-    """The part of ``shared.tenants.TenantStore`` the worker uses."""
+    """The part of ``shared.tenants.store.TenantStore`` the worker uses."""
 
     def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
         """The tenant and its recorded health (one read), or ``TenantNotFoundError``."""

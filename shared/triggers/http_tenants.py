@@ -2,8 +2,8 @@
 
 Function-key protected like every route (auth level FUNCTION, checked by the host); when request
 signing is configured (``RELAY_HTTP_SIGNING_SECRET_NAME``) the signature is verified too, as on the
-action routes. The routes are rows of ``shared.routes.ROUTES`` (so the OpenAPI document lists them) but
-are served here rather than by ``HttpApi``: they read the registry and checkpoints, never Defender.
+action routes. The routes are rows of ``shared.http.routes.ROUTES`` (so the OpenAPI document lists them)
+but are served here rather than by ``HttpApi``: they read the registry and checkpoints, never Defender.
 
 Health answers "what do I tell the customer?": the last check or job outcome, the error and its
 remedy, and per feed how far events have been delivered (the checkpoint cursor).
