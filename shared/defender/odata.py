@@ -1,4 +1,4 @@
-"""TODO docstring (split from defender_api)."""
+"""OData literals for Defender ``$filter`` expressions: quoted strings and unquoted UTC date-times."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring (split from triggers/http_tenants)."""
+"""``TenantsApi``: ``GET /api/tenants`` and ``GET /api/tenants/{tenantId}/health`` without the routing, from
+the registry and the checkpoint cursors, never Defender."""
 
 from __future__ import annotations
 

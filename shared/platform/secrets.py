@@ -1,4 +1,5 @@
-"""TODO docstring (split from credentials)."""
+"""Where secrets come from: Key Vault through the Function App's identity (cached for an hour), or
+``RELAY_SECRET_<NAME>`` variables in development (``RELAY_CREDENTIALS_FROM_ENV=1``)."""
 
 from __future__ import annotations
 
