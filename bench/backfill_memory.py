@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.backfill_memory [--alerts 100000] [--page-size 1000]
 
 The emulator generates the tenant's history (alerts over the last two days); the relay's first run of
-the tenant (lookback 72 h) reads it page by page. The worker runs as ``python -m shared.drain`` in a
-child process, so its peak RSS is measured alone (``getrusage(RUSAGE_CHILDREN)`` after it exits).
+the tenant (lookback 72 h) reads it page by page. The worker runs as ``python -m shared.ingest.drain`` in
+a child process, so its peak RSS is measured alone (``getrusage(RUSAGE_CHILDREN)`` after it exits).
 Pass: peak RSS < 256 MB and every alert version the API still shows was delivered.
 """
 

@@ -6,7 +6,7 @@
 1. N tenants (MDE alerts feed) in the emulator and the relay's registry; every Defender answer is
    delayed by ``--latency-ms``.
 2. Cold run: ``--alerts`` new alerts per tenant, one sweep, the queue drained by ``--threads`` worker
-   threads running the real worker code (``shared.drain``: the Functions host's receive, concurrency
+   threads running the real worker code (``shared.ingest.drain``: the Functions host's receive, concurrency
    and completion) while the sweep is still enqueueing. Tokens are fetched here.
 3. Warm run: the same again in the same process (what every later sweep looks like); ``--warm-runs``
    repeats it (the best one is checked: other work on a shared machine only ever slows a run down).

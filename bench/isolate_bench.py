@@ -87,8 +87,9 @@ class Probes:
 
 class WorkerLogHandler(logging.Handler):
     """Stands in for the Functions Python worker's root handler: the worker sets the root logger to INFO
-    and formats every record into a gRPC message for the host (reference azure-functions.md §2.7), so
-    every INFO record on the request path costs real time there. Counted, formatted, kept in a ring."""
+    and formats every record into a gRPC message for the host
+    (docs/microsoft-apis.md §Python package and programming model), so every INFO record on the request path
+    costs real time there. Counted, formatted, kept in a ring."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)

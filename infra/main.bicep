@@ -228,7 +228,7 @@ output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
 output AZURE_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
-// The federated credential to add on the partner app registration (reference/azure-functions.md §5.4).
+// The federated credential to add on the partner app registration (docs/microsoft-apis.md §Federated credential).
 output FEDERATED_CREDENTIAL_ISSUER string = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
 output FEDERATED_CREDENTIAL_SUBJECT string = identity.outputs.principalId
 output FEDERATED_CREDENTIAL_AUDIENCE string = 'api://AzureADTokenExchange'

@@ -1,8 +1,8 @@
 """Calling the app's registered HTTP functions the way the Functions host does, without the host.
 
-Core Tools cannot be installed here (reference azure-functions.md §0), so the demo indexes
-``function_app.app`` like the Python worker (``get_functions()``) and calls each function with a real
-``func.HttpRequest``: the route table, auth level and bindings are the ones ``func start`` would load.
+Core Tools cannot be installed here (docs/microsoft-apis.md §Python package and programming model), so the
+demo indexes ``function_app.app`` like the Python worker (``get_functions()``) and calls each function with
+a real ``func.HttpRequest``: the route table, auth level and bindings are the ones ``func start`` would load.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from azure.storage.queue import QueueClient
 from shared.domain.job import parse_time
 
 ItemKey = tuple[str, str, str]  # (tenant_id, kind, id)
-# Which emulator role lets the relay read which kind (reference defender-api.md §4.1, §8).
+# Which emulator role lets the relay read which kind (docs/microsoft-apis.md §Alerts, §Defender XDR incidents).
 READ_ROLE = {"alert": ("mde", "Alert.Read.All"), "incident": ("xdr", "Incident.Read.All")}
 
 

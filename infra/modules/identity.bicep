@@ -1,7 +1,8 @@
 // The app's one identity: a user-assigned managed identity (UAMI).
 // It reaches storage, Key Vault and App Insights (role assignments in rbac.bicep), and it can be the
 // federated credential of the partner app registration, so the app needs no secret at all.
-// Only a user-assigned identity can be a federated credential of an app (reference/azure-functions.md §5.4).
+// Only a user-assigned identity can be a federated credential of an app
+// (docs/microsoft-apis.md §Federated credential).
 
 @description('Name of the user-assigned managed identity.')
 param name string

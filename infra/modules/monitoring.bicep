@@ -1,6 +1,6 @@
 // Log Analytics + workspace-based Application Insights. Local (key) authentication is off: the app
 // sends telemetry with its managed identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING, role
-// Monitoring Metrics Publisher in rbac.bicep; reference/azure-functions.md §2.7).
+// Monitoring Metrics Publisher in rbac.bicep; docs/microsoft-apis.md §Identity-based connections and RBAC).
 
 param logAnalyticsName string
 param applicationInsightsName string

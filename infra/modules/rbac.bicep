@@ -1,5 +1,6 @@
 // Role assignments, data plane only, the least roles that cover what the app does
-// (reference/azure-functions.md §4.4). Management roles such as Owner would not be enough anyway.
+// (docs/microsoft-apis.md §Identity-based connections and RBAC). Management roles such as Owner would not
+// be enough anyway.
 //
 // App identity (the UAMI):
 //   Storage Blob Data Owner        host storage (keys, timer locks, deployment package), claim-check

@@ -74,7 +74,7 @@ class TableIdempotencyStore:
         entity = {"PartitionKey": tenant_id, "RowKey": _row_key(key), "Fingerprint": fingerprint,
                   "State": "pending", "ClaimedAt": now.isoformat()}  # fmt: skip
         try:
-            # 204 instead of the entity echoed back: only the status matters (see shared.audit.NO_ECHO)
+            # 204 instead of the entity echoed back: only the status matters (see shared.actions.audit.NO_ECHO)
             self._table.create_entity(entity, response_preference="return-no-content")
             return None
         except ResourceExistsError:

@@ -1,14 +1,15 @@
 """Response actions, the use case behind the HTTP API: authorize against the tenant's allow-list, resolve
 the machine exactly, call Defender with that tenant's token, and follow the action if asked to.
 
-The service is HTTP-agnostic: ``shared.httpapi`` validates input, handles ``Idempotency-Key`` and writes
+The service is HTTP-agnostic: ``shared.http.api`` validates input, handles ``Idempotency-Key`` and writes
 the audit record around each call. What the service learns along the way (resolved machine, Defender's
 action id) goes into the ``AuditNote`` the caller passes, so a failure halfway is audited with it.
 
-Defender facts (reference/defender-api.md): one active action per machine and type, a second one is
-400 ``ActiveRequestAlreadyExists`` (§3.3, §6.1) — answered as 409 with the pending action looked up,
-never retried blindly; final states Succeeded/Failed/TimeOut/Cancelled (§6.2); cancel needs any one
-Machine.* action permission (§6.1).
+Defender facts (docs/microsoft-apis.md §Machine actions): one active action per machine and type, a
+second one is 400 ``ActiveRequestAlreadyExists`` (§Error body, §Action routes and permissions) — answered
+as 409 with the pending action looked up, never retried blindly; final states
+Succeeded/Failed/TimeOut/Cancelled (§MachineAction and its states); cancel needs any one Machine.* action
+permission (§Action routes and permissions).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ reads ``RELAY_SECRET_<NAME>`` instead, so tests run without a vault. A credentia
 
 - ``certificate:<secret>``: PEM with certificate + private key (or a PKCS#12 bundle, base64, which is
   what Key Vault returns for a certificate imported as PFX). MSAL signs the assertion with SHA-256/PS256
-  when given the public certificate (reference azure-functions §5.2).
+  when given the public certificate (docs/microsoft-apis.md §MSAL).
 - ``secret:<secret>``: a client secret.
 - ``federated``: no secret at all: a user-assigned managed identity token for the token-exchange audience
-  is the client assertion (reference azure-functions §5.4). The identity and the app must live in the
+  is the client assertion (docs/microsoft-apis.md §Federated credential). The identity and the app must live in the
   same cloud, so the US Gov app can only use it when the relay itself runs in Azure Government.
 """
 
@@ -28,7 +28,7 @@ from shared.domain.clouds import AppFamily
 from shared.platform.secrets import SecretReader, SecretUnavailableError
 from shared.platform.settings import AppSettings
 
-# Token-exchange audiences per cloud (reference azure-functions §5.4).
+# Token-exchange audiences per cloud (docs/microsoft-apis.md §Federated credential).
 FEDERATION_AUDIENCE = {
     AppFamily.COMMERCIAL: "api://AzureADTokenExchange",
     AppFamily.USGOV: "api://AzureADTokenExchangeUSGov",

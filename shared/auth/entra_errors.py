@@ -1,4 +1,7 @@
-"""Entra ID failures as typed errors that name the tenant and say what to do (reference §2.4, contracts §1.4).
+"""Entra ID failures as typed errors that name the tenant and say what to do.
+
+The error body and AADSTS codes: docs/microsoft-apis.md §Token errors and AADSTS codes; the relay's matrix:
+docs/contracts.md §1.4.
 
 Messages carry AADSTS codes and setting names, never a secret, an assertion or a token.
 """

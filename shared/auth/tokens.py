@@ -2,12 +2,15 @@
 
 - One ``ConfidentialClientApplication`` per (family, tenant) authority, built lazily (its constructor
   does OIDC discovery over the network) and reused for the life of the worker: MSAL's own cache serves
-  repeat calls (``token_source == "cache"``); there is no hand-made token cache (DESIGN "Decisions").
-- The authority is the customer's tenant on its cloud's login host, never ``/common`` (DESIGN step 3).
+  repeat calls (``token_source == "cache"``); there is no hand-made token cache (docs/microsoft-apis.md §MSAL).
+- The authority is the customer's tenant on its cloud's login host, never ``/common``
+  (docs/microsoft-apis.md §Token requests, §MSAL).
 - Every token fresh from Entra ID is checked: ``tid`` is the tenant, ``aud`` the expected resource, and
-  ``roles`` present (no roles claim = admin consent missing, reference §2.3). Required roles are checked
-  on every call, cache hits included, because callers need different roles from the same token.
-- MSAL error dicts become the typed errors of ``shared.errors`` (reference §2.4, contracts §1.4).
+  ``roles`` present (no roles claim = admin consent missing, docs/microsoft-apis.md §Access-token claims).
+  Required roles are checked on every call, cache hits included, because callers need different roles from
+  the same token.
+- MSAL error dicts become the typed errors of ``shared.domain.errors``
+  (docs/microsoft-apis.md §Token errors and AADSTS codes; docs/contracts.md §1.4).
 - The token is decoded without verifying its signature: it is the Defender API's token, not ours, and
   we only read what Entra granted; the API verifies it.
 """

@@ -1,1 +1,4 @@
-"""TODO."""
+"""The Defender API client: transport (hosts, paging, throttling, retries), OData, models, rate limit.
+
+Within ``shared``, may import only ``shared.platform`` and ``shared.domain`` (and itself).
+"""

@@ -23,8 +23,9 @@ from shared.domain.tenant import Tenant
 _BY_ROUTE = {spec.defender_path.lower(): spec for spec in MACHINE_ACTIONS}
 
 
-# A Defender date-time as it appears in responses (up to 7 fractional digits, Z; reference §3.1). Only such a
-# value is put back into a filter unquoted, so a malformed one can never change the query.
+# A Defender date-time as it appears in responses: up to 7 fractional digits, Z
+# (docs/microsoft-apis.md §Requests and responses). Only such a value is put back into a filter unquoted,
+# so a malformed one can never change the query.
 _CHANGE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z")
 
 
@@ -139,7 +140,8 @@ class DefenderClient:
         result set, every later item shifts by one, and one is skipped; in a long backfill it can fall
         behind the overlap window and be lost. Re-anchoring each page on the newest timestamp seen only
         re-reads that timestamp's tie group (dropped here by id), and falls back to ``$skip`` inside a tie
-        group larger than a page. ``$top`` is always sent, so no ``@odata.nextLink`` is expected (§10.7).
+        group larger than a page. ``$top`` is always sent, so no ``@odata.nextLink`` is expected
+        (docs/microsoft-apis.md §Paging; §Known documentation inconsistencies, item 7).
         """
         resource, path, roles, id_field = feed.resource, feed.path, feed.roles, feed.id_field
         size = max(1, min(page_size, feed.max_top))
@@ -177,7 +179,7 @@ class DefenderClient:
         return self.request(tenant, "mde", "GET", path, required_roles=[LOOKUP_ROLE])  # type: ignore[return-value]
 
     def find_machines(self, tenant: Tenant, *, name: str | None = None, ip: str | None = None) -> list[Machine]:
-        """Machines by exact DNS name or by last IP address (never by prefix: shared/machines.py re-checks)."""
+        """Machines by exact DNS name or by last IP address (never by prefix: shared/domain/machines.py re-checks)."""
         if (name is None) == (ip is None):
             raise ValueError("find_machines needs exactly one of name= or ip=")
         if name is not None:
@@ -218,6 +220,7 @@ class DefenderClient:
         return list(data.get("value") or [])
 
     def cancel_machine_action(self, tenant: Tenant, action_id: str, comment: str) -> MachineAction:
-        # Any one of the Machine.* action roles allows a cancel (reference §6.1): Defender checks it.
+        # Any one of the Machine.* action roles allows a cancel, Defender checks it
+        # (docs/microsoft-apis.md §Action routes and permissions).
         path = f"/api/machineactions/{_segment(action_id)}/cancel"
         return self.request(tenant, "mde", "POST", path, json={"Comment": comment})  # type: ignore[return-value]

@@ -1,4 +1,8 @@
-"""TODO docstring (split from defender_api)."""
+"""TypedDicts naming the fields of Defender alerts, incidents, machines and machine actions the relay reads.
+
+Responses carry more keys (docs/microsoft-apis.md §Alerts, §Machines, §MachineAction and its states);
+``total=False`` because the client keeps raw JSON dicts and reads only these.
+"""
 
 from __future__ import annotations
 

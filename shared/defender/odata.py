@@ -1,4 +1,4 @@
-"""TODO docstring (split from defender_api)."""
+"""OData literals for Defender ``$filter`` expressions: quoted strings and unquoted UTC date-times."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def odata_quote(value: str) -> str:
 
 
 def odata_datetime(value: datetime) -> str:
-    """Date-times are unquoted in Defender filters (reference §3.2), UTC with a Z."""
+    """Date-times are unquoted in Defender filters (docs/microsoft-apis.md §OData subset), UTC with a Z."""
     if value.tzinfo is None:
         raise ValueError("naive datetime in an OData filter: pass an aware UTC datetime")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,7 +1,8 @@
 """Client-side sliding-window limiter per (tenant, API), so the relay itself never exceeds Defender's quotas.
 
-Defender counts calls per application + tenant (reference §3.4, MicrosoftDocs/microsoft-365-docs#10124):
-100 calls/min and 1,500/hour for the MDE routes; 50/min and 1,500/hour for XDR incidents (reference §8).
+Defender counts calls per application + tenant (docs/microsoft-apis.md §Throttling;
+https://github.com/MicrosoftDocs/microsoft-365-docs/issues/10124): 100 calls/min and 1,500/hour for the
+MDE routes; 50/min and 1,500/hour for XDR incidents (§Throttling, §Defender XDR incidents).
 The limiter is per worker process: several instances can still add up past a quota, which is what the
 429 handling (Retry-After, hand the job back to the queue) is for. The limiter keeps the common case,
 one worker paging through a busy tenant, from ever seeing a 429.

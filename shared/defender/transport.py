@@ -1,17 +1,18 @@
 """The transport under the Defender client: hosts per cloud, paging, throttling, retries, errors.
 
-- Host per tenant cloud/region (shared.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
+- Host per tenant cloud/region (shared.domain.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
 - One pooled ``requests.Session``; explicit (connect, read) timeouts on every call.
 - Transient failures (5xx, connection errors, resets) are retried a bounded number of times with
   exponential backoff and full jitter. Only GETs are retried after a request may have reached the
   service: a repeated POST could start a second machine action.
 - 401: the cached token is dropped and the call is retried once with a fresh one, then it fails.
-- 429: Retry-After is honoured (reference §3.4: ignoring it keeps returning 429). Short waits are slept
-  in place; a long one raises ``ThrottledError(retry_at)`` so the worker hands its job back to the
-  queue with a visibility delay instead of holding a function instance asleep.
-- A per-(tenant, API) limiter keeps this process under the documented quotas (shared.ratelimit).
+- 429: Retry-After is honoured (docs/microsoft-apis.md §Throttling: ignoring it keeps returning 429).
+  Short waits are slept in place; a long one raises ``ThrottledError(retry_at)`` so the worker hands its
+  job back to the queue with a visibility delay instead of holding a function instance asleep.
+- A per-(tenant, API) limiter keeps this process under the documented quotas (shared.defender.rate_limit).
 - Paging works whether or not the service sends ``@odata.nextLink`` (it does not when ``$top`` is
-  given, reference §3.2 / §10.7): ``$top``/``$skip`` by default, nextLink followed when present.
+  given, docs/microsoft-apis.md §Paging; §Known documentation inconsistencies, item 7): ``$top``/``$skip``
+  by default, nextLink followed when present.
 Tokens are never logged or put in an error message.
 """
 
@@ -314,7 +315,7 @@ def _json(response: requests.Response) -> Json:
 
 
 def _error(tenant: Tenant, method: str, path: str, response: requests.Response) -> DefenderError:
-    """Defender's error body is {"error": {"code", "message", "target"}} (reference §3.3)."""
+    """Defender's error body is {"error": {"code", "message", "target"}} (docs/microsoft-apis.md §Error body)."""
     code, message = "", ""
     try:
         err = response.json().get("error") or {}

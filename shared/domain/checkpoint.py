@@ -1,4 +1,6 @@
-"""TODO docstring (split from checkpoints)."""
+"""The per-(tenant, feed) checkpoint (cursor and the versions already delivered inside the overlap window)
+and the ``Claim`` of its lease, as values; the Table storage behind them is ``shared.ingest.checkpoint_table``.
+"""
 
 from __future__ import annotations
 

@@ -1,14 +1,17 @@
 """Clouds and regions: where a tenant signs in, which Defender host serves it, which token scope to ask for.
 
-Facts (reference/defender-api.md §1, contracts §1.3):
+Facts (docs/microsoft-apis.md §Hosts and token scopes per cloud, docs/contracts.md §1.3):
 - Commercial and GCC tenants sign in at login.microsoftonline.com; GCC High and DoD at
-  login.microsoftonline.us, with their own app registration (the "usgov" app family) (§1.2).
+  login.microsoftonline.us, with their own app registration (the "usgov" app family) (§US Government).
 - Commercial MDE and XDR share the service base URI api.security.microsoft.com, or a regional
-  ("geo proximity") host {geo}.api.security.microsoft.com (§1.1).
+  ("geo proximity") host {geo}.api.security.microsoft.com (§Commercial hosts and regions).
 - The MDE token audience stays the legacy https://api.securitycenter.microsoft.com even on the new host;
-  a wrong audience is answered with 403 (§1.3, §10.9). XDR uses https://api.security.microsoft.com.
-- Gov clouds: the API host itself is the resource (§1.2; msticpy/XSOAR practice, not stated by Microsoft).
-- In v1.0 tokens ``aud`` can be the resource URI or the resource's app id (§2.3), so both are accepted.
+  a wrong audience is answered with 403 (§Token audience and scope; §Known documentation inconsistencies,
+  item 9). XDR uses https://api.security.microsoft.com.
+- Gov clouds: the API host itself is the resource (§US Government; msticpy/XSOAR practice, not stated by
+  Microsoft).
+- In v1.0 tokens ``aud`` can be the resource URI or the resource's app id (§Access-token claims), so both
+  are accepted.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class AppFamily(StrEnum):
     USGOV = "usgov"
 
 
-# First-party resource app ids (reference §1.3): a v1.0 token's aud may carry these instead of the URI.
+# First-party resource app ids (docs/microsoft-apis.md §Token audience and scope): a v1.0 token's aud may
+# carry these instead of the URI.
 MDE_RESOURCE_APP_ID = "fc780465-2017-40d4-a0c5-307022471b92"  # WindowsDefenderATP
 XDR_RESOURCE_APP_ID = "8ee8fdad-f234-4243-8f3b-15c294843740"  # Microsoft Threat Protection
 
@@ -95,7 +99,7 @@ class CloudEndpoints:
         return self.mde_audiences if resource == "mde" else self.xdr_audiences
 
     def authority(self, tenant_id: str) -> str:
-        """The tenant's own authority: app-only tokens never come from /common (DESIGN step 3)."""
+        """The tenant's own authority: app-only tokens never come from /common (docs/microsoft-apis.md §MSAL)."""
         return f"{self.login_base}/{tenant_id}"
 
 
@@ -161,7 +165,8 @@ def parse_region(value: Region | str) -> Region:
 
 
 def consent_link(family: AppFamily | str, client_id: str) -> str:
-    """The admin-consent link a customer's admin opens (DESIGN step 2); US Gov uses its own login host."""
+    """The admin-consent link a customer's admin opens (docs/onboarding.md "1. Consent (the customer's admin)");
+    US Gov uses its own login host."""
     base = LOGIN_USGOV if AppFamily(family) is AppFamily.USGOV else LOGIN_COMMERCIAL
     return (
         f"{base}/common/oauth2/authorize?prompt=consent&client_id={quote(client_id)}&response_type=code&sso_reload=true"

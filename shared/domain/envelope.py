@@ -1,7 +1,8 @@
-"""Event items and the envelopes that carry them to consumers (docs/contracts.md §5, README "Events").
+"""Event items and the envelopes that carry them to consumers (docs/contracts.md §5, docs/event-consumers.md
+"The envelope").
 
 An envelope is UTF-8 JSON of at most ``MAX_ENVELOPE_BYTES`` (48 KB: a Storage queue message is 64 KB
-after base64, reference azure-functions.md §2.3)::
+after base64, docs/microsoft-apis.md §Queue trigger)::
 
     {"v": 1, "kind": "defender-relay.events", "tenant_id": "...", "feed": "mde-alerts",
      "batch_id": "...", "produced_at": "ISO",

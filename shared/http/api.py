@@ -4,8 +4,8 @@
 everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413),
 signature (401, when a signing secret is configured), query parameters, content type (415) and body
 (400/422), tenant and allow-list (404/403), ``Idempotency-Key``, then the one service call. Every
-error becomes RFC 9457 problem+json (``shared.problems``). Every POST is audited, whatever its outcome,
-before the response leaves (``shared.audit``); if the audit write fails the caller gets 503, not a
+error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
+before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503, not a
 success nobody recorded.
 """
 

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the HTTP API, generated from ``shared.routes.ROUTES`` (the table the
+"""The OpenAPI 3.1 document of the HTTP API, generated from ``shared.http.routes.ROUTES`` (the table the
 blueprint registers), so a SOAR tool importing ``GET /api/openapi.json`` sees exactly what is served.
 """
 

@@ -1,6 +1,6 @@
 """RFC 9457 problem details: every error of the HTTP API as ``application/problem+json``.
 
-``problem_from_error`` maps the exception tree of ``shared.errors`` onto a status, a stable ``type``
+``problem_from_error`` maps the exception tree of ``shared.domain.errors`` onto a status, a stable ``type``
 URI (``urn:defender-relay:problem:<slug>``, listed in docs/http-api.md) and a precise ``detail``.
 Anything not in the tree becomes a 500 whose detail says nothing about the cause (the cause is logged,
 never sent): input never gets that far, because every input error is a ``ValidationError``.

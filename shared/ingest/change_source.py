@@ -1,8 +1,11 @@
 """The worker's ``ChangeSource`` over the real ``DefenderClient``: one feed, ascending, page by page.
 
-- ``mde-alerts``: ``GET /api/alerts`` filtered on ``lastUpdateTime`` (reference defender-api.md §4.1, §3.2).
-- ``xdr-incidents``: ``GET /api/incidents``, ``$top`` at most 100 (reference §8); the service lists the
-  newest first by default, so the client asks for ``$orderby=lastUpdateTime asc``.
+- ``mde-alerts``: ``GET /api/alerts`` filtered on ``lastUpdateTime`` (docs/microsoft-apis.md §Alerts,
+  §OData subset).
+- ``xdr-incidents``: ``GET /api/incidents``, ``$top`` at most 100
+  (docs/microsoft-apis.md §Defender XDR incidents); the service lists the newest first by default, so the
+  client asks for ``$orderby=lastUpdateTime asc``. ``$orderby`` is not documented on either list: that the
+  real services honour it is unconfirmed (same section).
 
 Throttles are counted from the HTTP responses themselves (a session response hook) per thread: one job
 runs on one thread at a time, so the difference before and after a job is exactly that job's 429s even

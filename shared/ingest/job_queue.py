@@ -1,4 +1,5 @@
-"""TODO docstring (split from storage)."""
+"""``StorageJobQueue``: puts job messages on ``tenant-jobs`` (the sweep, and the worker's throttle
+hand-back with a visibility delay)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The worker's use case: one tenant job end to end (docs/contracts.md §2, DESIGN "Queue worker").
+"""The worker's use case: one tenant job end to end (docs/contracts.md §2, docs/ingestion.md "The flow").
 
 1. The tenant must be in the registry and enabled (else: logged, completed, not retried).
 2. A per-(tenant, feed) lease, kept in the checkpoint entity, keeps two workers off the same cursor
@@ -69,7 +69,7 @@ class ChangeSource(Protocol):
 
 
 class TenantDirectory(Protocol):
-    """The part of ``shared.tenants.TenantStore`` the worker uses."""
+    """The part of ``shared.tenants.store.TenantStore`` the worker uses."""
 
     def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
         """The tenant and its recorded health (one read), or ``TenantNotFoundError``."""

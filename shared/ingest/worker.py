@@ -8,7 +8,7 @@ The queue trigger and the operator CLI / benchmark drain loops share this, so th
 - ``ThrottledError`` (Defender said 429 with a long ``Retry-After``): the job is put back on the queue
   with a visibility delay until ``retry_at`` and the current message completes. Raising instead would
   burn one of the message's five dequeues per throttle and retry after ``visibilityTimeout`` whatever
-  Defender asked for (reference defender-api.md §3.4: ignoring Retry-After keeps returning 429).
+  Defender asked for (docs/microsoft-apis.md §Throttling: ignoring Retry-After keeps returning 429).
 - Anything else (Defender unavailable, Entra ID unavailable, a sink failed): raised, so the host
   retries the message; the checkpoint did not move past what was delivered.
 """

@@ -1,1 +1,4 @@
-"""TODO."""
+"""Process plumbing: settings and their checks, HTTP sessions, lazy singletons, Storage clients, secrets.
+
+Within ``shared``, may import only ``shared.domain`` (and itself).
+"""

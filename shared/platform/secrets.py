@@ -1,4 +1,5 @@
-"""TODO docstring (split from credentials)."""
+"""Where secrets come from: Key Vault through the Function App's identity (cached for an hour), or
+``RELAY_SECRET_<NAME>`` variables in development (``RELAY_CREDENTIALS_FROM_ENV=1``)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class KeyVaultSecretReader:
 
         self._vault = vault_url
         # The challenge check must stay on in production; it can only pass for a real vault host, so it is
-        # off only when the vault host is rewritten to a local stand-in (reference azure-functions §7).
+        # off only when the vault host is rewritten to a local stand-in
+        # (docs/microsoft-apis.md §Key Vault secrets client).
         self._client = SecretClient(
             vault_url=rewrite_url(vault_url, overrides),
             credential=credential,

@@ -244,7 +244,8 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
         initial_lookback_hours=_int(env, "RELAY_INITIAL_LOOKBACK_HOURS", 1, 24 * 180, problems),
         overlap_seconds=_int(env, "RELAY_OVERLAP_SECONDS", 0, 86_400, problems),
         settle_seconds=_int(env, "RELAY_SETTLE_SECONDS", 0, 3_600, problems),
-        page_size=_int(env, "RELAY_PAGE_SIZE", 1, 10_000, problems),  # $top max 10,000 (reference §3.2)
+        # $top max 10,000 (docs/microsoft-apis.md §OData subset)
+        page_size=_int(env, "RELAY_PAGE_SIZE", 1, 10_000, problems),
         lease_seconds=_int(env, "RELAY_LEASE_SECONDS", 15, 3_600, problems),
         sinks=sinks,
         events_queue=_name(env, "RELAY_EVENTS_QUEUE", check_queue_name, problems),

@@ -8,7 +8,7 @@ serves every invocation of a worker process.
 
 Queues carrying JSON for a Functions queue trigger use base64 (the host's default ``messageEncoding``;
 azure-storage-queue's own default is no encoding, and a plain message would be moved to poison):
-reference azure-functions.md §2.3.
+docs/microsoft-apis.md §Queue trigger.
 """
 
 from __future__ import annotations

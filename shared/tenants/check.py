@@ -4,7 +4,7 @@ Each tenant ends in one status a partner can act on: ``ok``, or the kind of the 
 (``not-consented``, ``missing-roles``, ``bad-credential``, ``unknown-tenant``, ``wrong-cloud``,
 ``throttled``, ...) with a remedy. The probes are ``$top=1`` reads: the cheapest calls that prove the
 token is accepted by the API that serves the tenant (a token can be fine and still be refused by a
-host of the wrong cloud or region, reference defender-api.md §1.1, contracts §1.3).
+host of the wrong cloud or region, docs/microsoft-apis.md §Commercial hosts and regions, docs/contracts.md §1.3).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Least privilege: which application permissions the partner app needs, from feeds and allowed actions.
 
 WindowsDefenderATP (the MDE API) carries the alert and machine roles; Microsoft Threat Protection (the
-XDR API) carries ``Incident.Read.All`` (reference defender-api.md §1.3, §4.1, §6.1, §8). Resolving a
-machine by name and following an action read machines, so any allowed action also needs
-``Machine.Read.All``; cancel needs any Machine.* action role, which an allowed action already brings.
+XDR API) carries ``Incident.Read.All`` (docs/microsoft-apis.md §Token audience and scope, §Alerts,
+§Action routes and permissions, §Defender XDR incidents). Resolving a machine by name and following an
+action read machines, so any allowed action also needs ``Machine.Read.All``; cancel needs any Machine.*
+action role, which an allowed action already brings.
 """
 
 from __future__ import annotations

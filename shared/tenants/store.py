@@ -1,4 +1,5 @@
-"""TODO docstring (split from tenants)."""
+"""``TenantStore``: the tenant registry (configuration and health of each tenant) in Table storage, table
+``tenants``."""
 
 from __future__ import annotations
 

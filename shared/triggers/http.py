@@ -1,4 +1,4 @@
-"""The HTTP blueprint: one Functions function per row of ``shared.routes.ROUTES``, auth level FUNCTION.
+"""The HTTP blueprint: one Functions function per row of ``shared.http.routes.ROUTES``, auth level FUNCTION.
 
 Each function converts the ``func.HttpRequest`` into an ``ApiRequest``, makes the one call
 ``HttpApi.handle``, and converts the answer back. The ``HttpApi`` is built once per worker process

@@ -1,6 +1,6 @@
-"""Queue trigger: one tenant job from ``tenant-jobs``. Thin: all work is ``shared.worker.handle_message``.
+"""Queue trigger: one tenant job from ``tenant-jobs``. Thin: all work is ``shared.ingest.worker.handle_message``.
 
-What the host does with the outcome (host.json ``extensions.queues``, reference azure-functions.md §2.2):
+What the host does with the outcome (host.json ``extensions.queues``, docs/microsoft-apis.md §Queue trigger):
 
 - returns normally: the message is deleted. This includes unknown or disabled tenants, a lease held by
   another worker, consent / role / cloud problems (recorded in the tenant's health), and throttling:

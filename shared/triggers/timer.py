@@ -1,8 +1,9 @@
 """Timer trigger: the sweep (``RELAY_SWEEP_SCHEDULE``, NCRONTAB, UTC). Thin: all work is ``Services.run_sweep``.
 
 The timer is a singleton across instances (a blob lock in ``AzureWebJobsStorage``); ``use_monitor``
-records schedule status so a run missed during a restart is made up once (reference
-azure-functions.md §1.2). ``run_on_startup`` stays off: it would sweep on every scale-out and restart.
+records schedule status so a run missed during a restart is made up once
+(docs/microsoft-apis.md §Timer trigger). ``run_on_startup`` stays off: it would sweep on every scale-out
+and restart.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ ALL_MDE = [
 ALL_ROLES = {"mde": ALL_MDE, "xdr": ["Incident.Read.All"]}
 GLOBAL = "api.security.microsoft.com"
 ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
-# Seven fractional digits at most, trailing zeros trimmed, UTC "Z" (reference §3.1).
+# Seven fractional digits at most, trailing zeros trimmed, UTC "Z" (docs/microsoft-apis.md §Requests and responses).
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{0,6}[1-9])?Z$")
 
 

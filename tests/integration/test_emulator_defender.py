@@ -1,8 +1,8 @@
 """The emulated Defender for Endpoint API over real HTTPS: shapes, auth, OData and paging.
 
-Tokens come from the emulator's Entra ID (plain requests and MSAL); the examples of Microsoft's pages
-(https://learn.microsoft.com/defender-endpoint/api/get-alerts, get-machine-by-id, machineaction;
-https://learn.microsoft.com/defender-xdr/api-list-incidents) are the oracle for field names and types.
+Tokens come from the emulator's Entra ID (plain requests and MSAL); the documented examples
+(docs/microsoft-apis.md §Alerts, §Machines, §MachineAction and its states, §Defender XDR incidents) are the
+oracle for field names and types.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from tests.integration.emulator_support import MDE_SCOPE, add_tenant, msal_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("emulator_env")]
 
-# The list example of https://learn.microsoft.com/defender-endpoint/api/get-alerts: every key and its JSON type.
+# The list example of https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
+# (docs/microsoft-apis.md §Alerts): every key and its JSON type.
 ALERT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str, "incidentId": (int, type(None)), "investigationId": (int, type(None)), "assignedTo": (str, type(None)),
     "severity": str, "status": str, "classification": (str, type(None)), "determination": (str, type(None)),
@@ -110,7 +111,7 @@ def test_patch_alert_makes_a_new_version_with_the_comment(emulator: EmulatorInfo
     assert _when(updated["lastUpdateTime"]) > _when(alert["lastUpdateTime"])
     truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant}").json()["alerts"]
     assert {"tenant_id": tenant, "id": alert["id"], "lastUpdateTime": updated["lastUpdateTime"]} in truth
-    # Body names are case-sensitive (https://learn.microsoft.com/defender-endpoint/api/common-errors)
+    # Body names are case-sensitive (docs/microsoft-apis.md §Requests and responses)
     wrong_case = call(emulator, "PATCH", f"/api/alerts/{alert['id']}", bearer, json={"Status": "New"})
     assert wrong_case.status_code == 400
     assert error_of(wrong_case)["code"] == "InvalidRequestBody"

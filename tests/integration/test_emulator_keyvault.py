@@ -83,8 +83,7 @@ def test_token_for_another_audience_is_refused(emulator: EmulatorInfo) -> None:
 
 def test_federated_credential_gets_a_customer_tenant_token_without_any_secret(emulator: EmulatorInfo) -> None:
     # GIVEN a consented customer tenant and MSAL whose credential is a managed identity token for
-    # api://AzureADTokenExchange (the secretless path of
-    # https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity)
+    # api://AzureADTokenExchange (the secretless path of docs/microsoft-apis.md §Federated credential)
     tenant_id = add_tenant(emulator, consent="partial", roles={"mde": PARTIAL_MDE})
     assertion = {"client_assertion": lambda: _mi_token(emulator, "api://AzureADTokenExchange")}
     # WHEN it asks for an MDE token in the customer tenant

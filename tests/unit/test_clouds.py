@@ -1,4 +1,4 @@
-"""Clouds, regions and host overrides (contracts §1.3, reference §1)."""
+"""Clouds, regions and host overrides (contracts §1.3, docs/microsoft-apis.md §Hosts and token scopes per cloud)."""
 
 from __future__ import annotations
 

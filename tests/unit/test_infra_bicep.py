@@ -24,7 +24,7 @@ from tests.unit.bicep_model import (
     resources,
 )
 
-# reference/azure-functions.md §4.4 (+ §2.7 for App Insights Entra ingestion).
+# docs/microsoft-apis.md §Identity-based connections and RBAC (App Insights Entra ingestion included).
 APP_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",

@@ -1,7 +1,7 @@
 """Settings agree everywhere: what shared/platform/settings.py reads (``SETTINGS``), what the Bicep deploys, what
 local.settings.sample.json holds, and what docs/operations.md documents.
 
-Rules (issue 6): every setting the code reads is in the local sample and in the Bicep app settings, or
+Rules: every setting the code reads is in the local sample and in the Bicep app settings, or
 is documented as optional with its default; nothing is set that nothing reads; dev-only switches never
 reach Azure; and the defaults written in the Bicep and the docs are the code's defaults.
 """

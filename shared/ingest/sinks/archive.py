@@ -1,4 +1,5 @@
-"""TODO docstring (split from sinks)."""
+"""``ArchiveSink``: every delivered item as one NDJSON line, appended to a daily Append Blob per tenant and
+feed (``<tenant>/<feed>/<YYYY-MM-DD>.ndjson``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Where delivered items go, behind one small interface (``Sink``).
 
-- ``QueueSink``: envelopes (shared/envelopes.py) on the Storage queue ``defender-events``, base64
+- ``QueueSink``: envelopes (shared/domain/envelope.py) on the Storage queue ``defender-events``, base64
   like every queue a Functions trigger reads; oversize items claim-checked to ``defender-payloads``.
 - ``WebhookSink``: the same envelopes POSTed to an HTTPS URL, signed with HMAC-SHA256. Headers::
 

@@ -1,4 +1,5 @@
-"""TODO docstring (split from sinks)."""
+"""``BlobPayloads``: the claim-check store for items too large for an envelope, one blob per item version in
+``defender-payloads``."""
 
 from __future__ import annotations
 

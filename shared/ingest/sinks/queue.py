@@ -1,4 +1,4 @@
-"""TODO docstring (split from sinks)."""
+"""``QueueSink``: envelopes on the Storage queue ``defender-events`` (base64), oversize items claim-checked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring (split from sinks)."""
+"""``WebhookSink``: envelopes POSTed to an HTTPS URL with an HMAC-SHA256 ``X-Relay-Signature`` (``sign``);
+any non-2xx answer is a ``DeliveryError``, so the job is retried."""
 
 from __future__ import annotations
 

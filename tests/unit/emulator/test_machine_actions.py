@@ -10,7 +10,7 @@ from emulator.defender.jsonfmt import ApiError
 from emulator.defender.machine_actions import ACTIONS, ActionTiming, MachineAction, parse_action_body
 
 T0 = datetime(2024, 10, 21, 11, 25, 48, 330818, tzinfo=UTC)
-# The key set of a real 201 body (as captured answers show it), without @odata.context.
+# The key set of the real 201 body (docs/microsoft-apis.md §MachineAction and its states), without @odata.context.
 REAL_KEYS = {
     "id", "type", "title", "requestor", "requestorComment", "status", "machineId", "computerDnsName",
     "creationDateTimeUtc", "lastUpdateDateTimeUtc", "cancellationRequestor", "cancellationComment",

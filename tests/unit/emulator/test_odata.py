@@ -31,8 +31,7 @@ def names(text: str) -> list[str]:
 
 
 def test_date_time_window_with_ge_and_lt() -> None:
-    # GIVEN unquoted ISO date-times as the docs write them
-    # (https://learn.microsoft.com/defender-endpoint/api/exposed-apis-odata-samples)
+    # GIVEN unquoted ISO date-times as the docs write them (docs/microsoft-apis.md §OData subset)
     # WHEN a client asks for one window
     found = names("lastUpdateTime ge 2024-05-01T12:00:00Z and lastUpdateTime lt 2024-05-01T12:00:00.0005Z")
     # THEN the bounds are inclusive / exclusive to the microsecond
