@@ -16,6 +16,7 @@ import json
 
 from aiohttp import web
 
+from emulator.entra import relay_api
 from emulator.entra.tokens import TokenService
 from emulator.world import ManagedIdentity, World
 
@@ -62,6 +63,10 @@ class ManagedIdentityService:
         return None
 
     async def _token(self, request: web.Request) -> web.Response:
+        # Another app's identity on the same emulated endpoint: a Logic App calling the relay's API.
+        caller = relay_api.identity_token(self._world, self._tokens, request)
+        if caller is not None:
+            return caller
         identity = self._world.managed_identity
         if identity is None:
             return _error(500, "No managed identity is configured in this emulator run.")

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from emulator.control_api import PREFIX, ControlService
 from emulator.defender_plugin import DefenderPlugin, load_defender
+from emulator.entra import relay_api
 from emulator.entra.login import LoginService
 from emulator.entra.tokens import TokenService
 from emulator.keyvault import VAULT_HOST, KeyVaultService
@@ -118,6 +119,7 @@ def describe(emulator: RunningEmulator) -> dict[str, Any]:
             "tenant_id": identity.tenant_id,
         },
         "tenants": [spec.to_json() for spec in world.tenants.values()],
+        **({"relay_api": relay_api.relay_api_json(world.relay_api)} if world.relay_api is not None else {}),
     }
 
 
@@ -141,6 +143,7 @@ async def start(state_dir: Path, *, seed: int, scenario: str, tenants: int | Non
     )
     emulator.ssl_context = emulator.tls.server_context()
     create_partner(world, state_dir)
+    relay_api.create_relay_api(world)
     defender = load_defender(world, tokens, scenario=scenario, seed=seed, tenants=tenants, warn=sys.stderr)
     try:
         await _serve_platform(emulator, defender)
@@ -151,7 +154,10 @@ async def start(state_dir: Path, *, seed: int, scenario: str, tenants: int | Non
             world,
             describe=lambda: describe(emulator),
             on_tenant=defender.on_tenant if defender is not None else None,
-            extra_routes=defender.service.control_routes() if defender is not None else None,
+            extra_routes=[
+                *relay_api.control_routes(world, tokens),
+                *(defender.service.control_routes() if defender is not None else ()),
+            ],
         )
         emulator.control_url = (await _serve(emulator, control.app()))[0] + PREFIX
         _write_atomically(emulator.info_path, describe(emulator))

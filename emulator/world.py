@@ -104,6 +104,34 @@ class ManagedIdentity:
     display_name: str = "defender-relay-uami"
 
 
+@dataclass
+class ApiCaller:
+    """A client of the relay's own API in the partner tenant: an app registration with a client secret,
+    or a managed identity (a Logic App's) that gets its tokens from the identity endpoint."""
+
+    kind: Literal["app", "managed-identity"]
+    client_id: str
+    object_id: str  # the service principal's / managed identity's principal id: the token's oid
+    display_name: str
+    roles: list[str]  # app roles of the relay API assigned to it
+    secret: str = ""  # kind "app": its client secret
+    identity_header: str = ""  # kind "managed-identity": the IDENTITY_HEADER of the app it belongs to
+
+
+@dataclass
+class RelayApi:
+    """The relay's own API app registration in the partner tenant: the audience of its callers' tokens."""
+
+    client_id: str
+    app_id_uri: str
+    app_roles: list[str]
+    display_name: str = "defender-relay API"
+    # accessTokenAcceptedVersion: 1 (or null) makes v1.0 tokens, 2 makes v2.0 tokens, from either endpoint
+    # (https://learn.microsoft.com/entra/identity-platform/access-tokens#token-formats).
+    token_version: int = 1
+    callers: dict[str, ApiCaller] = field(default_factory=dict)  # by client id
+
+
 class Clock:
     """Emulated time: the real UTC clock plus an offset that only ever moves forward."""
 
@@ -171,6 +199,7 @@ class World:
     # The partner (MSSP) home tenant: the app registrations, the managed identity and the vault live there.
     partner_tenant_id: str = ""
     managed_identity: ManagedIdentity | None = None
+    relay_api: RelayApi | None = None  # the relay's own API registration (emulator/entra/relay_api.py)
 
     def __post_init__(self) -> None:
         self.rng.seed(self.seed)

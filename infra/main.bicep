@@ -74,6 +74,31 @@ param webhookSecretName string = ''
 @description('Key Vault secret name of the HMAC key SOAR callers sign HTTP requests with; empty for function-key auth only.')
 param httpSigningSecretName string = 'http-signing-secret'
 
+@description('Key Vault secret name of the previous HMAC key, accepted beside the current one while SOAR callers switch (docs/operations.md, rotating the signing secret); empty outside a rotation.')
+param httpSigningPreviousSecretName string = ''
+
+@allowed([
+  'key'
+  'entra'
+  'either'
+])
+@description('How HTTP callers authenticate: key (function key), entra (Entra ID bearer token, no key) or either (function key, plus a bearer token that names the caller, its app roles and tenant scope).')
+param httpAuth string = 'key'
+
+@description('App ID URI of the relay API app registration (e.g. api://<its client id>): the audience of callers\' tokens; required unless httpAuth is key.')
+param relayApiAppIdUri string = ''
+
+@description('Client id of the relay API app registration: the audience of v2.0 tokens; empty when its tokens are v1.0.')
+param relayApiClientId string = ''
+
+@minValue(1)
+@maxValue(36500)
+@description('Audit records older than this many days are purged by the retention timer.')
+param auditRetentionDays int = 400
+
+@description('NCRONTAB (6 fields, UTC) of the retention purge (expired idempotency keys, replay records, old audit records).')
+param purgeSchedule string = '0 7 * * * *'
+
 @description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard is never allowed by default).')
 param defaultAllowedActions string = ''
 
@@ -205,6 +230,14 @@ module functionApp './modules/functionapp.bicep' = {
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName
     httpSigningSecretName: httpSigningSecretName
+    httpSigningPreviousSecretName: httpSigningPreviousSecretName
+    httpAuth: httpAuth
+    // The partner's own tenant (where callers' tokens come from) is the tenant deployed into.
+    partnerTenantId: tenant().tenantId
+    relayApiAppIdUri: relayApiAppIdUri
+    relayApiClientId: relayApiClientId
+    auditRetentionDays: auditRetentionDays
+    purgeSchedule: purgeSchedule
     defaultAllowedActions: defaultAllowedActions
     extraAppSettings: extraAppSettings
   }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,8 +44,11 @@ from shared.tenants.snapshot import RegistrySnapshot
 from shared.tenants.store import TenantStore
 
 if TYPE_CHECKING:
+    from shared.actions.retention import PurgeResult
     from shared.actions.service import ActionService
     from shared.auth.tokens import TokenProvider
+    from shared.callers.authenticator import Authenticator
+    from shared.callers.store import CallerDirectory, TableCallerStore
     from shared.defender.client import DefenderClient
     from shared.http.api import HttpApi
     from shared.http.signing import SignatureVerifier
@@ -156,25 +160,57 @@ class Services:
             clock=self.clock,
         )
 
+    def run_purge(self) -> PurgeResult:
+        """One retention purge (the purge timer): expired replay and idempotency rows, old audit records."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
+        from shared.actions.retention import RetentionPurge
+
+        quiet_sdk_http_log()
+        self.storage.ensure(tables=(AUDIT_TABLE, IDEMPOTENCY_TABLE, TENANTS_TABLE))
+        return RetentionPurge(
+            idempotency=self.storage.table(IDEMPOTENCY_TABLE),
+            audit=self.storage.table(AUDIT_TABLE),
+            tenants=self.tenants,
+            audit_retention=timedelta(days=self.settings.audit_retention_days),
+            clock=self.clock,
+        ).run()
+
     @cached_property
     def checkpoints(self) -> TableCheckpointStore:
         return TableCheckpointStore(self.storage.table(CHECKPOINTS_TABLE), clock=self.clock)
 
     @cached_property
     def signature_verifier(self) -> SignatureVerifier | None:
-        """The HMAC check of the HTTP routes, when ``RELAY_HTTP_SIGNING_SECRET_NAME`` is set; replays are
-        remembered in the idempotency table."""
-        name = self.settings.http_signing_secret_name
-        if not name:
+        """The HMAC check of the HTTP routes, when ``RELAY_HTTP_SIGNING_SECRET_NAME`` is set (and the previous
+        secret too, while callers switch: ``RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME``); replays are remembered
+        in the idempotency table."""
+        s = self.settings
+        if not s.http_signing_secret_name:
             return None
         from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
         from shared.http.signing import SignatureVerifier, TableReplayGuard
         from shared.platform.secrets import secret_reader_from_settings
 
-        secret = secret_reader_from_settings(self.settings).get_secret(name)
+        reader = secret_reader_from_settings(s)
+        names = [n for n in (s.http_signing_secret_name, s.http_signing_previous_secret_name) if n]
         self.storage.ensure(tables=(IDEMPOTENCY_TABLE,))
         guard = TableReplayGuard(self.storage.table(IDEMPOTENCY_TABLE))
-        return SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=guard)
+        return SignatureVerifier(secrets=[reader.get_secret(n).encode("utf-8") for n in names], replay_guard=guard)
+
+    @cached_property
+    def caller_store(self) -> TableCallerStore:
+        from shared.callers.store import TABLE, TableCallerStore
+
+        self.storage.ensure(tables=(TABLE,))
+        return TableCallerStore(self.storage.table(TABLE))
+
+    @cached_property
+    def caller_authenticator(self) -> Authenticator | None:
+        """Entra ID bearer tokens when ``RELAY_HTTP_AUTH`` is ``entra`` or ``either``; None: the function key."""
+        if self.settings.http_auth == "key":
+            return None
+        return build_caller_authenticator(self.settings, self.caller_store)
 
     def action_service(self) -> ActionService:
         from shared.actions.service import ActionService, CachedTenants
@@ -186,12 +222,14 @@ class Services:
         )
 
     def http_api(self, *, verify_signatures: bool = True) -> HttpApi:
-        """The action routes. ``verify_signatures=False`` is the operator CLI's: signing authenticates remote
-        callers, and an operator already holds the storage and Key Vault access it stands in for."""
+        """The action routes. ``verify_signatures=False`` is the operator CLI's: signing and bearer tokens
+        authenticate remote callers, and an operator already holds the storage and Key Vault access they
+        stand in for (the audit names the operator, ``auth`` ``operator``)."""
         from shared.actions.audit import TABLE as AUDIT_TABLE
         from shared.actions.audit import TableAuditStore
         from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
         from shared.actions.idempotency import TableIdempotencyStore
+        from shared.callers.authenticator import KeyAuthenticator
         from shared.http.api import HttpApi
 
         quiet_sdk_http_log()
@@ -202,14 +240,24 @@ class Services:
             idempotency=TableIdempotencyStore(self.storage.table(IDEMPOTENCY_TABLE)),
             jobs=self.job_queue,
             verifier=self.signature_verifier if verify_signatures else None,
+            authenticator=self.caller_authenticator if verify_signatures else KeyAuthenticator("operator"),
             clock=self.clock,
         )
 
     def tenants_api(self) -> TenantsApi:
         """``GET /api/tenants`` and ``/api/tenants/{id}/health``: registry and checkpoints, never Defender."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import TableAuditStore
         from shared.http.tenants_api import TenantsApi
 
-        return TenantsApi(registry=self.tenants, checkpoints=self.checkpoints, verifier=self.signature_verifier)
+        self.storage.ensure(tables=(AUDIT_TABLE,))
+        return TenantsApi(
+            registry=self.tenants,
+            checkpoints=self.checkpoints,
+            verifier=self.signature_verifier,
+            authenticator=self.caller_authenticator,
+            audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
+        )
 
     def ensure_storage(self) -> None:
         """Create the queues, tables and containers the app uses (idempotent; for local runs and tests)."""
@@ -219,6 +267,33 @@ class Services:
             tables=(TENANTS_TABLE, CHECKPOINTS_TABLE),
             containers=(PAYLOADS_CONTAINER, s.archive_container),
         )
+
+
+def build_caller_authenticator(
+    settings: Settings, callers: CallerDirectory, *, monotonic: Callable[[], float] = time.monotonic
+) -> Authenticator:
+    """The bearer-token check: the partner tenant's keys (fetched through ``RELAY_HOST_OVERRIDES`` in
+    development), the caller table behind its cache. ``monotonic`` paces key refreshes (tests move it)."""
+    from shared.callers.authenticator import EntraAuthenticator
+    from shared.callers.keys import SigningKeys, json_fetcher
+    from shared.callers.store import CachedCallers
+    from shared.callers.tokens import TokenValidator
+    from shared.domain.clouds import LOGIN_COMMERCIAL, rewrite_url
+    from shared.platform.sessions import TimeoutSession
+
+    tenant = settings.partner_tenant_id
+    if tenant is None:  # Settings.from_env refuses entra / either without it; a hand-built Settings may not
+        raise ConfigError(["RELAY_PARTNER_TENANT_ID: is required when RELAY_HTTP_AUTH is not key"])
+    overrides = settings.host_overrides
+    fetch = json_fetcher(TimeoutSession(timeout=(5.0, 10.0)), rewrite=lambda url: rewrite_url(url, overrides))
+    # The partner's own tenant lives in the commercial cloud, where the partner app is registered.
+    keys = SigningKeys(tenant_id=tenant, login_base=LOGIN_COMMERCIAL, fetch=fetch, monotonic=monotonic)
+    validator = TokenValidator(tenant_id=tenant, audiences=settings.api_audiences, keys=keys)
+    return EntraAuthenticator(
+        validator=validator,
+        callers=CachedCallers(callers, monotonic=monotonic),
+        allow_keys=settings.http_auth == "either",
+    )
 
 
 def build_sinks(settings: Settings, storage: StorageClients) -> list[Sink]:

@@ -44,7 +44,7 @@ def authenticate_client(
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError as exc:
         raise errors.bad_assertion("The assertion is not a JWT.") from exc
-    if header.get("kid") == tokens.kid:
+    if tokens.signs_with(header.get("kid")):
         _check_federated(assertion, app, tokens)
     else:
         _check_certificate(assertion, header, app, token_urls)

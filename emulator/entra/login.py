@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.entra import errors
+from emulator.entra import errors, relay_api
 from emulator.entra.client_auth import authenticate_client
 from emulator.entra.errors import EntraError
 from emulator.entra.tokens import IssuedToken, TokenService
@@ -166,6 +166,9 @@ class LoginService:
         client_id = form.get("client_id", "")
         if not client_id:
             raise errors.missing_parameter("client_id")
+        relay = relay_api.grant(self._world, self._tokens, form, tenant_id, v2=v2)  # a caller of the relay's API
+        if relay is not None:
+            return relay_api.token_response(relay)
         app = self._app_in_tenant(client_id, tenant_id, tenant)
         resource, kind = self._resource(form, tenant, v2=v2)
         token_urls = self._token_urls(request, tenant)

@@ -6,6 +6,9 @@ https://learn.microsoft.com/entra/identity-platform/access-token-claims-referenc
 from the v2 endpoint: https://learn.microsoft.com/entra/identity-platform/access-tokens#token-formats.
 Verification results are cached by token string: the same token is presented many times, and the
 throughput target (2,000 authenticated requests/s) leaves no room to re-verify RSA signatures on every call.
+``rotate_signing_key`` rolls the key over the way Entra does in an emergency: new tokens are signed with
+a new key at once, and the retired keys stay in the JWKS so tokens they signed stay valid until they expire
+(https://learn.microsoft.com/entra/identity-platform/signing-key-rollover).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from emulator.world import Clock
 
 TOKEN_LIFETIME_SECONDS = 3900  # exp - iat seen on real MDE app tokens
 BACKDATE_SECONDS = 300  # Entra backdates iat/nbf about five minutes
+RETIRED_KEYS_KEPT = 3  # Entra's JWKS holds a handful of keys at once
 
 
 class TokenInvalidError(Exception):
@@ -48,26 +52,48 @@ class IssuedToken:
 class TokenService:
     def __init__(self, clock: Clock, *, key_size: int = 2048) -> None:
         self._clock = clock
-        self._key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+        self._key_size = key_size
+        self._public_keys: dict[str, rsa.RSAPublicKey] = {}  # kid -> key: the current one last
+        self._new_key()
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    def _new_key(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=self._key_size)
         self._public = self._key.public_key()
         der = self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()  # noqa: S324 - a key id, not security
-        self._verified: dict[str, dict[str, Any]] = {}
+        self._public_keys[self.kid] = self._public
+        while len(self._public_keys) > RETIRED_KEYS_KEPT + 1:
+            del self._public_keys[next(iter(self._public_keys))]
+
+    def rotate_signing_key(self) -> str:
+        """Sign from now on with a new key (its kid is returned); retired keys stay published."""
+        self._new_key()
+        return self.kid
+
+    def signs_with(self, kid: object) -> bool:
+        """True for the kid of a key this emulator signs or signed with (still published)."""
+        return isinstance(kid, str) and kid in self._public_keys
 
     def jwks(self) -> dict[str, Any]:
-        numbers = self._public.public_numbers()
-        return {
-            "keys": [
+        keys = []
+        for kid, public in reversed(self._public_keys.items()):  # the current key first
+            numbers = public.public_numbers()
+            keys.append(
                 {
                     "kty": "RSA",
                     "use": "sig",
-                    "kid": self.kid,
-                    "x5t": self.kid,
+                    "kid": kid,
+                    "x5t": kid,
                     "n": _b64url_uint(numbers.n),
                     "e": _b64url_uint(numbers.e),
                 }
-            ]
-        }
+            )
+        return {"keys": keys}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A token with these claims, signed with the current key (tokens of other shapes, e.g. v2.0)."""
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
     def issue(
         self,
@@ -114,9 +140,12 @@ class TokenService:
         claims = self._verified.get(token)
         if claims is None:
             try:
+                public = self._public_keys.get(str(jwt.get_unverified_header(token).get("kid")))
+                if public is None:
+                    raise jwt.InvalidSignatureError("signed with a key this emulator does not publish")
                 claims = jwt.decode(
                     token,
-                    self._public,
+                    public,
                     algorithms=["RS256"],
                     options={"verify_aud": False, "verify_exp": False, "verify_nbf": False},
                 )

@@ -45,6 +45,18 @@ param archiveContainerName string
 param webhookUrl string = ''
 param webhookSecretName string = ''
 param httpSigningSecretName string = ''
+param httpSigningPreviousSecretName string = ''
+@allowed([
+  'key'
+  'entra'
+  'either'
+])
+param httpAuth string = 'key'
+param partnerTenantId string
+param relayApiAppIdUri string = ''
+param relayApiClientId string = ''
+param auditRetentionDays int = 400
+param purgeSchedule string = '0 7 * * * *'
 param defaultAllowedActions string = ''
 @description('More app settings (e.g. tuning values from docs/operations.md); they override the ones above.')
 param extraAppSettings object = {}
@@ -130,6 +142,11 @@ var relaySettings = {
   RELAY_SINKS: sinks
   RELAY_EVENTS_QUEUE: eventsQueueName
   RELAY_ARCHIVE_CONTAINER: archiveContainerName
+  RELAY_HTTP_AUTH: httpAuth
+  RELAY_PARTNER_TENANT_ID: partnerTenantId
+  RELAY_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+  // The purge timer's schedule is a binding expression (%RELAY_PURGE_SCHEDULE%): it must always be set.
+  RELAY_PURGE_SCHEDULE: purgeSchedule
 }
 
 // Optional settings are left out when empty, so the code's own defaults apply (an empty string would
@@ -145,6 +162,15 @@ var webhookSettings = empty(webhookUrl) ? {} : {
 var signingSettings = empty(httpSigningSecretName) ? {} : {
   RELAY_HTTP_SIGNING_SECRET_NAME: httpSigningSecretName
 }
+var previousSigningSettings = empty(httpSigningPreviousSecretName) ? {} : {
+  RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME: httpSigningPreviousSecretName
+}
+var relayApiSettings = empty(relayApiAppIdUri) ? {} : {
+  RELAY_API_APP_ID_URI: relayApiAppIdUri
+}
+var relayApiClientSettings = empty(relayApiClientId) ? {} : {
+  RELAY_API_CLIENT_ID: relayApiClientId
+}
 var actionSettings = empty(defaultAllowedActions) ? {} : {
   RELAY_DEFAULT_ALLOWED_ACTIONS: defaultAllowedActions
 }
@@ -152,7 +178,7 @@ var actionSettings = empty(defaultAllowedActions) ? {} : {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(hostSettings, relaySettings, usgovSettings, webhookSettings, signingSettings, actionSettings, extraAppSettings)
+  properties: union(hostSettings, relaySettings, usgovSettings, webhookSettings, signingSettings, previousSigningSettings, relayApiSettings, relayApiClientSettings, actionSettings, extraAppSettings)
 }
 
 // No basic-auth publishing (FTP / SCM): azd deploys with Entra ID.

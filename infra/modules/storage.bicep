@@ -31,6 +31,7 @@ var tableNames = [
   'checkpoints'
   'audit'
   'idempotency'
+  'callers'
 ]
 var containerNames = [
   deploymentContainerName

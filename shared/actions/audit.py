@@ -2,9 +2,12 @@
 rejected or failed), written to table ``audit`` *before* the response is sent.
 
 Partition = tenant id (``_invalid`` when the caller sent no valid tenant id), row = UTC time + request
-id, so a tenant's records read back in time order. A record names the caller, the machine as given and
-as resolved, the action, the comment, the outcome, the HTTP status and problem type, and Defender's
-action id. It never holds a token, a key or a signature.
+id, so a tenant's records read back in time order. A record names the caller (for an Entra ID caller its
+app id and object id as the validated token states them, and its display name from the caller table or the
+token; for a function-key caller its declared name and key fingerprint), how it was authenticated
+(``auth``: ``entra``, ``function-key`` or ``operator``, ``+hmac`` when signed), the machine as given and as
+resolved, the action, the comment, the outcome, the HTTP status and problem type, and Defender's action
+id. It never holds a token, a key or a signature.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class AuditRecord:
     problem_type: str = ""
     detail: str = ""
     idempotency_key: str = ""
+    caller_app_id: str = ""  # appid / azp of the caller's token (empty for key and operator callers)
+    caller_object_id: str = ""  # oid of the caller's token
+    auth: str = ""  # entra | function-key | operator | unauthenticated, +hmac / +hmac(previous) when signed
 
     @property
     def row_key(self) -> str:

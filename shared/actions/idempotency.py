@@ -6,7 +6,8 @@ id, row = SHA-256 of the key), so two concurrent requests with one key cannot bo
 409 while the first runs. Only a successful result is stored; when the attempt fails (Defender refused,
 throttled, unavailable) the claim is released, so the caller's retry with the same key runs again. A
 key reused for a different request (other route, machine or body) is refused with 422. A claim whose
-request died mid-flight (instance recycled) expires after ``STALE_CLAIM_SECONDS``.
+request died mid-flight (instance recycled) expires after ``STALE_CLAIM_SECONDS``. Claims older than a
+day and an hour are deleted by the retention purge (``shared.actions.retention``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,17 @@ class TableIdempotencyStore:
                 etag=existing.metadata["etag"],
                 match_condition=MatchConditions.IfNotModified,
             )
+        except ResourceNotFoundError:  # the retention purge removed the expired claim meanwhile: take it anew
+            self._insert_or_conflict(entity)
         except ResourceModifiedError as exc:  # another instance re-claimed it first
+            raise IdempotencyConflictError(
+                "a request with this Idempotency-Key is still being processed; retry shortly", status=409
+            ) from exc
+
+    def _insert_or_conflict(self, entity: dict[str, Any]) -> None:
+        try:
+            self._table.create_entity(entity, response_preference="return-no-content")
+        except ResourceExistsError as exc:
             raise IdempotencyConflictError(
                 "a request with this Idempotency-Key is still being processed; retry shortly", status=409
             ) from exc

@@ -13,6 +13,11 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── TenantNotFoundError            tenant not in the registry (or disabled); HTTP 404
     ├── LeaseHeldError                 another worker holds the (tenant, feed) lease; complete quietly
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
+    ├── CallerError                    the HTTP caller (not a tenant) is refused
+    │   ├── CallerAuthenticationError  no bearer token, or one that fails validation; HTTP 401
+    │   ├── RoleRequiredError          the caller lacks the route's app role (``role``); HTTP 403
+    │   ├── OutOfScopeError            the tenant is outside the caller's tenant scope (``tenant_id``); HTTP 403
+    │   └── SigningKeysUnavailableError  Entra ID's signing keys cannot be fetched; HTTP 503 (retry)
     ├── AuthError                      could not get a usable token for a tenant (``tenant_id``, ``kind``, ``remedy``)
     │   ├── NotConsentedError          app never consented in the tenant (remedy carries the consent link)
     │   ├── MissingRolesError          token lacks roles the work needs (``missing``)
@@ -116,6 +121,48 @@ class LeaseHeldError(RelayError):
 
 class DeliveryError(RelayError):
     kind = "delivery"
+
+
+class CallerError(RelayError):
+    """The caller of the HTTP API is not authenticated or not authorised; never about a customer tenant's token."""
+
+    kind = "caller"
+
+
+class CallerAuthenticationError(CallerError):
+    """No bearer token where one is required, or one that fails validation (the reason is in ``message``)."""
+
+    kind = "unauthenticated"
+
+    def __init__(self, message: str, *, token_presented: bool = False) -> None:
+        super().__init__(message)
+        self.token_presented = token_presented
+
+
+class RoleRequiredError(CallerError):
+    """The caller's token does not carry the app role the route requires."""
+
+    kind = "role-required"
+
+    def __init__(self, message: str, *, role: str) -> None:
+        super().__init__(message)
+        self.role = role
+
+
+class OutOfScopeError(CallerError):
+    """The tenant is not among the tenants (by id or tag) the caller may act on."""
+
+    kind = "out-of-scope"
+
+    def __init__(self, message: str, *, tenant_id: str) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
+
+
+class SigningKeysUnavailableError(CallerError):
+    """The partner tenant's OpenID metadata or signing keys could not be fetched: a token cannot be judged now."""
+
+    kind = "signing-keys-unavailable"
 
 
 class AuthError(RelayError):

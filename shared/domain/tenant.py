@@ -9,6 +9,7 @@ recording the same tenant's outcome never lose a failure count.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,11 @@ def is_guid(value: str) -> bool:
         return False
 
 
-_FIELDS = ("tenant_id", "display_name", "cloud", "region", "enabled", "feeds", "allowed_actions")
+_FIELDS = ("tenant_id", "display_name", "cloud", "region", "enabled", "feeds", "allowed_actions", "tags")
+# A tag names a group of tenants (customer group, region, tier) that a caller's scope can name: lowercase, so
+# "EMEA" and "emea" are one tag; no commas or spaces, because the registry stores tags as a comma list.
+_TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_TAGS = 32
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Tenant:
     enabled: bool = True
     feeds: frozenset[Feed] = DEFAULT_FEEDS
     allowed_actions: frozenset[str] | None = None  # None: RELAY_DEFAULT_ALLOWED_ACTIONS
+    tags: frozenset[str] = frozenset()  # groups a caller's scope may name (shared.callers.scope)
 
     def actions_allowed(self, default: frozenset[str]) -> frozenset[str]:
         return default if self.allowed_actions is None else self.allowed_actions
@@ -103,6 +109,7 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
         raise _invalid(where, "feeds", f"must name at least one of {', '.join(FEEDS)}")
     actions = raw.get("allowed_actions")
     allowed = None if actions is None else _names(actions, ALLOW_LIST_NAMES, where, "allowed_actions")
+    tags = parse_tags(raw.get("tags", []), where=f"{where}.tags")
     return Tenant(
         tenant_id=row_key(tenant_id),
         display_name=name.strip(),
@@ -111,7 +118,27 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
         enabled=enabled,
         feeds=frozenset(feeds),  # type: ignore[arg-type]  # checked against FEEDS above
         allowed_actions=frozenset(allowed) if allowed is not None else None,
+        tags=tags,
     )
+
+
+def parse_tags(value: Any, *, where: str = "tags") -> frozenset[str]:
+    """Tags from a list or a comma list; each lowercased and checked (``where`` names the field in errors)."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"{where}: must be a list of tags", field="tags")
+    tags = frozenset(v.strip().lower() for v in value)
+    bad = sorted(t for t in tags if not _TAG.fullmatch(t))
+    if bad:
+        raise ValidationError(
+            f"{where}: {bad[0][:70]!r} is not a tag (1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit)",
+            field="tags",
+        )
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"{where}: at most {MAX_TAGS} tags (got {len(tags)})", field="tags")
+    return tags
 
 
 def _names(value: Any, allowed: Iterable[str], where: str, field: str) -> set[str]:
@@ -158,6 +185,7 @@ def tenant_to_json(tenant: Tenant) -> dict[str, Any]:
         "enabled": tenant.enabled,
         "feeds": sorted(tenant.feeds),
         "allowed_actions": None if tenant.allowed_actions is None else sorted(tenant.allowed_actions),
+        "tags": sorted(tenant.tags),
     }
 
 

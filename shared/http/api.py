@@ -1,19 +1,20 @@
 """The HTTP API without the Functions runtime: one ``ApiRequest`` in, one ``ApiResponse`` out.
 
 ``shared/triggers/http.py`` only converts ``func.HttpRequest``/``HttpResponse`` to and from these, so
-everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413),
-signature (401, when a signing secret is configured), query parameters, content type (415) and body
+everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413), the
+caller (401: bearer token or function key, ``shared.callers.authenticator``) and the route's app role
+(403), signature (401, when a signing secret is configured), query parameters, the tenant id and the
+caller's tenant scope (403, before anything reads the tenant's data), content type (415) and body
 (400/422), tenant and allow-list (404/403), ``Idempotency-Key``, then the one service call. Every
 error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
-before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503, not a
-success nobody recorded.
+and so is every refusal of a role or scope on any route, before the response leaves
+(``shared.actions.audit``); if the audit write fails the caller gets 503, not a success nobody recorded.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,8 +25,11 @@ from typing import Any, Final, Protocol
 from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditStore, outcome_for
 from shared.actions.idempotency import IdempotencyStore, StoredResponse, fingerprint, parse_key
 from shared.actions.service import ActionResult, ActionService, AuditNote
+from shared.callers.authenticator import Authenticator, KeyAuthenticator
+from shared.callers.identity import Caller
+from shared.callers.scope import check_scope
 from shared.domain.catalogue import CANCEL
-from shared.domain.errors import RelayError, ValidationError
+from shared.domain.errors import OutOfScopeError, RelayError, RoleRequiredError, ValidationError
 from shared.domain.job import Job, new_job
 from shared.http import inputs as v
 from shared.http.openapi import build_document
@@ -34,8 +38,6 @@ from shared.http.routes import ROUTE_PREFIX, Route
 from shared.http.signing import SignatureVerifier
 
 logger = logging.getLogger("defender_relay.http")
-CALLER_HEADER: Final = "x-relay-caller"
-_CALLER: Final = re.compile(r"[\x20-\x7e]{1,128}")
 DEFAULT_WAIT_SECONDS: Final = 60
 
 
@@ -68,6 +70,10 @@ class _Call:
     request_id: str
     caller: str
     action: str
+    caller_app_id: str = ""
+    caller_object_id: str = ""
+    auth: str = "unauthenticated"
+    refused: bool = False  # a role or scope refusal: audited on every route, not only on POSTs
     tenant_id: str = INVALID_TENANT_PARTITION
     machine: str = ""
     comment: str = ""
@@ -88,9 +94,11 @@ class HttpApi:
         idempotency: IdempotencyStore,
         jobs: JobSender,
         verifier: SignatureVerifier | None = None,
+        authenticator: Authenticator | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._service = service
+        self._authenticator = authenticator or KeyAuthenticator()
         self._audit_store = audit
         self._idempotency = idempotency
         self._jobs = jobs
@@ -114,12 +122,13 @@ class HttpApi:
 
     def handle(self, route: Route, request: ApiRequest) -> ApiResponse:
         started = time.perf_counter()
-        call = _Call(uuid.uuid4().hex, caller_of(request), _action_name(route))
+        call = _Call(uuid.uuid4().hex, "unauthenticated", _action_name(route))
         try:
             response = self._dispatch(route, request, call)
         except Exception as exc:  # every error becomes a problem; unexpected ones are logged, never echoed
+            call.refused = isinstance(exc, RoleRequiredError | OutOfScopeError)
             response = self._problem(exc, call)
-        if route.mutating:
+        if route.mutating or call.refused:
             response = self._write_audit(call, response)
         logger.info(
             "%s %s tenant=%s status=%d request_id=%s ms=%.1f",
@@ -135,13 +144,27 @@ class HttpApi:
             raise ValidationError(
                 f"request body is {len(request.body)} bytes; the limit is 65,536", field="body", status=413
             )
+        caller = self._authenticate(route, request, call)
         if route.operation == "openapi":
             return ApiResponse(200, build_document())
         if self._verifier is not None:
-            self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
+            signed = self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
+            call.auth += f"+hmac({signed})" if signed != "current" else "+hmac"
         v.check_query(request.params, route.query_names)
         call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
+        check_scope(caller.scope, call.tenant_id, self._service.tenant)
         return self._handlers[route.operation](route, request, call)
+
+    def _authenticate(self, route: Route, request: ApiRequest, call: _Call) -> Caller:
+        """Who is calling (401 otherwise) and whether the route's app role is theirs (403 otherwise)."""
+        caller = self._authenticator.authenticate(request.headers, request.params)
+        call.caller, call.auth = caller.name, caller.auth
+        call.caller_app_id, call.caller_object_id = caller.app_id, caller.object_id
+        # A role refusal belongs in the audit trail of the tenant it was aimed at (checked properly below).
+        with contextlib.suppress(ValidationError):
+            call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
+        caller.require(route.role)
+        return caller
 
     def _machine_action(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         assert route.action is not None
@@ -249,6 +272,7 @@ class HttpApi:
         body = response.body if isinstance(response.body, dict) and response.status >= 300 else {}
         record = AuditRecord(
             tenant_id=call.tenant_id, time=self._clock(), request_id=call.request_id, caller=call.caller,
+            caller_app_id=call.caller_app_id, caller_object_id=call.caller_object_id, auth=call.auth,
             action=call.action, outcome=outcome_for(response.status, replayed=call.replayed), status=response.status,
             machine=call.machine, machine_id=call.note.machine_id, comment=call.comment,
             upstream_action_id=call.note.upstream_action_id, problem_type=str(body.get("type", "")),
@@ -273,21 +297,6 @@ class HttpApi:
 def problem_response(problem: Problem, request_id: str) -> ApiResponse:
     body = problem.to_json(instance=f"urn:defender-relay:request:{request_id}")
     return ApiResponse(problem.status, body, dict(problem.headers), content_type=PROBLEM_JSON)
-
-
-def caller_of(request: ApiRequest) -> str:
-    """The caller's declared name (``X-Relay-Caller``) plus a fingerprint of the function key used.
-
-    The Python worker does not receive the host's key-id claim (``…/claims/keyid``, a .NET-only
-    ClaimsPrincipal), so the key is identified by a short SHA-256 fingerprint: enough to tell keys
-    apart in the audit trail, useless to an attacker. The declared name is not proven by anything.
-    """
-    declared = request.headers.get(CALLER_HEADER, "").strip()
-    name = declared if _CALLER.fullmatch(declared) else ("invalid-caller-header" if declared else "anonymous")
-    key = request.headers.get("x-functions-key") or request.params.get("code")
-    if key:
-        return f"{name} (key {hashlib.sha256(key.encode('utf-8')).hexdigest()[:12]})"
-    return name
 
 
 def _action_name(route: Route) -> str:

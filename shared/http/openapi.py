@@ -1,5 +1,10 @@
 """The OpenAPI 3.1 document of the HTTP API, generated from ``shared.http.routes.ROUTES`` (the table the
 blueprint registers), so a SOAR tool importing ``GET /api/openapi.json`` sees exactly what is served.
+
+Each operation's security requirement names the app role it needs: OpenAPI 3.1 lets a requirement of a
+non-OAuth scheme list "role names which are required for the execution"
+(https://spec.openapis.org/oas/v3.1.0#security-requirement-object), so ``{"entra": ["Relay.Respond"]}``
+says "a bearer token carrying Relay.Respond", beside the function key alternatives.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ _PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
 }
 _HEADERS: Final[list[dict[str, Any]]] = [
     {"name": "X-Relay-Caller", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128},
-     "description": "who is calling (SOAR playbook, analyst); recorded in the audit table"},
+     "description": "who is calling (SOAR playbook, analyst); recorded in the audit table for function-key "
+                    "callers (a bearer token names its caller itself)"},
     {"name": "X-Relay-Timestamp", "in": "header", "required": False, "schema": {"type": "string"},
      "description": "Unix seconds; required when request signing is configured"},
     {"name": "X-Relay-Signature", "in": "header", "required": False, "schema": {"type": "string"},
@@ -52,7 +58,7 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
             "Defender for Endpoint across customer tenants. Errors are RFC 9457 problem+json.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"functionKey": []}, {"functionKeyQuery": []}],
+        "security": [{"entra": []}, {"functionKey": []}, {"functionKeyQuery": []}],
         "paths": paths,
         "components": {"schemas": _schemas(), "securitySchemes": _security_schemes()},
     }
@@ -75,6 +81,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "summary": route.summary,
         "parameters": parameters,
         "responses": _responses(route),
+        "security": [{"entra": [route.role]}, {"functionKey": []}, {"functionKeyQuery": []}],
+        "x-relay-app-role": route.role,
     }
     if route.operation == "openapi":
         operation["parameters"] = []
@@ -144,6 +152,13 @@ def _schemas() -> dict[str, Any]:
 
 def _security_schemes() -> dict[str, Any]:
     return {
+        "entra": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "an Entra ID access token of the partner tenant for the relay API's App ID URI "
+            "(RELAY_HTTP_AUTH entra or either); each operation names the app role it requires",
+        },
         "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
         "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
     }

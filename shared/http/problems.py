@@ -18,6 +18,8 @@ from shared.domain.errors import (
     ActionNotAllowedError,
     AmbiguousMachineError,
     AuthError,
+    CallerAuthenticationError,
+    CallerError,
     DefenderError,
     DefenderForbiddenError,
     DefenderNotFoundError,
@@ -25,8 +27,10 @@ from shared.domain.errors import (
     IdempotencyConflictError,
     MissingRolesError,
     NotConsentedError,
+    OutOfScopeError,
     PendingActionError,
     RelayError,
+    RoleRequiredError,
     SignatureError,
     TenantNotFoundError,
     ThrottledError,
@@ -61,7 +65,7 @@ PROBLEM_TYPES: Final = frozenset(
         "signature", "action-not-allowed", "tenant-not-found", "ambiguous-machine", "idempotency-conflict",
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
-        "audit-unavailable", "not-configured", "internal",
+        "audit-unavailable", "not-configured", "internal", "invalid-token", "role-required", "tenant-out-of-scope",
     }
 )  # fmt: skip
 
@@ -104,6 +108,8 @@ def problem_from_error(exc: BaseException, *, now: datetime | None = None) -> Pr
         return Problem(
             401, "signature", exc.message, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="defender-relay"'}
         )
+    if isinstance(exc, CallerError):
+        return _caller_problem(exc)
     if isinstance(exc, ActionNotAllowedError):
         return Problem(403, "action-not-allowed", exc.message, {"tenantId": exc.tenant_id, "action": exc.action})
     if isinstance(exc, TenantNotFoundError):
@@ -128,6 +134,19 @@ def _validation_slug(status: int) -> str:
         413: "body-too-large",
         415: "unsupported-media-type",
     }.get(status, "invalid-value")
+
+
+def _caller_problem(exc: CallerError) -> Problem:
+    # RFC 6750 §3: a 401 names the scheme; error="invalid_token" only when a token was presented and refused.
+    if isinstance(exc, CallerAuthenticationError):
+        challenge = 'Bearer realm="defender-relay"' + (', error="invalid_token"' if exc.token_presented else "")
+        return Problem(401, "invalid-token", exc.message, headers={"WWW-Authenticate": challenge})
+    if isinstance(exc, RoleRequiredError):
+        return Problem(403, "role-required", exc.message, {"requiredRole": exc.role})
+    if isinstance(exc, OutOfScopeError):
+        return Problem(403, "tenant-out-of-scope", exc.message, {"tenantId": exc.tenant_id})
+    # SigningKeysUnavailableError: Entra ID's keys could not be fetched; the caller's token may be fine.
+    return Problem(503, "token-service-unavailable", exc.message, headers={"Retry-After": "30"})
 
 
 def _auth_problem(exc: AuthError) -> Problem:

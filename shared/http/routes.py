@@ -1,16 +1,19 @@
 """The one route table of the HTTP API. The blueprint registers exactly these functions and the OpenAPI
 document describes exactly these routes, so the two cannot drift (a functional test checks both).
 
-Templates are relative to the host's ``api/`` route prefix. Route parameters carry no Functions route
+Each route names the app role an Entra ID caller needs (``role``, from ``shared.callers.roles``); the
+OpenAPI document shows it as the operation's security requirement. Templates are relative to the host's
+``api/`` route prefix. Route parameters carry no Functions route
 constraints on purpose: a constraint mismatch would be a bare host 404, while our own validation
 answers 422 with the field named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from shared.callers.roles import ADMIN, READ, RESPOND, AppRole
 from shared.domain.catalogue import MACHINE_ACTIONS, ActionSpec
 
 Operation = Literal[
@@ -43,6 +46,8 @@ class Route:
     summary: str
     action: ActionSpec | None = None
     query: tuple[QueryParam, ...] = ()
+    # Required, by keyword: a route added without deciding who may call it does not type-check.
+    role: AppRole = field(kw_only=True)
 
     @property
     def mutating(self) -> bool:
@@ -77,6 +82,8 @@ def _action_route(spec: ActionSpec) -> Route:
         summary=spec.summary,
         action=spec,
         query=(WAIT, WAIT_SECONDS),
+        # Offboarding removes a machine from Defender for good: an administrator's act, not a playbook's.
+        role=ADMIN if spec.name == "offboard" else RESPOND,
     )
 
 
@@ -89,6 +96,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "action-status",
         "Get a machine action (status)",
         query=(WAIT, WAIT_SECONDS),
+        role=READ,
     ),
     Route(
         "http_action_cancel",
@@ -96,6 +104,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "tenants/{tenantId}/actions/{actionId}/cancel",
         "action-cancel",
         "Cancel a machine action that is not final yet",
+        role=RESPOND,
     ),
     Route(
         "http_machine_lookup",
@@ -107,8 +116,16 @@ ROUTES: Final[tuple[Route, ...]] = (
             QueryParam("name", "exact DNS name (case-insensitive; never a prefix match)", {"type": "string"}),
             QueryParam("ip", "exact IP address (last or any interface address)", {"type": "string"}),
         ),
+        role=READ,
     ),
-    Route("http_sweep", "POST", "tenants/{tenantId}/sweep", "sweep", "Queue an immediate ingestion run for a tenant"),
+    Route(
+        "http_sweep",
+        "POST",
+        "tenants/{tenantId}/sweep",
+        "sweep",
+        "Queue an immediate ingestion run for a tenant",
+        role=ADMIN,
+    ),
     Route(
         "http_audit",
         "GET",
@@ -119,16 +136,18 @@ ROUTES: Final[tuple[Route, ...]] = (
             QueryParam("since", "ISO 8601 time (default: 24 hours ago)", {"type": "string", "format": "date-time"}),
             QueryParam("limit", "at most this many records, 1 to 1000 (default 100)", {"type": "integer"}),
         ),
+        role=READ,
     ),
-    Route("http_openapi", "GET", "openapi.json", "openapi", "This API's OpenAPI 3.1 document"),
+    Route("http_openapi", "GET", "openapi.json", "openapi", "This API's OpenAPI 3.1 document", role=READ),
     # Served by shared/triggers/http_tenants.py (registry and health reads, no Defender call).
-    Route("http_tenants", "GET", "tenants", "tenants", "List registered tenants with their health"),
+    Route("http_tenants", "GET", "tenants", "tenants", "List the registered tenants in the caller's scope", role=READ),
     Route(
         "http_tenant_health",
         "GET",
         "tenants/{tenantId}/health",
         "tenant-health",
         "A tenant's health: last check, last sweep per feed, error and remedy",
+        role=READ,
     ),
 )
 # Operations served by their own blueprint rather than by HttpApi.

@@ -11,7 +11,10 @@ A caller holding the signing secret sends two headers::
 the raw body bytes (empty for GET). The request is refused (401) when a header is missing, the
 timestamp is more than 5 minutes from our clock, the signature does not match (compared in constant
 time), or the same signature was already accepted once (a replay: retries must sign again with a fresh
-timestamp). Several secrets may be configured at once so a secret can be rotated without downtime.
+timestamp). Two secrets may be configured at once, the current one and the previous one
+(``RELAY_HTTP_SIGNING_SECRET_NAME``, ``RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME``), so a SOAR tool can switch
+to a new secret without downtime; ``verify`` says which one matched, and the audit trail records it, so an
+operator can see when no caller signs with the previous secret any more (runbook: docs/operations.md).
 """
 
 from __future__ import annotations
@@ -22,18 +25,19 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient
 
+from shared.actions.retention import LEGACY_REPLAY_PARTITION, replay_partition
 from shared.domain.errors import SignatureError
 
 SIGNATURE_HEADER: Final = "x-relay-signature"
 TIMESTAMP_HEADER: Final = "x-relay-timestamp"
 REPLAY_WINDOW_SECONDS: Final = 300
 _SIGNATURE: Final = re.compile(r"v1=([0-9a-f]{64})")
-_REPLAY_PARTITION: Final = "hmac-replay"
+SecretUsed = Literal["current", "previous"]
 
 
 class ReplayGuard(Protocol):
@@ -68,8 +72,8 @@ class SignatureVerifier:
         self._clock = clock
         self._window = window_seconds
 
-    def verify(self, method: str, path_and_query: str, headers: Mapping[str, str], body: bytes) -> None:
-        """Raise ``SignatureError`` with a precise reason, or return when the request is authentic and fresh."""
+    def verify(self, method: str, path_and_query: str, headers: Mapping[str, str], body: bytes) -> SecretUsed:
+        """Raise ``SignatureError`` with a precise reason, or say which secret signed the authentic, fresh request."""
         timestamp = headers.get(TIMESTAMP_HEADER)
         presented = headers.get(SIGNATURE_HEADER)
         if not timestamp or not presented:
@@ -86,12 +90,16 @@ class SignatureVerifier:
         match = _SIGNATURE.fullmatch(presented.strip().lower())
         if match is None:
             raise SignatureError(f"{_title(SIGNATURE_HEADER)} must be 'v1=' followed by 64 hex digits")
-        expected = [sign(s, method, path_and_query, timestamp.strip(), body) for s in self._secrets]
-        if not any(_matches(match.group(1), e) for e in expected):
+        # Every secret is compared (no early exit), so the time taken says nothing about which one matched.
+        matched = [
+            _matches(match.group(1), sign(s, method, path_and_query, timestamp.strip(), body)) for s in self._secrets
+        ]
+        if not any(matched):
             raise SignatureError("request signature does not match (method, path, timestamp or body differ)")
         expires_at = datetime.fromtimestamp(int(timestamp), UTC) + timedelta(seconds=self._window)
         if not self._replay_guard.first_use(match.group(1), expires_at=expires_at):
             raise SignatureError("request signature was already used (replay); sign the retry with a new timestamp")
+        return "current" if matched[0] else "previous"
 
 
 def _matches(presented: str, expected_header: str) -> bool:
@@ -103,20 +111,41 @@ def _title(header: str) -> str:
 
 
 class TableReplayGuard:
-    """Accepted signatures in Table storage (table ``idempotency``, partition ``hmac-replay``).
+    """Accepted signatures in Table storage (table ``idempotency``, partition ``hmac-replay-<UTC hour>``).
 
     Inserting the signature is atomic across every instance of the app: the insert that loses the race
-    gets ``ResourceExistsError``, so a replay is caught even when it reaches another instance.
+    gets ``ResourceExistsError``, so a replay is caught even when it reaches another instance. A signature
+    always lands in the bucket of the hour it expires in (its timestamp is signed), so a replay meets its
+    first use there, and the retention purge drops whole buckets (``shared.actions.retention``).
+
+    Signatures accepted before the buckets existed sit in the single partition ``hmac-replay``; for the
+    replay window after this process started, a signature that could have been accepted then is looked up
+    there too, so an upgrade opens no replay gap.
     """
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, *, started: datetime | None = None) -> None:
         self._table = table
+        self._legacy_until = (started or datetime.now(UTC)) + timedelta(seconds=REPLAY_WINDOW_SECONDS)
 
     def first_use(self, signature: str, *, expires_at: datetime) -> bool:
+        if expires_at <= self._legacy_until and self._used_before_buckets(signature):
+            return False
         try:
             self._table.create_entity(
-                {"PartitionKey": _REPLAY_PARTITION, "RowKey": signature, "ExpiresAt": expires_at.isoformat()}
+                {
+                    "PartitionKey": replay_partition(expires_at),
+                    "RowKey": signature,
+                    "ExpiresAt": expires_at.isoformat(),
+                },
+                response_preference="return-no-content",
             )
         except ResourceExistsError:
+            return False
+        return True
+
+    def _used_before_buckets(self, signature: str) -> bool:
+        try:
+            self._table.get_entity(LEGACY_REPLAY_PARTITION, signature)
+        except ResourceNotFoundError:
             return False
         return True

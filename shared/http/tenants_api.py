@@ -1,7 +1,8 @@
 """``GET /api/tenants`` and ``GET /api/tenants/{tenantId}/health``: the registry and each tenant's health.
 
-Function-key protected like every route (checked by the host); when request signing is configured
-(``RELAY_HTTP_SIGNING_SECRET_NAME``) the signature is verified too, as on the action routes. The routes
+The caller is authenticated as on the action routes (function key or bearer token, ``Relay.Read``); when
+request signing is configured (``RELAY_HTTP_SIGNING_SECRET_NAME``) the signature is verified too. The list
+holds only the tenants in the caller's scope, and a tenant's health outside it is 403. The routes
 are rows of ``shared.http.routes.ROUTES`` (so the OpenAPI document lists them) but are served here rather
 than by ``HttpApi``: they read the registry and checkpoints, never Defender, and write no audit record.
 
@@ -13,9 +14,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditStore
+from shared.callers.authenticator import Authenticator, KeyAuthenticator
+from shared.callers.identity import Caller
+from shared.callers.scope import CallerScope, check_scope, filter_in_scope
+from shared.domain.errors import OutOfScopeError, RoleRequiredError
 from shared.domain.tenant import Tenant, TenantHealth
 from shared.http.api import ApiRequest, ApiResponse, problem_response
 from shared.http.inputs import check_query, parse_guid
@@ -37,14 +43,24 @@ class TenantsApi:
     """The two routes without the Functions runtime (tests and the demo call it through the functions)."""
 
     def __init__(
-        self, *, registry: Registry, checkpoints: CheckpointStore, verifier: SignatureVerifier | None = None
+        self,
+        *,
+        registry: Registry,
+        checkpoints: CheckpointStore,
+        verifier: SignatureVerifier | None = None,
+        authenticator: Authenticator | None = None,
+        audit: AuditStore | None = None,
     ) -> None:
         self._registry = registry
         self._checkpoints = checkpoints
         self._verifier = verifier
+        self._authenticator = authenticator or KeyAuthenticator()
+        self._audit = audit  # role and scope refusals are recorded, as on every route
 
-    def list_tenants(self) -> dict[str, Any]:
-        tenants = [tenant_summary(t, h) for t, h in self._registry.list_with_health()]
+    def list_tenants(self, scope: CallerScope) -> dict[str, Any]:
+        pairs = self._registry.list_with_health()
+        reachable = {t.tenant_id for t in filter_in_scope(scope, (t for t, _ in pairs))}
+        tenants = [tenant_summary(t, h) for t, h in pairs if t.tenant_id in reachable]
         failing = sum(1 for t in tenants if t["status"] not in ("ok", "unknown"))
         return {"tenants": tenants, "count": len(tenants), "failing": failing}
 
@@ -59,18 +75,43 @@ class TenantsApi:
     def handle(self, route: Route, request: ApiRequest) -> ApiResponse:
         """One request in, JSON or problem+json out; the same checks, in the same order, as ``HttpApi``."""
         request_id = uuid.uuid4().hex
+        caller: Caller | None = None
         try:
+            caller = self._authenticator.authenticate(request.headers, request.params)
+            caller.require(route.role)
             if self._verifier is not None:
                 self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
             check_query(request.params, route.query_names)
             if route.operation == "tenants":
-                return ApiResponse(200, self.list_tenants())
-            return ApiResponse(200, self.health(parse_guid(request.route_params.get("tenantId", ""), field="tenantId")))
+                return ApiResponse(200, self.list_tenants(caller.scope))
+            tenant_id = parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
+            check_scope(caller.scope, tenant_id, self._registry.get)
+            return ApiResponse(200, self.health(tenant_id))
         except Exception as exc:  # every error becomes a problem; unexpected ones are logged, never echoed
             problem = problem_from_error(exc)
             if problem.status >= 500:
                 logger.exception("%s failed request_id=%s", route.function_name, request_id)
-            return problem_response(problem, request_id)
+            response = problem_response(problem, request_id)
+            if caller is not None and isinstance(exc, RoleRequiredError | OutOfScopeError):
+                self._record_refusal(route, caller, exc, response, request_id)
+            return response
+
+    def _record_refusal(
+        self, route: Route, caller: Caller, exc: Exception, response: ApiResponse, request_id: str
+    ) -> None:
+        if self._audit is None:
+            return
+        tenant = exc.tenant_id if isinstance(exc, OutOfScopeError) else INVALID_TENANT_PARTITION
+        record = AuditRecord(
+            tenant_id=tenant, time=datetime.now(UTC), request_id=request_id, caller=caller.name,
+            action=route.operation, outcome="rejected", status=response.status,
+            problem_type=str(response.body.get("type", "")), detail=str(response.body.get("detail", ""))[:1000],
+            caller_app_id=caller.app_id, caller_object_id=caller.object_id, auth=caller.auth,
+        )  # fmt: skip
+        try:
+            self._audit.write(record)
+        except Exception:  # the refusal stands either way; a read route has no outcome to leave unconfirmed
+            logger.exception("audit write failed request_id=%s", request_id)
 
 
 def health_status(health: TenantHealth) -> str:
@@ -85,6 +126,7 @@ def tenant_summary(tenant: Tenant, health: TenantHealth) -> dict[str, Any]:
         "tenantId": tenant.tenant_id, "displayName": tenant.display_name, "cloud": str(tenant.cloud),
         "region": str(tenant.region), "enabled": tenant.enabled, "feeds": sorted(tenant.feeds),
         "allowedActions": None if tenant.allowed_actions is None else sorted(tenant.allowed_actions),
+        "tags": sorted(tenant.tags),
         "status": health_status(health), "lastCheck": _iso(health.last_check), "lastSuccess": _iso(health.last_success),
         "consecutiveFailures": health.consecutive_failures,
         "error": {"kind": health.last_error_kind, "message": health.last_error_message,

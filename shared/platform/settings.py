@@ -29,6 +29,8 @@ from shared.platform.setting_checks import (
 )
 
 CredentialKind = Literal["certificate", "secret", "federated"]
+HttpAuthMode = Literal["key", "entra", "either"]
+HTTP_AUTH_MODES: tuple[HttpAuthMode, ...] = ("key", "entra", "either")
 SinkName = Literal["queue", "webhook", "archive"]
 SINK_NAMES: tuple[SinkName, ...] = ("queue", "webhook", "archive")
 STORAGE_IDENTITY_KEYS = ("queueServiceUri", "tableServiceUri", "blobServiceUri", "credential", "clientId")
@@ -83,6 +85,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "RELAY_HTTP_SIGNING_SECRET_NAME", None, False, "Key Vault secret for HMAC on HTTP routes (unset: key only)"
     ),
+    SettingSpec(
+        "RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME",
+        None,
+        False,
+        "Key Vault secret of the previous HMAC key, still accepted while callers switch (rotation)",
+    ),
+    SettingSpec("RELAY_HTTP_AUTH", "key", False, "HTTP callers: key (function key) | entra (bearer token) | either"),
+    SettingSpec("RELAY_PARTNER_TENANT_ID", None, False, "the partner's own tenant, issuer of callers' tokens"),
+    SettingSpec("RELAY_API_APP_ID_URI", None, False, "App ID URI of the relay's API app registration (token aud)"),
+    SettingSpec("RELAY_API_CLIENT_ID", None, False, "client id of the relay's API app (the aud of v2.0 tokens)"),
+    SettingSpec("RELAY_AUDIT_RETENTION_DAYS", "400", False, "audit records older than this are purged"),
+    SettingSpec("RELAY_PURGE_SCHEDULE", "0 7 * * * *", False, "NCRONTAB of the retention purge timer (UTC)"),
     SettingSpec(
         "RELAY_DEFAULT_ALLOWED_ACTIONS",
         ",".join(DEFAULT_ALLOWED_ACTIONS),
@@ -154,6 +168,12 @@ class Settings:
     webhook_secret_name: str | None
     archive_container: str
     http_signing_secret_name: str | None
+    http_signing_previous_secret_name: str | None
+    http_auth: HttpAuthMode
+    partner_tenant_id: str | None
+    api_audiences: tuple[str, ...]  # the App ID URI, then the client id when set
+    audit_retention_days: int
+    purge_schedule: str
     default_allowed_actions: frozenset[str]
     host_overrides: Mapping[str, str]
     credentials_from_env: bool
@@ -234,6 +254,10 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
         key_vault_url = None
     sinks = _sinks(env, problems)
     webhook_url, webhook_secret = _webhook(env, "webhook" in sinks, problems)
+    http_auth, partner_tenant_id, audiences = _http_auth(env, problems)
+    signing, previous = _signing(env, problems)
+    purge_schedule = setting(env, "RELAY_PURGE_SCHEDULE") or ""
+    parse_ncrontab("RELAY_PURGE_SCHEDULE", purge_schedule, problems)
     settings = Settings(
         storage=_storage(env, problems),
         key_vault_url=key_vault_url.rstrip("/") if key_vault_url else None,
@@ -252,7 +276,13 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
         webhook_url=webhook_url,
         webhook_secret_name=webhook_secret,
         archive_container=_name(env, "RELAY_ARCHIVE_CONTAINER", check_container_name, problems),
-        http_signing_secret_name=_secret_name(env, "RELAY_HTTP_SIGNING_SECRET_NAME", problems),
+        http_signing_secret_name=signing,
+        http_signing_previous_secret_name=previous,
+        http_auth=http_auth,
+        partner_tenant_id=partner_tenant_id,
+        api_audiences=audiences,
+        audit_retention_days=_int(env, "RELAY_AUDIT_RETENTION_DAYS", 1, 36_500, problems),
+        purge_schedule=purge_schedule,
         default_allowed_actions=_actions(env, problems),
         host_overrides=parse_host_overrides("RELAY_HOST_OVERRIDES", setting(env, "RELAY_HOST_OVERRIDES"), problems),
         credentials_from_env=from_env,
@@ -331,6 +361,37 @@ def _webhook(env: Mapping[str, str], enabled: bool, problems: Problems) -> tuple
     if enabled and setting(env, "RELAY_WEBHOOK_SECRET_NAME") is None:
         problems.add("RELAY_WEBHOOK_SECRET_NAME", "is required when RELAY_SINKS includes webhook (HMAC signing)")
     return url, secret
+
+
+def _http_auth(env: Mapping[str, str], problems: Problems) -> tuple[HttpAuthMode, str | None, tuple[str, ...]]:
+    """The HTTP caller mode, and what Entra ID mode needs: the partner tenant and the API's audiences."""
+    raw = (setting(env, "RELAY_HTTP_AUTH") or "key").lower()
+    mode: HttpAuthMode = next((m for m in HTTP_AUTH_MODES if m == raw), "key")
+    if raw not in HTTP_AUTH_MODES:
+        problems.add("RELAY_HTTP_AUTH", f"'{raw}' must be one of {', '.join(HTTP_AUTH_MODES)}")
+    tenant = _optional_guid(env, "RELAY_PARTNER_TENANT_ID", problems)
+    app_id_uri = setting(env, "RELAY_API_APP_ID_URI")
+    client_id = _optional_guid(env, "RELAY_API_CLIENT_ID", problems)
+    if app_id_uri is not None and not (app_id_uri.startswith("api://") and len(app_id_uri) > 6):
+        check_url("RELAY_API_APP_ID_URI", app_id_uri, problems)  # the other accepted form: an https URI
+    if mode != "key":
+        for name in ("RELAY_PARTNER_TENANT_ID", "RELAY_API_APP_ID_URI"):
+            if setting(env, name) is None:
+                problems.add(name, f"is required when RELAY_HTTP_AUTH is {mode} (docs/http-api.md §Authentication)")
+    audiences = tuple(a for a in (app_id_uri.rstrip("/") if app_id_uri else None, client_id) if a)
+    return mode, tenant, audiences
+
+
+def _signing(env: Mapping[str, str], problems: Problems) -> tuple[str | None, str | None]:
+    current = _secret_name(env, "RELAY_HTTP_SIGNING_SECRET_NAME", problems)
+    previous = _secret_name(env, "RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME", problems)
+    if previous is not None and setting(env, "RELAY_HTTP_SIGNING_SECRET_NAME") is None:
+        problems.add(
+            "RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME", "needs RELAY_HTTP_SIGNING_SECRET_NAME (the current secret)"
+        )
+    if previous is not None and previous == current:
+        problems.add("RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME", "names the same secret as the current one")
+    return current, previous
 
 
 def _actions(env: Mapping[str, str], problems: Problems) -> frozenset[str]:

@@ -148,6 +148,7 @@ def _entity_from_tenant(tenant: Tenant) -> dict[str, Any]:
         "feeds": ",".join(sorted(tenant.feeds)),
         # Table storage has no null: "default" marks "use RELAY_DEFAULT_ALLOWED_ACTIONS".
         "allowed_actions": "default" if tenant.allowed_actions is None else ",".join(sorted(tenant.allowed_actions)),
+        "tags": ",".join(sorted(tenant.tags)),  # an entity written before tags existed reads as no tags
     }
 
 
@@ -161,6 +162,7 @@ def _tenant_from_entity(entity: Mapping[str, Any]) -> Tenant:
         "enabled": bool(entity.get("enabled", True)),
         "feeds": str(entity.get("feeds", "mde-alerts")),
         "allowed_actions": None if actions == "default" else str(actions or ""),
+        "tags": str(entity.get("tags") or ""),
     }
     return parse_tenant(raw, where=f"table tenants/{entity['RowKey']}")
 

@@ -3,13 +3,17 @@
 Each function converts the ``func.HttpRequest`` into an ``ApiRequest``, makes the one call
 ``HttpApi.handle``, and converts the answer back. The ``HttpApi`` is built once per worker process
 from the app's services (``shared.bootstrap``); tests install their own with ``use_http_api``.
-The function key itself is checked by the Functions host before any of this runs.
+With ``RELAY_HTTP_AUTH`` ``key`` (the default) or ``either`` the functions are auth level FUNCTION: the
+Functions host checks the function key before any of this runs. With ``entra`` they are ANONYMOUS at the
+host and the relay requires a valid bearer token itself (``shared.callers``). The level is read from the
+environment when the host indexes the functions, the same environment ``Settings`` reads.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -21,12 +25,19 @@ from shared.http.api import ApiRequest, ApiResponse, HttpApi, problem_response
 from shared.http.problems import Problem
 from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
 from shared.platform.lazy import Lazy
+from shared.platform.settings import setting
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 logger = logging.getLogger("defender_relay.http")
 
 
 _api: Lazy[HttpApi] = Lazy(build_http_api)
+
+
+def auth_level() -> func.AuthLevel:
+    """ANONYMOUS only for exactly ``entra``: any other value, a typo included, keeps the host's key check."""
+    mode = (setting(os.environ, "RELAY_HTTP_AUTH") or "key").strip().lower()
+    return func.AuthLevel.ANONYMOUS if mode == "entra" else func.AuthLevel.FUNCTION
 
 
 def use_http_api(api: HttpApi | None) -> None:
@@ -85,5 +96,5 @@ for _route in ROUTES:
     if _route.operation in SEPARATE_OPERATIONS:  # registered by shared/triggers/http_tenants.py
         continue
     bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(_handler(_route))
+        bp.route(route=_route.template, methods=[_route.method], auth_level=auth_level())(_handler(_route))
     )

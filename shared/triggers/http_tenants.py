@@ -12,7 +12,7 @@ from shared.bootstrap import build_tenants_api
 from shared.http.routes import ROUTES_BY_FUNCTION, Route
 from shared.http.tenants_api import TenantsApi
 from shared.platform.lazy import Lazy
-from shared.triggers.http import serve
+from shared.triggers.http import auth_level, serve
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 _api: Lazy[TenantsApi] = Lazy(build_tenants_api)
@@ -28,12 +28,12 @@ def _respond(route: Route, req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name(name="http_tenants")
-@bp.route(route=ROUTES_BY_FUNCTION["http_tenants"].template, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route=ROUTES_BY_FUNCTION["http_tenants"].template, methods=["GET"], auth_level=auth_level())
 def http_tenants(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(ROUTES_BY_FUNCTION["http_tenants"], req)
 
 
 @bp.function_name(name="http_tenant_health")
-@bp.route(route=ROUTES_BY_FUNCTION["http_tenant_health"].template, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route=ROUTES_BY_FUNCTION["http_tenant_health"].template, methods=["GET"], auth_level=auth_level())
 def http_tenant_health(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(ROUTES_BY_FUNCTION["http_tenant_health"], req)

@@ -198,7 +198,9 @@ class Harness:
     sleeps: list[float]
 
 
-def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = None) -> Harness:
+def build_harness(
+    *, verifier: Any = None, tenants: tuple[Tenant, ...] | None = None, authenticator: Any = None
+) -> Harness:
     from shared.actions.service import ActionService
     from shared.domain.catalogue import DEFAULT_ALLOWED_ACTIONS
     from shared.http.api import HttpApi
@@ -230,7 +232,9 @@ def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = 
         monotonic=lambda: clock["t"],
     )
     audit, idempotency, jobs = MemoryAudit(), MemoryIdempotency(), FakeJobs()
-    api = HttpApi(service=service, audit=audit, idempotency=idempotency, jobs=jobs, verifier=verifier)
+    api = HttpApi(
+        service=service, audit=audit, idempotency=idempotency, jobs=jobs, verifier=verifier, authenticator=authenticator
+    )
     return Harness(defender, audit, idempotency, jobs, api, sleeps)
 
 

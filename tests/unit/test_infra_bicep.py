@@ -130,7 +130,7 @@ def test_storage_names_of_the_contract_are_created() -> None:
     storage = parse(INFRA / "modules" / "storage.bicep")
     variables = storage["variables"]
     assert {"tenant-jobs", "tenant-jobs-poison", "eventsQueueName"} <= set(variables["queueNames"]["value"])
-    assert set(variables["tableNames"]["value"]) == {"tenants", "checkpoints", "audit", "idempotency"}
+    assert set(variables["tableNames"]["value"]) == {"tenants", "checkpoints", "audit", "idempotency", "callers"}
     assert {"defender-payloads", "archiveContainerName"} <= set(variables["containerNames"]["value"])
     assert storage["parameters"]["eventsQueueName"]["default"] == "defender-events"
     assert storage["parameters"]["archiveContainerName"]["default"] == "defender-archive"

@@ -135,6 +135,8 @@ PARAMETER_SETTINGS = {
     "sinks": "RELAY_SINKS",
     "eventsQueueName": "RELAY_EVENTS_QUEUE",
     "archiveContainerName": "RELAY_ARCHIVE_CONTAINER",
+    "httpAuth": "RELAY_HTTP_AUTH",
+    "purgeSchedule": "RELAY_PURGE_SCHEDULE",
 }
 
 
