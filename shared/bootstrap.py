@@ -339,6 +339,15 @@ def tenant_store_from_env(environ: Mapping[str, str], *, storage: StorageClients
     return TenantStore(clients.table(TENANTS_TABLE))
 
 
+def caller_store_from_env(environ: Mapping[str, str], *, storage: StorageClients | None = None) -> TableCallerStore:
+    """The caller table from ``AzureWebJobsStorage`` alone (``defender-relay callers``)."""
+    from shared.callers.store import TABLE, TableCallerStore
+
+    clients = storage or storage_from_env(environ)
+    clients.ensure(tables=(TABLE,))
+    return TableCallerStore(clients.table(TABLE))
+
+
 _lock = threading.Lock()
 _services: Services | None = None
 SDK_HTTP_LOGGER: Final = "azure.core.pipeline.policies.http_logging_policy"

@@ -60,6 +60,7 @@ def build_parser() -> _Parser:
     parser.add_argument("--settings", metavar="FILE", help="local.settings.json whose Values overlay the environment")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=_Parser)
     _add_tenant_commands(sub)
+    _add_caller_commands(sub)
     _add_health_commands(sub)
     _add_sweep_commands(sub)
     _add_action_commands(sub)
@@ -94,6 +95,13 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")
     p.add_argument("--feeds", help="comma list: mde-alerts,xdr-incidents (default: mde-alerts)")
     p.add_argument("--actions", help="comma list of allowed response actions (default: the app setting)")
+    p.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        metavar="TAG",
+        help="a group callers' scopes name (repeatable): emea, gold",
+    )
     p.add_argument("--disabled", action="store_true", help="register it disabled")
     p = _command(tsub, "list", f"{mod}:list_", "list registered tenants with their health")
     p.add_argument("--enabled-only", action="store_true", help="hide disabled tenants")
@@ -111,6 +119,26 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "permissions", "shared.cli.permissions_cmd:permissions", "least-privilege roles, and per tenant")
     p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
     p.add_argument("--no-tokens", action="store_true", help="list what is needed without asking for tokens")
+
+
+def _add_caller_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    callers = sub.add_parser(
+        "callers",
+        help="Entra ID callers of the HTTP API and their tenant scopes",
+        description="Manage which tenants each Entra ID caller (app id or object id of its token) may reach.",
+    )
+    _common(callers)
+    csub = callers.add_subparsers(title="caller commands", metavar="ACTION", required=True, parser_class=_Parser)
+    mod = "shared.cli.callers_cmd"
+    p = _command(csub, "add", f"{mod}:add", "grant a caller its tenant scope (replaces the caller's entry)")
+    p.add_argument("caller_id", help="the caller's app id (appid/azp) or object id (oid), a GUID")
+    p.add_argument("--name", dest="display_name", default="", help="what the audit trail calls it")
+    p.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG", help="tenants with this tag")
+    p.add_argument("--tenant", dest="tenant_ids", action="append", default=[], metavar="ID", help="this tenant")
+    p.add_argument("--all-tenants", action="store_true", help="every tenant (use sparingly)")
+    _command(csub, "list", f"{mod}:list_", "list callers and their scopes")
+    p = _command(csub, "remove", f"{mod}:remove", "remove a caller's entry (it then reaches no tenant)")
+    p.add_argument("caller_id", help="app id or object id (GUID)")
 
 
 def _add_health_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

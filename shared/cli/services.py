@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.bootstrap import Services, storage_from_env, tenant_store_from_env
+from shared.bootstrap import Services, caller_store_from_env, storage_from_env, tenant_store_from_env
 from shared.cli.context import CliContext
 from shared.domain.clouds import AppFamily
 from shared.domain.errors import ConfigError
@@ -21,6 +21,7 @@ from shared.platform.storage import StorageClients
 from shared.tenants.store import TenantStore
 
 if TYPE_CHECKING:
+    from shared.callers.store import TableCallerStore
     from shared.http.api import HttpApi
 
 
@@ -31,6 +32,13 @@ def storage(ctx: CliContext) -> StorageClients:
 
 def tenant_store(ctx: CliContext) -> TenantStore:
     store: TenantStore = ctx.cached("tenant_store", lambda: tenant_store_from_env(ctx.environ, storage=storage(ctx)))
+    return store
+
+
+def caller_store(ctx: CliContext) -> TableCallerStore:
+    store: TableCallerStore = ctx.cached(
+        "caller_store", lambda: caller_store_from_env(ctx.environ, storage=storage(ctx))
+    )
     return store
 
 

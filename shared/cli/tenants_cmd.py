@@ -24,6 +24,7 @@ TENANT_COLUMNS = (
     Column("region", "REGION"),
     Column("enabled", "ENABLED"),
     Column("feeds", "FEEDS"),
+    Column("tags", "TAGS", max_width=30),
     Column("health", "HEALTH"),
     Column("last_check", "LAST CHECK"),
 )
@@ -64,6 +65,8 @@ def add(args: argparse.Namespace, ctx: CliContext) -> int:
         raw["feeds"] = args.feeds
     if args.actions is not None:
         raw["allowed_actions"] = args.actions
+    if args.tags:
+        raw["tags"] = list(args.tags)
     tenant = parse_tenant(raw, where="tenant")
     store = tenant_store(ctx)
     existed = tenant.tenant_id in {t.tenant_id for t in store.list()}

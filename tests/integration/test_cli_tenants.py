@@ -171,3 +171,30 @@ def test_the_console_script_and_module_run_with_json_for_scripts(relay: Relay) -
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["tenants"][0]["display_name"] == "Contoso"
     assert "\x1b[" not in listed.stdout  # no colour when not a terminal
+
+
+def test_tagged_tenants_and_the_callers_that_may_reach_them(relay: Relay) -> None:
+    # GIVEN two tenants, one tagged emea and gold
+    assert relay.run("tenants", "add", A, "--name", "Contoso EU", "--tag", "EMEA", "--tag", "gold").code == 0
+    assert relay.run("tenants", "add", B, "--name", "Fabrikam US", "--tag", "amer").code == 0
+    assert relay.json("tenants", "list")[1]["tenants"][0]["tags"] == ["emea", "gold"]
+    caller = "12121212-3434-4565-8787-909090909090"
+    # WHEN a caller is granted the emea tag and one tenant by id
+    added = relay.run("callers", "add", caller.upper(), "--name", "SOAR EMEA", "--tag", "emea", "--tag", "apac")
+    # THEN it reaches the one tagged tenant, and the operator hears that no tenant carries apac yet
+    assert added.code == 0
+    assert "reaches 1 registered tenant(s) now" in added.out
+    assert "no registered tenant has tag(s) apac" in added.err
+    _, listed = relay.json("callers", "list")
+    assert listed["callers"] == [{"caller_id": caller, "display_name": "SOAR EMEA", "all_tenants": False,
+                                  "tenant_ids": [], "tags": ["apac", "emea"]}]  # fmt: skip
+    # AND a new grant replaces the old one rather than widening it; remove takes it away
+    assert relay.json("callers", "add", caller, "--tenant", B)[1]["tenants_now"] == 1
+    assert relay.json("callers", "list")[1]["callers"][0]["tags"] == []
+    assert relay.run("callers", "remove", caller).code == 0
+    assert relay.json("callers", "list")[1]["callers"] == []
+    # AND bad input is named, exit status 2
+    assert "--tag TAG, --tenant ID" in relay.run("callers", "add", caller).err
+    bad = relay.run("callers", "add", "soar-emea", "--tag", "emea")
+    assert (bad.code, "not an app id or object id" in bad.err) == (2, True)
+    assert "not a tag" in relay.run("tenants", "add", A, "--tag", "two words").err
