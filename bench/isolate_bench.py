@@ -1,6 +1,7 @@
 """Isolate through the HTTP function: the relay's own overhead over the emulator's response time.
 
-    .venv/bin/python -m bench.isolate_bench [--calls 1000] [--warmup 200] [--output bench/results/isolate_bench.txt]
+    .venv/bin/python -m bench.isolate_bench [--calls 1000] [--warmup 200] [--auth key|entra]
+                                            [--output bench/results/isolate_bench.txt]
 
 Starts Azurite and the emulator, registers one tenant, warms the token, turns rate limits off (ours and
 the emulator's: the point is the handler, not Defender's 100 calls/min) and makes actions final at once
@@ -14,6 +15,12 @@ write included, and reports per call:
   request sent to response headers parsed);
 - overhead = handler - emulator, p50 / p99 / max. Target: p99 < 25 ms;
 - the audit insert (wall, and Azurite's own response time for it), and garbage-collection pauses.
+
+``--auth entra`` runs the relay as ``RELAY_HTTP_AUTH=entra``: each call carries a bearer token the emulated
+Entra ID issued for the relay's API (a caller app with ``Relay.Respond``, scoped by the caller table), so
+the handler time includes the token validation (RS256 signature, claims, the JWKS cached after the first
+call) and the caller-table lookup (cached); ``key_fetches`` reports how often the signing keys were
+fetched. Its results are added as a dated section of the results file instead of replacing the key run.
 
 Over the measured calls it also reports the CPU time per call of each process (this one, the emulator,
 Azurite) and of everything else on the machine: on 2 shared cores, p99 follows that contention.
@@ -123,7 +130,7 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 0.5), "p99": percentile(values, 0.99), "max": max(values)}
 
 
-def _services(azurite: Any, emulator: Any, session: TimedSession) -> Any:
+def _services(azurite: Any, emulator: Any, session: TimedSession, **overrides: str) -> Any:
     from shared.bootstrap import Services
     from shared.defender.client import DefenderClient
     from shared.defender.rate_limit import RateLimiter, Window
@@ -133,7 +140,7 @@ def _services(azurite: Any, emulator: Any, session: TimedSession) -> Any:
     from tests.integration.ingest_support import relay_env
 
     storage = StorageClients.from_connection_string(azurite.connection_string)
-    services = Services(Settings.from_env(relay_env(azurite, emulator)), storage=storage)
+    services = Services(Settings.from_env(relay_env(azurite, emulator, **overrides)), storage=storage)
     services.ensure_storage()
     unlimited = RateLimiter(time.time, windows={"mde": (Window(60.0, 10**9),), "incidents": (Window(60.0, 10**9),)})
     client = DefenderClient(
@@ -202,30 +209,55 @@ def _register(emulator: Any, tenant_id: str) -> None:
     emulator.control("PUT", "/actions/timing", json=timing).raise_for_status()
 
 
-def run(calls: int, warmup: int) -> dict[str, Any]:
+def run(calls: int, warmup: int, auth: str = "key") -> dict[str, Any]:
     # No Azurite access log: its line per request would be drained by a thread of this process.
     with (
         running_azurite(access_log=False) as azurite,
         running_emulator(scenario="empty", seed=7) as emulator,
         _worker_logging() as log,
     ):
-        return _run(azurite, emulator, log, calls, warmup)
+        return _run(azurite, emulator, log, calls, warmup, auth=auth)
+
+
+def _entra(emulator: Any) -> tuple[dict[str, str], str]:
+    """Entra mode: the settings, and a token of a caller app with Relay.Respond (scope from the caller table)."""
+    api = emulator.data["relay_api"]
+    settings = {"RELAY_HTTP_AUTH": "entra", "RELAY_PARTNER_TENANT_ID": emulator.partner_tenant_id,
+                "RELAY_API_APP_ID_URI": api["app_id_uri"], "RELAY_API_CLIENT_ID": api["client_id"]}  # fmt: skip
+    caller = emulator.control("POST", "/relay-api/callers", json={"display_name": "bench", "roles": ["Relay.Respond"]})
+    caller.raise_for_status()
+    app = caller.json()
+    form = {"grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"],
+            "scope": f"{api['app_id_uri']}/.default"}  # fmt: skip
+    url = f"{emulator.login_url()}/{emulator.partner_tenant_id}/oauth2/v2.0/token"
+    response = requests.post(url, data=form, verify=emulator.ca_bundle, timeout=10)
+    response.raise_for_status()
+    settings["caller_id"] = app["client_id"]
+    return settings, str(response.json()["access_token"])
 
 
 Call = Callable[[], tuple[float, float, int, float]]
 
 
-def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: Probes) -> Call:
+def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: Probes, auth: str) -> tuple[Call, Any]:
     """Tenant registered, ``HttpApi`` built as the app builds it and installed; one isolate per call."""
     from shared.bootstrap import build_http_api
+    from shared.callers.store import caller_entry
     from shared.domain.tenant import Tenant
     from shared.triggers.http import use_http_api
     from tests.functional.http_support import functions
 
     tenant_id = str(uuid.uuid4())
     _register(emulator, tenant_id)
-    services = _services(azurite, emulator, session)
-    services.tenants.upsert(Tenant(tenant_id, "Bench"))
+    overrides, token = _entra(emulator) if auth == "entra" else ({}, "")
+    caller_id = overrides.pop("caller_id", "")
+    services = _services(azurite, emulator, session, **overrides)
+    services.tenants.upsert(Tenant(tenant_id, "Bench", tags=frozenset({"bench"})))
+    if caller_id:
+        services.caller_store.upsert(caller_entry(caller_id, display_name="bench", tags=["bench"]))
+    headers = {"Content-Type": "application/json", "X-Relay-Caller": "bench"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     api = build_http_api(services)
     _probe_audit(api, probes)
     use_http_api(api)
@@ -237,8 +269,7 @@ def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: 
     def isolate() -> tuple[float, float, int, float]:
         start, gc_before = len(session.elapsed), probes.gc_ms
         request = func.HttpRequest(
-            "POST", url, body=b'{"comment":"bench"}',
-            headers={"Content-Type": "application/json", "X-Relay-Caller": "bench"},
+            "POST", url, body=b'{"comment":"bench"}', headers=headers,
             route_params={"tenantId": tenant_id, "machine": machine_id},
         )  # fmt: skip
         began = time.perf_counter()
@@ -246,15 +277,15 @@ def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: 
         total = (time.perf_counter() - began) * 1000
         return total, sum(session.elapsed[start:]) * 1000, response.status_code, probes.gc_ms - gc_before
 
-    return isolate
+    return isolate, services
 
 
-def _run(azurite: Any, emulator: Any, log: WorkerLogHandler, calls: int, warmup: int) -> dict[str, Any]:
+def _run(azurite: Any, emulator: Any, log: WorkerLogHandler, calls: int, warmup: int, *, auth: str) -> dict[str, Any]:
     from shared.triggers.http import use_http_api
 
     os.environ.update(emulator.env())  # trust the emulator's CA: before any session reads the bundle
     session, probes = TimedSession(), Probes()
-    isolate = _isolate_caller(azurite, emulator, session, probes)
+    isolate, services = _isolate_caller(azurite, emulator, session, probes, auth)
     try:
         for _ in range(warmup):
             isolate()
@@ -272,7 +303,11 @@ def _run(azurite: Any, emulator: Any, log: WorkerLogHandler, calls: int, warmup:
     finally:
         use_http_api(None)
     machine["log_records_per_call"] = (log.count - records_before) / calls
-    return _summary(calls, samples, probes, machine)
+    summary = _summary(calls, samples, probes, machine)
+    summary["auth"] = auth
+    if services.caller_authenticator is not None:
+        summary["key_fetches"] = services.caller_authenticator.validator.keys.fetches
+    return summary
 
 
 def _summary(
@@ -304,9 +339,10 @@ def _summary(
 def _report(command: str, result: dict[str, Any], calls: int) -> tuple[str, bool]:
     accepted = sum(n for status, n in result["statuses"].items() if status in ("200", "202"))
     ok = result["overhead_ms"]["p99"] < TARGET_P99_MS and accepted == calls
+    auth = "Entra ID bearer token (RELAY_HTTP_AUTH=entra)" if result["auth"] == "entra" else "function key"
     lines = [
         f"$ {command}",
-        "isolate_bench: POST /api/tenants/{t}/machines/{id}/isolate through the registered function",
+        f"isolate_bench: POST /api/tenants/{{t}}/machines/{{id}}/isolate through the registered function, {auth}",
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%dT%H:%M:%S')}; Azurite, the emulator and this process share the CPUs",
         "warm token, rate limits off, actions final at once, audit insert into Azurite included",
@@ -337,17 +373,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--auth", choices=("key", "entra"), default="key", help="how the bench calls authenticate")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "isolate_bench.txt"))
     args = parser.parse_args(argv)
-    result = run(args.calls, args.warmup)
+    result = run(args.calls, args.warmup, args.auth)
     command = " ".join([".venv/bin/python -m bench.isolate_bench", *(argv if argv is not None else sys.argv[1:])])
     text, ok = _report(command, result, args.calls)
     print(text)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if args.auth == "entra":
+        _add_section(output, f"### {time.strftime('%Y-%m-%d')}, Entra ID callers: `--auth entra`", text)
+        return 0 if ok else 1
     earlier = _earlier(output)
     output.write_text(text + ("\n" + earlier if earlier else ""))
     return 0 if ok else 1
+
+
+def _add_section(output: Path, heading: str, text: str) -> None:
+    """A dated section at the top of the history, leaving the latest key-mode run where it is."""
+    current = output.read_text() if output.exists() else ""
+    section = f"{heading}\n{text}\n"
+    if EARLIER in current:
+        head, rest = current.split(EARLIER, 1)
+        output.write_text(f"{head}{EARLIER}\n\n{section}{rest}")
+    else:
+        output.write_text(f"{current}\n{EARLIER}\n\n{section}")
 
 
 if __name__ == "__main__":

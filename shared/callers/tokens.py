@@ -12,7 +12,9 @@ docs/microsoft-apis.md §Tokens for the relay's own API):
 - ``exp`` and ``nbf`` within ``LEEWAY_SECONDS`` of our clock; ``tid`` the partner tenant.
 
 Every failure is a ``CallerAuthenticationError`` whose message says which check failed and never quotes
-the token.
+the token. A token that passed is remembered (by its exact text, up to ``ACCEPTED_CACHE`` of them) until it
+expires: a caller sends the same token for its hour, and parsing and verifying it again on every request
+would cost more than the rest of the request's own work; only the expiry is checked again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shared.domain.errors import CallerAuthenticationError
 MAX_TOKEN_CHARS: Final = 8192
 ALGORITHM: Final = "RS256"
 LEEWAY_SECONDS: Final = 120  # clock skew allowed on exp and nbf
+ACCEPTED_CACHE: Final = 4096
 _COMPACT: Final = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 _VERSIONS: Final[dict[str, TokenVersion]] = {"1.0": "1.0", "2.0": "2.0"}
 
@@ -65,12 +68,21 @@ class TokenValidator:
         self._keys = keys
         self._clock = clock
         self._leeway = leeway_seconds
+        self._accepted: dict[str, tuple[CallerToken, float]] = {}  # token -> (claims, exp)
 
     @property
     def keys(self) -> SigningKeys:
         return self._keys
 
     def validate(self, raw: str) -> CallerToken:
+        if len(raw) > MAX_TOKEN_CHARS:
+            raise _refused(f"it is {len(raw):,} characters long; the limit is {MAX_TOKEN_CHARS:,}")
+        hit = self._accepted.get(raw)
+        if hit is not None:
+            if self._clock() > hit[1] + self._leeway:
+                self._accepted.pop(raw, None)
+                raise _refused("it has expired (exp)")
+            return hit[0]
         version, kid = self._shape(raw)
         key = self._keys.key(version, kid)
         if key is None:
@@ -79,19 +91,21 @@ class TokenValidator:
         tenant = claims.get("tid")
         if not isinstance(tenant, str) or tenant.lower() != self._tenant_id:
             raise _refused("it was not issued by the partner tenant (tid)")
-        return _caller_token(version, claims)
+        accepted = _caller_token(version, claims)
+        if len(self._accepted) >= ACCEPTED_CACHE:
+            self._accepted.clear()  # bounded; a busy minute refills it with the tokens in use
+        self._accepted[raw] = (accepted, float(claims["exp"]))
+        return accepted
 
     def _shape(self, raw: str) -> tuple[TokenVersion, str]:
         """Checks that need no key: size, form, algorithm, key id, version."""
-        if len(raw) > MAX_TOKEN_CHARS:
-            raise _refused(f"it is {len(raw):,} characters long; the limit is {MAX_TOKEN_CHARS:,}")
         if not _COMPACT.fullmatch(raw):
             raise _refused("it is not a JSON Web Token (three base64url parts)")
-        try:
-            header = jwt.get_unverified_header(raw)
-            unverified = jwt.decode(raw, options={"verify_signature": False})
+        try:  # one parse for the header and the unverified version (PyJWT's segment parsing is not cheap)
+            parts = jwt.decode_complete(raw, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise _refused("its header or claims are not valid JSON") from None
+        header, unverified = parts["header"], parts["payload"]
         if header.get("alg") != ALGORITHM:
             raise _refused(f"its algorithm {str(header.get('alg'))[:16]!r} is not accepted (RS256 only)")
         kid = header.get("kid")

@@ -75,7 +75,8 @@ class FakeEntra:
     def claims(self, *, version: str = "1.0", roles: list[str] | None = None, **change: Any) -> dict[str, Any]:
         now = int(time.time())
         base: dict[str, Any] = {"iat": now - 300, "nbf": now - 300, "exp": now + 3600, "tid": PARTNER,
-                                "oid": SOAR_OID, "sub": SOAR_OID, "idtyp": "app", "ver": version}  # fmt: skip
+                                "oid": SOAR_OID, "sub": SOAR_OID, "idtyp": "app", "ver": version,
+                                "uti": uuid.uuid4().hex}  # fmt: skip
         if version == "2.0":
             base.update(aud=API_CLIENT_ID, iss=f"{LOGIN}/{PARTNER}/v2.0", azp=SOAR_APP, azpacr="1")
         else:

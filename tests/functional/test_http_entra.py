@@ -14,7 +14,7 @@ from shared.domain.tenant import Tenant, TenantHealth
 from shared.http.openapi import build_document
 from shared.http.routes import ROUTE_PREFIX, ROUTES
 from shared.http.tenants_api import TenantsApi
-from shared.triggers.http import use_http_api
+from shared.triggers.http import auth_level, use_http_api
 from shared.triggers.http_tenants import use_tenants_api
 from tests.fakes.actions import MACHINE_A1, MACHINE_B1, TENANT_A, TENANT_B, Harness, MemoryAudit, build_harness
 from tests.fakes.entra import SOAR_APP, SOAR_OID, FakeCallers, FakeEntra
@@ -141,3 +141,12 @@ def test_the_tenant_list_shows_the_callers_tenants_only_and_another_tenants_heal
         (TENANT_B, "tenant-health", SOAR_APP),
         ("_invalid", "tenants", SOAR_APP),
     ]
+
+
+@pytest.mark.parametrize(("mode", "level"), [("entra", "ANONYMOUS"), (" Entra ", "ANONYMOUS"), ("either", "FUNCTION"),
+                                             ("key", "FUNCTION"), ("", "FUNCTION"), ("entr", "FUNCTION")])  # fmt: skip
+def test_only_entra_mode_lifts_the_hosts_key_check(monkeypatch: pytest.MonkeyPatch, mode: str, level: str) -> None:
+    # GIVEN the mode the host indexes the functions with WHEN the auth level is chosen
+    monkeypatch.setenv("RELAY_HTTP_AUTH", mode)
+    # THEN only entra makes the routes anonymous at the host (a typo keeps the key check: fail closed)
+    assert auth_level().name == level

@@ -128,3 +128,19 @@ def test_no_keys_at_all_is_a_retryable_unavailability_not_a_refusal() -> None:
     entra.down = True
     with pytest.raises(SigningKeysUnavailableError):
         entra.validator().validate(entra.token())
+
+
+def test_a_remembered_token_is_still_refused_once_it_expires(entra: FakeEntra) -> None:
+    # GIVEN a validator whose clock we hold, and a token accepted once
+    now = [time.time()]
+    validator = TokenValidator(
+        tenant_id=PARTNER, audiences=[APP_ID_URI], keys=entra.signing_keys(), clock=lambda: now[0]
+    )
+    token = entra.token(exp=int(now[0]) + 600)
+    assert validator.validate(token).app_id == SOAR_APP
+    # WHEN it is presented again within its lifetime THEN it is accepted (from the validator's memory)
+    assert validator.validate(token).app_id == SOAR_APP
+    # AND once its exp (plus the skew allowed) has passed, it is refused like any expired token
+    now[0] += 600 + 121
+    with pytest.raises(CallerAuthenticationError, match="expired"):
+        validator.validate(token)

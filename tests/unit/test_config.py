@@ -157,3 +157,35 @@ def test_registry_names_every_contract_setting_once():
     for name in ("AzureWebJobsStorage", "RELAY_USGOV_CREDENTIAL", "RELAY_HOST_OVERRIDES", "RELAY_CREDENTIALS_FROM_ENV"):
         assert name in names
     assert all(s.description for s in SETTINGS)
+
+
+PARTNER = "99999999-8888-4777-8666-555555555555"
+
+
+def test_http_callers_default_to_function_keys_and_entra_mode_needs_the_partner_tenant_and_audience():
+    # GIVEN no caller settings THEN function keys, the default retention and an hourly purge
+    s = Settings.from_env(MINIMAL)
+    assert (s.http_auth, s.partner_tenant_id, s.api_audiences) == ("key", None, ())
+    assert (s.audit_retention_days, s.purge_schedule) == (400, "0 7 * * * *")
+    # WHEN entra mode is chosen without what validation needs THEN both settings are named
+    missing = problems_of({**MINIMAL, "RELAY_HTTP_AUTH": "entra"})
+    assert [p.split(":")[0] for p in missing] == ["RELAY_PARTNER_TENANT_ID", "RELAY_API_APP_ID_URI"]
+    # AND with them, the App ID URI and the client id are the accepted audiences
+    s = Settings.from_env({**MINIMAL, "RELAY_HTTP_AUTH": "Either", "RELAY_PARTNER_TENANT_ID": PARTNER.upper(),
+                           "RELAY_API_APP_ID_URI": f"api://{APP_ID}/", "RELAY_API_CLIENT_ID": APP_ID})  # fmt: skip
+    assert (s.http_auth, s.partner_tenant_id, s.api_audiences) == ("either", PARTNER, (f"api://{APP_ID}", APP_ID))
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RELAY_HTTP_AUTH": "oauth"}, "RELAY_HTTP_AUTH: 'oauth' must be one of key, entra, either"),
+        ({"RELAY_API_APP_ID_URI": "relay-api"}, "RELAY_API_APP_ID_URI"),
+        ({"RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME": "old"}, "needs RELAY_HTTP_SIGNING_SECRET_NAME"),
+        ({"RELAY_HTTP_SIGNING_SECRET_NAME": "s1", "RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME": "s1"}, "same secret"),
+        ({"RELAY_AUDIT_RETENTION_DAYS": "0"}, "RELAY_AUDIT_RETENTION_DAYS: 0 is outside 1..36500"),
+        ({"RELAY_PURGE_SCHEDULE": "hourly"}, "RELAY_PURGE_SCHEDULE"),
+    ],
+)
+def test_bad_caller_rotation_and_retention_settings_are_named(env: dict[str, str], named: str) -> None:
+    assert any(named in p for p in problems_of({**MINIMAL, **env})), problems_of({**MINIMAL, **env})
