@@ -58,7 +58,7 @@ class TokenValidator:
         tenant_id: str,
         audiences: Sequence[str],
         keys: SigningKeys,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time,  # judges exp and nbf, of fresh and remembered tokens alike
         leeway_seconds: int = LEEWAY_SECONDS,
     ) -> None:
         if not audiences:
@@ -124,13 +124,10 @@ class TokenValidator:
                 algorithms=[ALGORITHM],
                 audience=self._audiences,
                 issuer=issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "nbf", "iss", "aud", "tid"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise _refused("it has expired (exp)") from None
-        except jwt.ImmatureSignatureError:
-            raise _refused("it is not valid yet (nbf)") from None
+                # The times are judged below by this validator's clock, the one remembered tokens are judged by.
+                options={"require": ["exp", "nbf", "iss", "aud", "tid"], "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False},
+            )  # fmt: skip
         except jwt.InvalidAudienceError:
             raise _refused("its audience (aud) is not this API's App ID URI or client id") from None
         except jwt.InvalidIssuerError:
@@ -141,7 +138,18 @@ class TokenValidator:
             raise _refused("its signature does not verify") from None
         except jwt.PyJWTError:
             raise _refused("it is malformed") from None
+        self._check_times(claims)
         return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        exp, nbf = claims["exp"], claims["nbf"]
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in (exp, nbf)):
+            raise _refused("its exp or nbf is not a number of seconds")
+        now = self._clock()
+        if now > exp + self._leeway:
+            raise _refused("it has expired (exp)")
+        if now < nbf - self._leeway:
+            raise _refused("it is not valid yet (nbf)")
 
 
 def _caller_token(version: TokenVersion, claims: dict[str, Any]) -> CallerToken:

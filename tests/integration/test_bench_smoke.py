@@ -40,3 +40,19 @@ def test_the_sweep_benchmark_enqueues_one_job_per_tenant_feed() -> None:
     out = _run("bench.sweep_bench", "--tenants", "20", "--runs", "1")
     assert "tenants=20 jobs=20" in out
     assert "queue_depth=20" in out
+
+
+def test_the_isolate_benchmark_runs_with_entra_callers_and_fetches_the_keys_once(tmp_path: Path) -> None:
+    # The exit status says whether p99 met its target, which a 20-call run on a shared machine need not:
+    # what is checked here is that the Entra mode runs end to end (every call accepted, keys fetched once).
+    output = tmp_path / "isolate.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.isolate_bench", "--auth", "entra", "--calls", "20", "--warmup", "5",
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr[-4000:]
+    assert "overhead p50" in result.stdout, result.stderr[-4000:]
+    assert '"key_fetches": 1' in result.stdout
+    assert '"202": 20' in result.stdout or '"200": 20' in result.stdout
+    assert "Entra ID callers: `--auth entra`" in output.read_text(encoding="utf-8")

@@ -61,6 +61,7 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("other tenant", lambda e: e.token(tid="00000000-0000-0000-0000-000000000001"), "partner tenant (tid)"),
     ("no tid", lambda e: e.token(tid=None), "tid"),
     ("no exp", lambda e: e.token(exp=None), "exp"),
+    ("exp not a number", lambda e: e.token(exp="tomorrow"), "not a number of seconds"),
     ("unknown version", lambda e: e.token(ver="3.0"), "version"),
     ("no version", lambda e: e.token(ver=None), "version"),
     ("alg none", lambda e: e.unsigned({"alg": "none", "kid": e.kid}, e.claims(roles=["Relay.Admin"])), "algorithm"),
