@@ -1,0 +1,87 @@
+"""The Graph security routes: ``alerts_v2`` (list, get) and ``incidents`` (list, get, ``$expand=alerts``).
+
+https://learn.microsoft.com/graph/api/security-list-alerts_v2, security-alert-get, security-list-incidents,
+security-incident-get. Lists come most recent first ("The most recent alerts are displayed at the top of the
+list", same pages), by ``createdDateTime``; in the order-ignoring mode in a seeded arbitrary order instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from emulator.defender.jsonfmt import dumps
+from emulator.defender.odata import Schema
+from emulator.graph.auth import ALERT_READ_ROLES
+from emulator.graph.errors import GRAPH_CONTENT_TYPE, GraphError, id_headers
+from emulator.graph.pipeline import GraphCtx, GraphRoute
+from emulator.graph.query import ListRules, page_of, parse_list, select
+from emulator.graph.views import Rendered
+
+_ENUM_AND_TEXT = ("assignedTo", "classification", "determination", "severity", "status")
+ALERT_RULES = ListRules(
+    "alerts_v2",
+    Schema(
+        "microsoft.graph.security.alert",
+        {
+            **dict.fromkeys(("createdDateTime", "lastUpdateDateTime"), "datetime"),
+            **dict.fromkeys((*_ENUM_AND_TEXT, "serviceSource"), "string"),
+        },
+    ),
+    frozenset({"$count", "$filter", "$skip", "$top", "$skiptoken"}),
+)
+
+
+def json_response(ctx: GraphCtx, body: bytes, *, status: int = 200) -> web.Response:
+    headers = {"Content-Type": GRAPH_CONTENT_TYPE, "OData-Version": "4.0", **id_headers(ctx.request)}
+    if ctx.include_unknown:
+        headers["Preference-Applied"] = "include-unknown-enum-members"
+    return web.Response(body=body, status=status, headers=headers)
+
+
+def collection_bytes(context: str, count: int | None, next_link: str | None, items: list[bytes]) -> bytes:
+    head: dict[str, Any] = {"@odata.context": context}
+    if count is not None:
+        head["@odata.count"] = count
+    if next_link is not None:
+        head["@odata.nextLink"] = next_link
+    return dumps(head).encode()[:-1] + b',"value":[' + b",".join(items) + b"]}"
+
+
+def arranged(ctx: GraphCtx, items: list[Rendered]) -> list[Rendered]:
+    """Most recent first (ties by id, descending), or the seeded arbitrary order of the order-ignoring mode."""
+    ordering = ctx.state.ordering
+    if ordering.ignore_order:
+        return ordering.arrange(items, lambda item: item.record["id"])
+    items.sort(key=lambda item: (item.record["createdDateTime"], item.record["id"]), reverse=True)
+    return items
+
+
+async def list_alerts(ctx: GraphCtx) -> web.Response:
+    settings = ctx.state.settings
+    query = ctx.request.rel_url.query
+    list_query = parse_list(query, ALERT_RULES, max_top=settings.alerts_max_top)
+    rendered = [ctx.state.views.alert(ctx.data, alert) for alert in ctx.data.alerts.values()]
+    chosen = arranged(ctx, select(rendered, list_query.predicate, lambda item: item.record))
+    page = page_of(
+        chosen, list_query, page_size=settings.alerts_page_size, next_base=ctx.list_url("alerts_v2"), query=query
+    )
+    parts = [item.json(ctx.include_unknown) for item in page.items]
+    count = page.total if list_query.count else None
+    return json_response(ctx, collection_bytes(ctx.context("security/alerts_v2"), count, page.next_link, parts))
+
+
+async def get_alert(ctx: GraphCtx) -> web.Response:
+    alert = ctx.data.alerts.get(ctx.args[0])
+    if alert is None:
+        raise GraphError(404, "NotFound", f"Alert {ctx.args[0]} was not found")
+    entity = ctx.state.views.alert(ctx.data, alert).json(ctx.include_unknown)
+    context = dumps({"@odata.context": ctx.context("security/alerts_v2/$entity")}).encode()[:-1]
+    return json_response(ctx, context + b"," + entity[1:])
+
+
+ROUTES: dict[tuple[str, ...], GraphRoute] = {
+    ("alerts_v2",): GraphRoute("graph-alerts", ALERT_READ_ROLES, {"GET": list_alerts}),
+    ("alerts_v2", "*"): GraphRoute("graph-alerts", ALERT_READ_ROLES, {"GET": get_alert}),
+}
