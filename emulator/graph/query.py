@@ -158,3 +158,10 @@ def select(items: Sequence[Any], predicate: Predicate | None, record: Callable[[
     if predicate is None:
         return list(items)
     return [item for item in items if predicate(record(item))]
+
+
+def parse_entity(query: MultiMapping[str], rules: ListRules) -> frozenset[str]:
+    """The options of a get-by-id request: ``$expand`` where the set has one, nothing else."""
+    entity_rules = ListRules(rules.entity_set, rules.schema, rules.options & {"$expand"}, rules.expandable)
+    _refuse_unlisted(query, entity_rules)
+    return _expand(_option(query, "$expand"), entity_rules)

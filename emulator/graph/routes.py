@@ -7,16 +7,15 @@ list", same pages), by ``createdDateTime``; in the order-ignoring mode in a seed
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from emulator.defender.jsonfmt import dumps
 from emulator.defender.odata import Schema
-from emulator.graph.auth import ALERT_READ_ROLES
-from emulator.graph.errors import GRAPH_CONTENT_TYPE, GraphError, id_headers
+from emulator.graph.auth import ALERT_READ_ROLES, INCIDENT_READ_ROLES
+from emulator.graph.errors import GraphError
+from emulator.graph.incidents import get_incident, list_incidents
 from emulator.graph.pipeline import GraphCtx, GraphRoute
-from emulator.graph.query import ListRules, page_of, parse_list, select
+from emulator.graph.query import ListRules, page_of, parse_entity, parse_list, select
+from emulator.graph.responses import collection_bytes, entity_bytes, json_response
 from emulator.graph.views import Rendered
 
 _ENUM_AND_TEXT = ("assignedTo", "classification", "determination", "severity", "status")
@@ -31,22 +30,6 @@ ALERT_RULES = ListRules(
     ),
     frozenset({"$count", "$filter", "$skip", "$top", "$skiptoken"}),
 )
-
-
-def json_response(ctx: GraphCtx, body: bytes, *, status: int = 200) -> web.Response:
-    headers = {"Content-Type": GRAPH_CONTENT_TYPE, "OData-Version": "4.0", **id_headers(ctx.request)}
-    if ctx.include_unknown:
-        headers["Preference-Applied"] = "include-unknown-enum-members"
-    return web.Response(body=body, status=status, headers=headers)
-
-
-def collection_bytes(context: str, count: int | None, next_link: str | None, items: list[bytes]) -> bytes:
-    head: dict[str, Any] = {"@odata.context": context}
-    if count is not None:
-        head["@odata.count"] = count
-    if next_link is not None:
-        head["@odata.nextLink"] = next_link
-    return dumps(head).encode()[:-1] + b',"value":[' + b",".join(items) + b"]}"
 
 
 def arranged(ctx: GraphCtx, items: list[Rendered]) -> list[Rendered]:
@@ -73,15 +56,17 @@ async def list_alerts(ctx: GraphCtx) -> web.Response:
 
 
 async def get_alert(ctx: GraphCtx) -> web.Response:
+    parse_entity(ctx.request.rel_url.query, ALERT_RULES)
     alert = ctx.data.alerts.get(ctx.args[0])
     if alert is None:
         raise GraphError(404, "NotFound", f"Alert {ctx.args[0]} was not found")
     entity = ctx.state.views.alert(ctx.data, alert).json(ctx.include_unknown)
-    context = dumps({"@odata.context": ctx.context("security/alerts_v2/$entity")}).encode()[:-1]
-    return json_response(ctx, context + b"," + entity[1:])
+    return json_response(ctx, entity_bytes(ctx.context("security/alerts_v2/$entity"), entity))
 
 
 ROUTES: dict[tuple[str, ...], GraphRoute] = {
     ("alerts_v2",): GraphRoute("graph-alerts", ALERT_READ_ROLES, {"GET": list_alerts}),
     ("alerts_v2", "*"): GraphRoute("graph-alerts", ALERT_READ_ROLES, {"GET": get_alert}),
+    ("incidents",): GraphRoute("graph-incidents", INCIDENT_READ_ROLES, {"GET": list_incidents}),
+    ("incidents", "*"): GraphRoute("graph-incidents", INCIDENT_READ_ROLES, {"GET": get_incident}),
 }
