@@ -51,10 +51,11 @@ class GraphService:
         return GraphHostApp(self.state, config, ROUTES).build()
 
     def control_routes(self) -> list[web.RouteDef]:
-        return graph_control_routes(self.state.limiter, self.state.settings)
+        return graph_control_routes(self.state)
 
     def ground_truth(self, tenant_id: str | None) -> dict[str, list[dict[str, Any]]]:
-        """Every Graph version: an MDE alert version is its twin's version (same id, same time)."""
+        """Every Graph version: an MDE alert version is its twin's version (same id, same time), then the
+        versions of the alerts and incidents only Graph serves."""
         store = self.state.store
         wanted = tenant_id.lower() if tenant_id else None
         alerts = [
@@ -66,6 +67,18 @@ class GraphService:
         incidents = [
             {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateDateTime": format_datetime(v.last_update)}
             for v in store.incident_versions
+            if wanted is None or v.tenant_id == wanted
+        ]
+        other = self.state.other
+        alerts += [
+            {"tenant_id": v.tenant_id, "id": v.id, "providerAlertId": v.provider_id, "serviceSource": v.service_source,
+             "lastUpdateDateTime": format_datetime(v.last_update)}
+            for v in other.alert_versions
+            if wanted is None or v.tenant_id == wanted
+        ]  # fmt: skip
+        incidents += [
+            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateDateTime": format_datetime(v.last_update)}
+            for v in other.incident_versions
             if wanted is None or v.tenant_id == wanted
         ]
         return {"graph_alerts": alerts, "graph_incidents": incidents}

@@ -29,6 +29,7 @@ from emulator.graph import enums
 from emulator.graph.auth import GraphAuthorizer, GraphCaller, require_roles
 from emulator.graph.errors import GraphError, error_response, too_many_requests
 from emulator.graph.hosts import GraphHost
+from emulator.graph.other_sources import OtherSources
 from emulator.graph.views import GraphViews
 from emulator.platform_faults import reset_connection
 from emulator.world import World
@@ -62,6 +63,7 @@ class GraphState:
     requests: deque[dict[str, Any]]  # the Defender request log (GET /_emulator/requests), shared
     settings: GraphSettings = field(default_factory=GraphSettings)
     views: GraphViews = field(default_factory=GraphViews)
+    other: OtherSources = field(default_factory=OtherSources)  # alerts only Graph serves
 
 
 @dataclass

@@ -13,6 +13,7 @@ from emulator.defender.odata import Schema
 from emulator.graph.auth import ALERT_READ_ROLES, INCIDENT_READ_ROLES
 from emulator.graph.errors import GraphError
 from emulator.graph.incidents import get_incident, list_incidents
+from emulator.graph.lookup import alert_json
 from emulator.graph.pipeline import GraphCtx, GraphRoute
 from emulator.graph.query import ListRules, page_of, parse_entity, parse_list, select
 from emulator.graph.responses import collection_bytes, entity_bytes, json_response
@@ -46,6 +47,7 @@ async def list_alerts(ctx: GraphCtx) -> web.Response:
     query = ctx.request.rel_url.query
     list_query = parse_list(query, ALERT_RULES, max_top=settings.alerts_max_top)
     rendered = [ctx.state.views.alert(ctx.data, alert) for alert in ctx.data.alerts.values()]
+    rendered += ctx.state.other.data(ctx.data.tenant_id).alerts.values()
     chosen = arranged(ctx, select(rendered, list_query.predicate, lambda item: item.record))
     page = page_of(
         chosen, list_query, page_size=settings.alerts_page_size, next_base=ctx.list_url("alerts_v2"), query=query
@@ -57,10 +59,9 @@ async def list_alerts(ctx: GraphCtx) -> web.Response:
 
 async def get_alert(ctx: GraphCtx) -> web.Response:
     parse_entity(ctx.request.rel_url.query, ALERT_RULES)
-    alert = ctx.data.alerts.get(ctx.args[0])
-    if alert is None:
+    entity = alert_json(ctx, ctx.args[0])
+    if entity is None:
         raise GraphError(404, "NotFound", f"Alert {ctx.args[0]} was not found")
-    entity = ctx.state.views.alert(ctx.data, alert).json(ctx.include_unknown)
     return json_response(ctx, entity_bytes(ctx.context("security/alerts_v2/$entity"), entity))
 
 
