@@ -137,6 +137,12 @@ class FakeTenants:
     def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
         return self.get(tenant_id), self.health.get(tenant_id, TenantHealth())
 
+    def get_health(self, tenant_id: str) -> TenantHealth:
+        return self.get_with_health(tenant_id)[1]
+
+    def list_with_health(self) -> list[tuple[Tenant, TenantHealth]]:
+        return [(t, self.health.get(t.tenant_id, TenantHealth())) for t in self.tenants.values()]
+
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         return [t for t in self.tenants.values() if t.enabled or not enabled_only]
 
