@@ -177,10 +177,10 @@ class Services:
         return SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=guard)
 
     def action_service(self) -> ActionService:
-        from shared.actions.service import ActionService, CachedTenants
+        from shared.actions.service import ActionService
 
         return ActionService(
-            tenants=CachedTenants(self.tenants),
+            tenants=self.tenants,  # read on every call: a disable or allow-list change holds at once
             defender=self.defender,
             default_allowed=self.settings.default_allowed_actions,
         )

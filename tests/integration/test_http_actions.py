@@ -6,6 +6,7 @@ Each test makes its own emulator tenants (fresh ids), so counters and machines a
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.actions.audit import TABLE as AUDIT_TABLE
 from shared.bootstrap import Services, build_http_api
+from shared.cli import main
 from shared.defender.client import DefenderClient
 from shared.defender.transport import DefenderTransport
 from shared.domain.tenant import Tenant
@@ -134,6 +136,23 @@ def test_idempotent_replay_makes_one_upstream_call_and_pending_is_409(emulator: 
     assert pending.status_code == 409
     assert json_body(pending)["pendingAction"]["id"] == json_body(first)["action"]["id"]
     assert json_body(pending)["pendingAction"]["status"] in ("Pending", "InProgress")
+
+
+def test_disabling_a_tenant_stops_its_actions_at_once_on_a_running_instance(
+    azurite: AzuriteEndpoints, emulator: EmulatorInfo, relay: Services
+) -> None:
+    # GIVEN a tenant whose isolate this running instance has just served
+    tenant_id = new_tenant(emulator, relay)
+    first, second = (m["id"] for m in machines(relay, tenant_id)[:2])
+    assert isolate(tenant_id, first).status_code == 202
+    # WHEN an operator disables it from another process: `defender-relay tenants disable`
+    disabled = main(["tenants", "disable", tenant_id], environ=relay_env(azurite, emulator), stdout=io.StringIO())
+    assert disabled == 0
+    # THEN an isolate sent right after is refused as for an unknown tenant, and Defender sees no second action
+    refused = isolate(tenant_id, second)
+    assert refused.status_code == 404, refused.get_body()
+    assert "disabled" in json_body(refused)["detail"]
+    assert action_calls(emulator, tenant_id) == 1
 
 
 def test_cancel_and_tenant_isolation(emulator: EmulatorInfo, relay: Services) -> None:
