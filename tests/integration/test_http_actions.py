@@ -218,11 +218,11 @@ def test_hmac_good_bad_replayed_stale(azurite: AzuriteEndpoints, emulator: Emula
         path = f"/api/tenants/{tenant_id}/machines/{machine_id}/collect-package"
         body = b'{"comment":"signed"}'
 
-        def send(ts: int, secret: str = SIGNING_SECRET, *, signature: str | None = None) -> int:
-            sig = signature or sign(secret.encode(), "POST", path, str(ts), body)
-            request = func.HttpRequest("POST", "https://relay.example" + path, body=body,
-                                       headers={"Content-Type": "application/json", "X-Relay-Timestamp": str(ts),
-                                                "X-Relay-Signature": sig},
+        def send(ts: int, secret: str = SIGNING_SECRET, *, signature: str | None = None, nonce: str = "") -> int:
+            sig = signature or sign(secret.encode(), "POST", path, str(ts), body, nonce=nonce or None)
+            headers = {"Content-Type": "application/json", "X-Relay-Timestamp": str(ts), "X-Relay-Signature": sig}
+            headers |= {"X-Relay-Nonce": nonce} if nonce else {}
+            request = func.HttpRequest("POST", "https://relay.example" + path, body=body, headers=headers,
                                        route_params={"tenantId": tenant_id, "machine": machine_id})  # fmt: skip
             return int(functions()["http_collect_package"].get_user_function()(request).status_code)
 
@@ -233,6 +233,10 @@ def test_hmac_good_bad_replayed_stale(azurite: AzuriteEndpoints, emulator: Emula
         assert send(now - 1, "wrong-secret") == 401
         assert send(now - 400) == 401  # stale
         assert action_calls(emulator, tenant_id) == 1
+        # An identical request signed in the same second with a nonce passes the signature check (Defender
+        # then answers that the first collection is still pending), and its nonce cannot be replayed.
+        assert send(now, nonce="retry-1") == 409
+        assert send(now, nonce="retry-1") == 401
     finally:
         use_http_api(build_http_api(relay))
 
