@@ -24,7 +24,7 @@ from hypothesis import settings
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
-from tests.log_guard import LogGuard, secrets_of
+from tests.log_guard import WEBHOOK_URL_KEY, LogGuard, secrets_of
 
 # CI runs the property tests with a fixed seed, so a landing never depends on luck; on a developer's
 # machine they stay random and keep finding new cases (with the example database to replay them).
@@ -38,9 +38,11 @@ def log_guard() -> Iterator[LogGuard]:
     """No token and no secret in any log record of the whole run (tests/log_guard.py).
 
     Our loggers are checked down to DEBUG, every other logger at INFO (what the Functions host emits).
-    The emulator fixtures add the credentials they hand out to ``secrets``.
+    The emulator fixtures add the credentials they hand out to ``secrets``; the webhook URL key is in it
+    from the start.
     """
     guard = LogGuard()
+    guard.secrets.add(WEBHOOK_URL_KEY)
     root, ours = logging.getLogger(), logging.getLogger("defender_relay")
     levels = (root.level, ours.level)
     root.addHandler(guard)
