@@ -70,6 +70,7 @@ class FakeCheckpoints:
         self.rows: dict[tuple[str, str], Claim] = {}  # owner "" = free
         self.writes = 0
         self.saves = 0  # writes that moved a cursor (save, or release with a checkpoint)
+        self.renewals = 0  # heartbeats: the lease extended, nothing else written
         self.fail_next_save: Exception | None = None
 
     @property
@@ -83,9 +84,18 @@ class FakeCheckpoints:
     def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
         row = self.rows.get((tenant_id, feed))
         if row and row.owner and row.owner != owner and row.expires_at > self.clock():
-            raise LeaseHeldError(f"tenant {tenant_id} feed {feed} is being processed by another worker")
+            raise LeaseHeldError(
+                f"tenant {tenant_id} feed {feed} is being processed by another worker",
+                holder=row.owner,
+                held_until=row.expires_at,
+            )
         checkpoint = row.checkpoint if row else Checkpoint(tenant_id=tenant_id, feed=feed)
         return self._write(Claim(checkpoint, owner, self.clock() + duration, etag=""))
+
+    def renew(self, claim: Claim, *, duration: timedelta) -> Claim:
+        self._check(claim, moves_cursor=False)
+        self.renewals += 1
+        return self._write(Claim(claim.checkpoint, claim.owner, self.clock() + duration, etag=""))
 
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
         self._check(claim, moves_cursor=True)

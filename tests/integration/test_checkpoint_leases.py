@@ -177,3 +177,27 @@ def test_what_a_worker_remembers_is_bounded_and_the_least_recently_released_goes
         sent.methods.clear()
         store.claim(TENANT, feed, owner="again", duration=MINUTE)
         assert sent.methods == expected, feed
+
+
+def test_renewing_extends_only_the_lease_and_a_refused_claim_says_whose_lease_until_when(
+    azurite: AzuriteEndpoints, table_name: str
+) -> None:
+    # GIVEN worker A holds the lease with some progress saved
+    clock = Clock()
+    store = _store(azurite, table_name, clock)
+    claim = store.claim(TENANT, FEED, owner="a", duration=MINUTE)
+    claim = store.save(claim, _moved(claim, 5), duration=MINUTE)
+    # WHEN A's heartbeat renews it half a minute later
+    clock.now += MINUTE / 2
+    renewed = store.renew(claim, duration=MINUTE)
+    # THEN the lease ends a minute from now, the progress is untouched, and B is told whose lease it is and until when
+    assert renewed.expires_at == clock.now + MINUTE
+    with pytest.raises(LeaseHeldError) as refused:
+        store.claim(TENANT, FEED, owner="b", duration=MINUTE)
+    assert (refused.value.holder, refused.value.held_until) == ("a", renewed.expires_at)
+    assert store.get(TENANT, FEED).cursor == T0 + timedelta(minutes=5)
+    # AND A's next write uses the renewed claim; the claim from before the renewal is stale
+    with pytest.raises(LeaseHeldError, match="taken over"):
+        store.renew(claim, duration=MINUTE)
+    store.release(renewed, _moved(renewed, 6))
+    assert store.get(TENANT, FEED).cursor == T0 + timedelta(minutes=6)

@@ -34,7 +34,7 @@ def test_minimal_settings_get_the_documented_defaults():
     assert AppFamily.USGOV not in s.apps
     assert (s.sweep_schedule, s.sweep_interval_seconds) == ("0 */5 * * * *", 300)
     assert (s.initial_lookback_hours, s.overlap_seconds, s.settle_seconds) == (24, 600, 30)
-    assert (s.page_size, s.lease_seconds, s.sinks, s.events_queue) == (1000, 300, ("queue",), "defender-events")
+    assert (s.page_size, s.lease_seconds, s.sinks, s.events_queue) == (1000, 60, ("queue",), "defender-events")
     assert s.archive_container == "defender-archive"
     assert "offboard" not in s.default_allowed_actions
     assert "isolate" in s.default_allowed_actions
