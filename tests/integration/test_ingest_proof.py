@@ -26,6 +26,7 @@ from tests.integration.ingest_support import (
     add_tenants,
     api_calls_by_tenant_feed,
     counters,
+    current_alert_versions,
     delivered_keys,
     ground_truth,
     relay_services,
@@ -136,3 +137,29 @@ def test_a_dead_worker_s_lease_holds_its_feed_back_only_until_the_lease_ends_and
     assert set(got) == ground_truth(emulator, ids)
     assert len(got) == len(set(got))
     assert relay.storage.queue("tenant-jobs").get_queue_properties().approximate_message_count == 0
+
+
+def test_exactly_the_versions_present_at_a_read_arrive_and_one_overwritten_between_reads_never_does(
+    relay: Services, emulator: EmulatorInfo
+) -> None:
+    # GIVEN three tenants with alerts, read by a first sweep
+    tenants = add_tenants(emulator, relay, 3, feeds=frozenset({"mde-alerts"}))
+    ids = [t.tenant_id for t in tenants]
+    _generate(emulator, ids, new_alerts=4)
+    present = current_alert_versions(relay, tenants)
+    sweep_now(relay)
+    drain(relay, threads=4, idle_seconds=0.5, max_seconds=60)
+    # WHEN every alert then changes twice before the next sweep reads it
+    for _ in range(2):
+        _generate(emulator, ids, updates=100)
+    present |= current_alert_versions(relay, tenants)
+    sweep_now(relay)
+    drain(relay, threads=4, idle_seconds=0.5, max_seconds=60)
+    # THEN what arrived is exactly every version present at a read, once each, the latest of every alert included
+    got = [k for k in delivered_keys(relay) if "|alert|" in k]
+    assert sorted(got) == sorted(present)
+    assert current_alert_versions(relay, tenants) <= set(got)
+    # AND the versions overwritten between the two reads exist in Defender's history but reached no one
+    overwritten = {k for k in ground_truth(emulator, ids) if "|alert|" in k} - present
+    assert len(overwritten) == 12  # each of the 12 alerts' first change
+    assert not overwritten & set(got)

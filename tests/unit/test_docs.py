@@ -163,3 +163,19 @@ def test_relative_links_resolve(name: str) -> None:
     links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", _text(name))
     missing = [link for link in links if not (DOCS / link).exists()]
     assert missing == [], f"{name} links to missing {missing}"
+
+
+@pytest.mark.parametrize(
+    ("path", "section"), [("../README.md", "## What it guarantees"), ("ingestion.md", "## What is guaranteed")]
+)
+def test_the_ingestion_guarantee_is_stated_exactly(path: str, section: str) -> None:
+    # GIVEN the API shows only an item's current version WHEN the guarantee is read in the README and ingestion.md
+    text = _text(path)
+    assert section in text, f"{path} has no {section!r} section"
+    body = " ".join(text.split(section, 1)[1].split("\n## ", 1)[0].split())
+    # THEN it promises what a poller can keep, and says what no poller can see
+    assert "Every version present at a read" in body or "every version present at a read" in body
+    assert "once per dedup key" in body
+    assert "latest version of every item" in body
+    assert "overwritten between two reads is never seen" in body
+    assert "never a gap" not in body
