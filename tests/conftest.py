@@ -1,8 +1,8 @@
 """Shared fixtures. Integration fixtures start real servers on free loopback ports and always stop them.
 
 - ``azurite``: one Azurite per test session (per xdist worker), yields its endpoints (connection string).
-- Tests that need clean storage make their own queue/table names (``unique_name``) instead of
-  restarting Azurite.
+- Tests that need clean storage make their own queue/table names (``unique_name``; ``table_name`` also
+  creates the table and deletes it after) instead of restarting Azurite.
 - ``emulator``: one emulator of the Microsoft services (``python -m emulator``, scenario "test") per test
   session (per xdist worker); yields its ``EmulatorInfo``. ``emulator_env`` puts the emulator's client
   environment (CA bundle, managed identity endpoint, host overrides) into ``os.environ`` for one test.
@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from azure.data.tables import TableClient
 from hypothesis import settings
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
@@ -66,6 +67,15 @@ def azurite() -> Iterator[AzuriteEndpoints]:
 def unique_name() -> str:
     """A storage-safe unique name (lowercase letters and digits, starts with a letter)."""
     return "t" + uuid.uuid4().hex[:20]
+
+
+@pytest.fixture
+def table_name(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[str]:
+    """A fresh table in the session's Azurite (its name), deleted after the test."""
+    client = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
+    client.create_table()
+    yield unique_name
+    client.delete_table()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from shared.domain.envelope import EventItem
 from shared.domain.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
 from shared.domain.job import Job, format_time, parse_time
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
+from shared.ingest.runner import ChangeSource, IngestDeps, IngestOptions
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -217,3 +218,22 @@ class FakeJobQueue:
 
     def send(self, job: Job, *, delay_seconds: int = 0) -> None:
         self.sent.append((job, delay_seconds))
+
+
+class IngestHarness:
+    """The worker's use case wired to these fakes: one tenant (``TENANT``), a clock, a source, a sink."""
+
+    def __init__(self, options: IngestOptions) -> None:
+        self.clock = FakeClock()
+        self.source = FakeChangeSource()
+        self.checkpoints = FakeCheckpoints(self.clock)
+        self.tenants = FakeTenants()
+        self.tenants.add()
+        self.sink = FakeSink()
+        self.options = options
+
+    def deps(self, owner: str = "worker-1", *, source: ChangeSource | None = None) -> IngestDeps:
+        return IngestDeps(
+            tenants=self.tenants, source=source or self.source, checkpoints=self.checkpoints, sinks=[self.sink],
+            owner=owner, options=self.options, clock=self.clock,
+        )  # fmt: skip

@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _run(*args: str, timeout: float = 240) -> str:
+def _run(*args: str, timeout: float = 240, judged: bool = False) -> str:
+    """``judged``: the benchmark exits 1 when it misses its target, which a tiny run on a machine busy with
+    the rest of the suite may well do; here only "it ran to the end" counts (exit 0 or 1, not a crash)."""
     result = subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.returncode in ((0, 1) if judged else (0,)), result.stdout[-2000:] + result.stderr[-4000:]
     return result.stdout
 
 
@@ -31,8 +33,11 @@ def test_the_ingest_benchmark_runs_and_a_quiet_sweep_costs_one_call_per_feed_and
 
 
 def test_the_isolate_benchmark_runs_through_the_registered_function(tmp_path: Path) -> None:
-    out = _run("bench.isolate_bench", "--calls", "20", "--warmup", "5", "--output", str(tmp_path / "isolate.txt"))
+    out = _run(
+        "bench.isolate_bench", "--calls", "20", "--warmup", "5", "--output", str(tmp_path / "isolate.txt"), judged=True
+    )
     assert "overhead p50" in out
+    assert '"200": 20' in out  # every isolate was accepted: the function works, whatever the timing
     assert (tmp_path / "isolate.txt").read_text(encoding="utf-8").startswith("$ ")
 
 

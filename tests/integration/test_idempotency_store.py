@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,11 +17,8 @@ NOW = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def table(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[TableClient]:
-    client = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
-    client.create_table()
-    yield client
-    client.delete_table()
+def table(azurite: AzuriteEndpoints, table_name: str) -> TableClient:
+    return TableClient.from_connection_string(azurite.connection_string, table_name=table_name)
 
 
 def test_a_key_released_between_the_insert_and_the_read_is_claimed_again_not_a_500(table: TableClient) -> None:

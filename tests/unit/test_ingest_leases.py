@@ -12,33 +12,22 @@ from typing import Any
 
 from shared.domain.job import Job, new_job, parse_job
 from shared.domain.tenant import Tenant
-from shared.ingest.runner import IngestDeps, IngestOptions, JobResult
+from shared.ingest.runner import IngestOptions, JobResult
 from shared.ingest.worker import handle_message
-from tests.fakes.ingest import TENANT, FakeChangeSource, FakeCheckpoints, FakeClock, FakeSink, FakeTenants
+from tests.fakes.ingest import TENANT, FakeChangeSource, FakeCheckpoints, IngestHarness
 
 FEED = "mde-alerts"
 WORKER = "4242-worker"  # this process's owner id; each job's lease owner is f"{WORKER}/<job>"
 
 
-class World:
+class World(IngestHarness):
     def __init__(self, **options: Any) -> None:
-        self.clock = FakeClock()
-        self.source = FakeChangeSource()
-        self.checkpoints = FakeCheckpoints(self.clock)
-        self.tenants = FakeTenants()
-        self.tenants.add()
-        self.sink = FakeSink()
-        self.options = IngestOptions(settle=timedelta(seconds=30), **options)
+        super().__init__(IngestOptions(settle=timedelta(seconds=30), **options))
         self.requeued: list[tuple[Job, int]] = []
 
-    def deps(self, source: Any = None) -> IngestDeps:
-        return IngestDeps(
-            tenants=self.tenants, source=source or self.source, checkpoints=self.checkpoints, sinks=[self.sink],
-            owner=WORKER, options=self.options, clock=self.clock,
-        )  # fmt: skip
-
     def handle(self, job: Job, source: Any = None) -> JobResult:
-        return handle_message(job.to_json(), deps=self.deps(source), requeue=lambda j, d: self.requeued.append((j, d)))
+        deps = self.deps(WORKER, source=source)
+        return handle_message(job.to_json(), deps=deps, requeue=lambda j, d: self.requeued.append((j, d)))
 
     def job(self) -> Job:
         return new_job(TENANT, FEED, now=self.clock())
