@@ -221,14 +221,15 @@ class FakeJobQueue:
 
 
 class IngestHarness:
-    """The worker's use case wired to these fakes: one tenant (``TENANT``), a clock, a source, a sink."""
+    """The worker's use case wired to these fakes: one tenant (``TENANT``, with ``feeds``), a clock, a source,
+    a sink."""
 
-    def __init__(self, options: IngestOptions) -> None:
+    def __init__(self, options: IngestOptions, *, feeds: frozenset[str] = frozenset({"mde-alerts"})) -> None:
         self.clock = FakeClock()
         self.source = FakeChangeSource()
         self.checkpoints = FakeCheckpoints(self.clock)
         self.tenants = FakeTenants()
-        self.tenants.add()
+        self.tenants.add(feeds=feeds)
         self.sink = FakeSink()
         self.options = options
 
