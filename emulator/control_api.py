@@ -74,10 +74,9 @@ class ControlService:
     async def _post_tenant(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         try:
-            spec = tenant_from_json(body)
-        except TenantFieldError as exc:
+            spec = self._world.add_tenant(tenant_from_json(body))
+        except ValueError as exc:  # TenantFieldError, or a domain another tenant holds
             return _bad_request(f"tenant: {exc}")
-        self._world.add_tenant(spec)
         if self._on_tenant is not None:
             self._on_tenant(spec, body)
         return web.json_response(spec.to_json(), status=201)
@@ -89,7 +88,7 @@ class ControlService:
             return web.json_response({"error": f"tenant {tenant_id} is not in the emulator"}, status=404)
         body = await _json_body(request)
         try:
-            apply_patch(spec, body)
+            apply_patch(spec, body, check_domains=self._world.check_domains)
         except TenantFieldError as exc:
             return _bad_request(f"tenant {tenant_id}: {exc}")
         if self._on_tenant is not None:
