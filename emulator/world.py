@@ -33,6 +33,12 @@ MDE_ROLES_ALL: tuple[str, ...] = (
     "Machine.CollectForensics",
     "Machine.StopAndQuarantine",
     "Machine.Offboard",
+    "File.Read.All",
+    "Ip.Read.All",
+    "URL.Read.All",
+    "User.Read.All",
+    "Vulnerability.Read.All",
+    "Software.Read.All",
 )
 XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
 

@@ -15,7 +15,10 @@ from typing import Any, Literal
 from emulator.world import Counters
 
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
-ROUTES = ("alerts", "incidents", "machines", "machineactions", "token", "keyvault", "*")
+ROUTES = (
+    "alerts", "incidents", "machines", "machineactions", "files", "vulnerabilities", "software",
+    "token", "keyvault", "*",
+)  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),
     ("p500", "500"),

@@ -41,6 +41,23 @@ EVIDENCE_FIELDS = (
 )  # fmt: skip
 
 
+# Every property of a machine and of an alert, in the API's order (what $select may name).
+MACHINE_PROPERTIES = (
+    "id", "mergedIntoMachineId", "isPotentialDuplication", "isExcluded", "exclusionReason", "computerDnsName",
+    "firstSeen", "lastSeen", "osPlatform", "osVersion", "osProcessor", "version", "lastIpAddress",
+    "lastExternalIpAddress", "agentVersion", "osBuild", "healthStatus", "deviceValue", "rbacGroupId", "rbacGroupName",
+    "riskScore", "exposureLevel", "isAadJoined", "aadDeviceId", "machineTags", "defenderAvStatus", "onboardingStatus",
+    "osArchitecture", "managedBy", "managedByStatus", "ipAddresses", "vmMetadata",
+)  # fmt: skip
+ALERT_PROPERTIES = (
+    "id", "incidentId", "investigationId", "assignedTo", "severity", "status", "classification", "determination",
+    "investigationState", "detectionSource", "detectorId", "category", "threatFamilyName", "title", "description",
+    "alertCreationTime", "firstEventTime", "lastEventTime", "lastUpdateTime", "resolvedTime", "machineId",
+    "computerDnsName", "rbacGroupName", "aadTenantId", "threatName", "mitreTechniques", "relatedUser", "comments",
+    "evidence",
+)  # fmt: skip
+
+
 def domain_for(display_name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "", display_name.lower()) or "tenant"
     return f"{slug}.local"
@@ -154,7 +171,8 @@ def make_evidence(data: TenantData, machine: Machine, created: datetime, user: s
     }
     user_fields = {"entityType": "User", "accountName": user, "domainName": data.domain.split(".")[0].upper()}
     ip_fields = {"entityType": "Ip", "ipAddress": machine["lastExternalIpAddress"]}
-    for fields in (file_fields, user_fields, ip_fields)[: rng.randint(1, 3)]:
+    url_fields = {"entityType": "Url", "url": f"http://{rng.choice(('cdn-update', 'login-check'))}.example.net/p"}
+    for fields in (file_fields, user_fields, ip_fields, url_fields)[: rng.randint(1, 4)]:
         item = dict.fromkeys(EVIDENCE_FIELDS)
         item.update(fields)
         item["evidenceCreationTime"] = created

@@ -68,9 +68,12 @@ def entity_bytes(context: str, entity_json: bytes) -> bytes:
     return b'{"@odata.context":' + dumps(context).encode() + b"," + entity_json[1:]
 
 
-def collection_bytes(context: str, items: list[bytes], next_link: str | None) -> bytes:
+def collection_bytes(context: str, items: list[bytes], next_link: str | None, *, count: int | None = None) -> bytes:
+    head = b'{"@odata.context":' + dumps(context).encode()
+    if count is not None:
+        head += b',"@odata.count":' + str(count).encode()
     tail = b',"@odata.nextLink":' + dumps(next_link).encode() if next_link else b""
-    return b'{"@odata.context":' + dumps(context).encode() + b',"value":[' + b",".join(items) + b"]" + tail + b"}"
+    return head + b',"value":[' + b",".join(items) + b"]" + tail + b"}"
 
 
 def error_response(

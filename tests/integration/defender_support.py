@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -40,8 +41,14 @@ def xdr_token(emulator: EmulatorInfo, tenant_id: str) -> str:
 def call(
     emulator: EmulatorInfo, method: str, path: str, bearer: str | None, *, host: str = GLOBAL, **kwargs: Any
 ) -> requests.Response:
+    """``path`` on ``host``, or an absolute URL of a real host (a next link) mapped as a client's host override does."""
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    url = path if path.startswith("https://") else emulator.hosts[host] + path
+    if path.startswith("https://"):
+        parts = urlsplit(path)
+        url = emulator.hosts.get(parts.hostname or "", f"https://{parts.netloc}") + parts.path
+        url += f"?{parts.query}" if parts.query else ""
+    else:
+        url = emulator.hosts[host] + path
     return requests.request(method, url, headers=headers, timeout=15, **kwargs)
 
 
