@@ -17,6 +17,8 @@ _DOTNET_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 # Host names: the first two share a prefix on purpose (a `startswith` filter must not confuse them).
 _HOST_NAMES = ("web01", "web01-backup", "dc01", "sql01", "fs01", "hr-laptop-02", "build-agent-7")
 _OS = (("Windows11", "23H2", 22631), ("Windows10", "22H2", 19045), ("WindowsServer2022", "21H2", 20348))
+# Tags as operators set them: some machines none, some several, one tag differing only in case.
+_TAGS: tuple[tuple[str, ...], ...] = (("ExampleTag", "prod"), (), ("prod",), ("VIP", "ExampleTag"), ("exampletag",))
 
 _DETECTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     # (title, category, detectionSource, mitreTechniques)
@@ -99,7 +101,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "exposureLevel": rng.choice(("Low", "Medium", "High")),
         "isAadJoined": True,
         "aadDeviceId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "machineTags": [],
+        "machineTags": list(_TAGS[index % len(_TAGS)]),
         "defenderAvStatus": "Updated",
         "onboardingStatus": "Onboarded",
         "osArchitecture": "64-bit",

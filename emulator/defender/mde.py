@@ -46,6 +46,7 @@ MACHINE_SCHEMA = Schema(
         **dict.fromkeys(("firstSeen", "lastSeen"), "datetime"),
         **dict.fromkeys(("rbacGroupId", "osBuild"), "int"),
         "isAadJoined": "bool",
+        "machineTags": "strings",
         **dict.fromkeys(
             ("id", "computerDnsName", "osPlatform", "version", "lastIpAddress", "lastExternalIpAddress", "healthStatus",
              "onboardingStatus", "riskScore", "exposureLevel", "deviceValue", "aadDeviceId"),
