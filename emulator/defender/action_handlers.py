@@ -9,7 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender.jsonfmt import ApiError, json_response
-from emulator.defender.machine_actions import ACTIONS, MachineAction, parse_action_body, parse_cancel_body
+from emulator.defender.machine_actions import (
+    ACTIONS,
+    ActionTiming,
+    MachineAction,
+    parse_action_body,
+    parse_cancel_body,
+)
 from emulator.defender.mde import read_json
 from emulator.defender.odata import Record, Schema
 from emulator.defender.paging import CollectionRules, envelope, select
@@ -48,7 +54,7 @@ async def create_action(ctx: Ctx) -> web.Response:
         machine_id=machine["id"],
         computer_dns_name=machine["computerDnsName"],
         created=ctx.now,
-        timing=replace(ctx.state.store.timing),  # later timing changes affect new actions only
+        timing=_timing_for(ctx, machine),
         scope=request.scope,
         sha1=request.sha1,
     )
@@ -56,6 +62,22 @@ async def create_action(ctx: Ctx) -> web.Response:
     # The offboard page says "200 - Created" (https://learn.microsoft.com/defender-endpoint/api/offboard-machine-api);
     # every other action documents 201, and so does this one.
     return _render(ctx, action, status=201)
+
+
+def _timing_for(ctx: Ctx, machine: dict[str, Any]) -> ActionTiming:
+    """A copy of the configured timing (later changes affect new actions only), as the device can follow it.
+
+    A device that is offline (``Inactive``, ``NoSensorData``) never picks the action up: it stays Pending
+    and times out; one with ``ImpairedCommunication`` starts it and drops off mid-way: InProgress, then
+    TimeOut (INF: the pages say an action times out when the device does not respond, not after how long).
+    """
+    timing = replace(ctx.state.store.timing)
+    if machine["healthStatus"] in ("Inactive", "NoSensorData"):
+        return replace(timing, pending_seconds=timing.pending_seconds + timing.in_progress_seconds,
+                       in_progress_seconds=0.0, outcome="TimeOut")  # fmt: skip
+    if machine["healthStatus"] == "ImpairedCommunication":
+        return replace(timing, outcome="TimeOut")
+    return timing
 
 
 def _render(ctx: Ctx, action: MachineAction, *, status: int = 200) -> web.Response:

@@ -16,7 +16,19 @@ from emulator.defender.store import Alert, Machine, TenantData
 _DOTNET_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 # Host names: the first two share a prefix on purpose (a `startswith` filter must not confuse them).
 _HOST_NAMES = ("web01", "web01-backup", "dc01", "sql01", "fs01", "hr-laptop-02", "build-agent-7")
-_OS = (("Windows11", "23H2", 22631), ("Windows10", "22H2", 19045), ("WindowsServer2022", "21H2", 20348))
+_OS: tuple[tuple[str, str, int | None], ...] = (
+    ("Windows11", "23H2", 22631), ("Windows10", "22H2", 19045), ("WindowsServer2022", "21H2", 20348),
+    ("Windows11", "22H2", 22621), ("Linux", "Ubuntu 22.04", None), ("macOS", "14.4", None),
+    ("WindowsServer2019", "1809", 17763), ("Windows10", "21H2", 19044),
+)  # fmt: skip
+# (healthStatus, onboardingStatus) by machine index: the first three are healthy (tests act on them); then a
+# device that lost its connection (actions on it start, then time out), one offline (actions stay pending, then
+# time out), one onboarded but sending no sensor data, and a discovered device that is not onboarded
+# (values of https://learn.microsoft.com/defender-endpoint/api/machine).
+_STATES = (
+    ("Active", "Onboarded"), ("Active", "Onboarded"), ("Active", "Onboarded"), ("ImpairedCommunication", "Onboarded"),
+    ("Inactive", "Onboarded"), ("NoSensorData", "Onboarded"), ("Inactive", "CanBeOnboarded"), ("Active", "Onboarded"),
+)  # fmt: skip
 # Tags as operators set them: some machines none, some several, one tag differing only in case.
 _TAGS: tuple[tuple[str, ...], ...] = (("ExampleTag", "prod"), (), ("prod",), ("VIP", "ExampleTag"), ("exampletag",))
 
@@ -73,6 +85,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
     rng = data.rng
     host = _HOST_NAMES[index] if index < len(_HOST_NAMES) else f"desktop-{_hex(rng, 28)}"
     os_platform, version, build = _OS[index % len(_OS)]
+    health, onboarding = _STATES[index % len(_STATES)]
     subnet = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}"
     ip = f"{subnet}.{10 + index}"
     first_seen = now - timedelta(days=rng.randint(30, 400), seconds=rng.randint(0, 86_399))
@@ -84,7 +97,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "exclusionReason": None,
         "computerDnsName": f"{host}.{data.domain}",
         "firstSeen": first_seen,
-        "lastSeen": now - timedelta(minutes=rng.randint(1, 600)),
+        "lastSeen": now - timedelta(minutes=rng.randint(1, 600) * (1 if health == "Active" else 60)),
         "osPlatform": os_platform,
         "osVersion": None,
         "osProcessor": "x64",
@@ -93,7 +106,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "lastExternalIpAddress": f"203.0.113.{rng.randint(1, 254)}",
         "agentVersion": "10.8760.22621.3880",
         "osBuild": build,
-        "healthStatus": "Active",
+        "healthStatus": health,
         "deviceValue": "Normal",
         "rbacGroupId": 0,
         "rbacGroupName": None,
@@ -103,7 +116,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "aadDeviceId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "machineTags": list(_TAGS[index % len(_TAGS)]),
         "defenderAvStatus": "Updated",
-        "onboardingStatus": "Onboarded",
+        "onboardingStatus": onboarding,
         "osArchitecture": "64-bit",
         "managedBy": "Intune",
         "managedByStatus": "Success",

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from emulator.defender.ticks import tick_digit
+
 FieldType = Literal["datetime", "string", "int", "bool", "strings"]  # strings: a collection of strings
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
 
+_NEVER = object()  # an `in` value no record holds
 _ELEMENT = "$element"  # where a lambda's predicate finds the collection element it tests
 MAX_DEPTH = 40  # nesting deeper than this is refused instead of exhausting the Python stack
 _OPS = ("eq", "ne", "gt", "ge", "lt", "le")
@@ -107,6 +110,35 @@ def parse_datetime(text: str) -> datetime:
 
 
 @dataclass(frozen=True)
+class DateTimeLiteral:
+    """A date-time literal: its microsecond, and where its ticks fall beside the stamp written for it.
+
+    ``offset`` 0: the literal is that written stamp; -1 / +1: just before / after it (between two stamps
+    the emulator can write, so it equals none of them).
+    """
+
+    when: datetime
+    offset: int
+
+
+def tick_offset(text: str) -> int:
+    """-1, 0 or +1: the literal's 100 ns tick against the one the emulator writes for its microsecond."""
+    match = _DT.match(text)
+    frac = (match.group(7) or "") if match else ""
+    micro = int(frac[:6].ljust(6, "0"))
+    given = int(frac[6]) if len(frac) > 6 else 0
+    written = tick_digit(micro)
+    return (given > written) - (given < written)
+
+
+# (operator, offset) -> the operator that gives the same answer on microseconds, for a literal between stamps.
+_SHIFTED = {
+    ("gt", 1): "gt", ("ge", 1): "gt", ("lt", 1): "le", ("le", 1): "le",
+    ("gt", -1): "ge", ("ge", -1): "ge", ("lt", -1): "lt", ("le", -1): "lt",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class _Tok:
     kind: str  # str, dt, num, ident, punct
     value: Any
@@ -133,7 +165,7 @@ def _tokenize(text: str) -> list[_Tok]:
         if kind == "str":
             value = raw[1:-1].replace("''", "'")
         elif kind == "dt":
-            value = parse_datetime(raw)
+            value = DateTimeLiteral(parse_datetime(raw), tick_offset(raw))
         elif kind == "num":
             value = float(raw) if "." in raw else int(raw)
         tokens.append(_Tok(kind, value, raw))
@@ -296,6 +328,12 @@ class _Parser:
                 "A collection property cannot be compared: use any() or all() (e.g. tags/any(t: t eq 'x'))."
             )
         value = self._literal(op_tok.text, kind)
+        if isinstance(value, DateTimeLiteral):
+            if value.offset == 0:
+                return _compare(getter, op, value.when)
+            if op in ("eq", "ne"):  # between two stamps: equal to none of them
+                return (lambda r: True) if op == "ne" else (lambda r: False)
+            return _compare(getter, _SHIFTED[(op, value.offset)], value.when)
         return _compare(getter, op, value)
 
     def _in(self, getter: Getter, kind: FieldType) -> Predicate:
@@ -306,7 +344,7 @@ class _Parser:
             self.pos += 1
             values.append(self._literal("in", kind))
         self._expect_punct(")")
-        allowed = tuple(values)
+        allowed = tuple((v.when if v.offset == 0 else _NEVER) if isinstance(v, DateTimeLiteral) else v for v in values)
         return lambda r: getter(r) in allowed
 
     def _literal(self, field: str, kind: FieldType) -> Any:

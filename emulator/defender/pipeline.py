@@ -111,6 +111,20 @@ class Router:
         return None
 
 
+def _challenge(request: web.Request) -> str:
+    """The ``WWW-Authenticate`` of a 401: RFC 7235 §3.1 makes it a MUST, RFC 6750 §3 gives the Bearer form.
+
+    No credential: the bare challenge ("SHOULD NOT include an error code", RFC 6750 §3.1); a bad or expired
+    token: ``error="invalid_token"``. INF: the exact value the Defender hosts send is not documented.
+    """
+    if not (request.headers.get("Authorization") or "").startswith("Bearer "):
+        return 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
+    return (
+        'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+        'error="invalid_token", error_description="The access token is missing, invalid or expired"'
+    )
+
+
 class HostApp:
     """The aiohttp application of one emulated host."""
 
@@ -130,7 +144,8 @@ class HostApp:
         try:
             response, tenant = await self._dispatch(request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
+            headers = {"WWW-Authenticate": _challenge(request)} if exc.status == 401 else None
+            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()), headers=headers)
         finally:
             # 0 in the log: the client got no answer (an injected connection reset).
             transport = request.transport
@@ -165,6 +180,7 @@ class HostApp:
         if refusal is not None:
             return refusal, tenant
         data = activity.tenant_data(self.state.store, tenant)
+        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
         ctx = Ctx(request, self.state, self.config, caller, data, args, self.state.world.clock.now())
         return await handler(ctx), tenant
 

@@ -51,7 +51,10 @@ def _installed(machine: Machine) -> list[tuple[str, str, str, tuple[tuple[str, s
     seed = hashlib.sha256(str(machine["id"]).encode()).digest()
     chosen = [sw for i, sw in enumerate(_SOFTWARE) if i < 2 or seed[i] % 2 == 0]
     os_name = str(machine["osPlatform"]).lower()
-    return [*chosen, ("microsoft", os_name, f"10.0.{machine['osBuild']}.3570", (("CVE-2023-36025", "High", 8.8),))]
+    return [
+        *chosen,
+        ("microsoft", os_name, f"{machine['osBuild'] or machine['version']}.3570", (("CVE-2023-36025", "High", 8.8),)),
+    ]
 
 
 async def machine_software(ctx: Ctx) -> web.Response:
@@ -99,7 +102,8 @@ def _export_rows(ctx: Ctx) -> list[dict[str, Any]]:
                         "id": f"{machine['id']}_{name}_{version}_{cve or ''}_",
                         "deviceId": machine["id"], "rbacGroupName": machine["rbacGroupName"] or "Unassigned",
                         "deviceName": machine["computerDnsName"], "osPlatform": machine["osPlatform"],
-                        "osVersion": f"10.0.{machine['osBuild']}", "osArchitecture": machine["osProcessor"],
+                        "osVersion": str(machine["osBuild"] or machine["version"]),
+                        "osArchitecture": machine["osProcessor"],
                         "softwareVendor": vendor, "softwareName": name, "softwareVersion": version, "cveId": cve,
                         "vulnerabilitySeverityLevel": severity, "recommendedSecurityUpdate": None,
                         "recommendedSecurityUpdateId": None, "recommendedSecurityUpdateUrl": None,
