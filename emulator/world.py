@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 CloudName = Literal["commercial", "gcc", "gcc-high", "dod"]
@@ -117,23 +118,39 @@ class ManagedIdentity:
 
 
 class Clock:
-    """Emulated time: the real UTC clock plus an offset that only ever moves forward."""
+    """Emulated time: the real UTC clock. Advancing it ages the data instead of running ahead of real time.
+
+    Each service that holds time stamps registers a listener (``on_advance``) that moves them into the past,
+    so a relay running on real time still sees the data change (emulator/defender/aging.py).
+    """
 
     def __init__(self) -> None:
-        self._offset = timedelta(0)
+        self._advanced = 0.0
+        self._listeners: list[Callable[[float], None]] = []
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset
+        return datetime.now(UTC)
+
+    def on_advance(self, listener: Callable[[float], None]) -> None:
+        self._listeners.append(listener)
 
     def advance(self, seconds: float) -> datetime:
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self._offset += timedelta(seconds=seconds)
+        for listener in self._listeners:
+            listener(seconds)
+        self._advanced += seconds
         return self.now()
 
     @property
+    def advanced_seconds(self) -> float:
+        """Seconds the data has been aged by, in total (what advancing would have added to the clock)."""
+        return self._advanced
+
+    @property
     def offset_seconds(self) -> float:
-        return self._offset.total_seconds()
+        """How far the emulated clock runs ahead of real time: never, since advancing ages the data."""
+        return 0.0
 
 
 @dataclass

@@ -68,7 +68,8 @@ def _progress(data: TenantData, alert: Alert, last_update: datetime) -> Alert:
         changed["resolvedTime"] = last_update
         changed["classification"] = data.rng.choice(("TruePositive", "FalsePositive"))
         changed["determination"] = "Malware" if changed["classification"] == "TruePositive" else "Clean"
-    changed["lastUpdateTime"] = last_update
+    # Versions of one alert only ever move forward: a stamp at or before the current one would be taken for it.
+    changed["lastUpdateTime"] = max(last_update, alert["lastUpdateTime"] + timedelta(microseconds=1))
     return changed
 
 
@@ -227,7 +228,7 @@ def backfill(store: DefenderStore, data: TenantData, *, alerts: int, span_second
             current = data.alerts[alert["id"]]  # (grouping may have written a newer version already)
             age = (now - current["lastUpdateTime"]).total_seconds()
             stamp = current["lastUpdateTime"] + timedelta(seconds=data.rng.uniform(0, age), microseconds=1)
-            worked_on.append(_progress(data, current, min(stamp, now)))
+            worked_on.append(_progress(data, current, min(stamp, now)))  # (_progress keeps it after current)
             store.record_alert(data, worked_on[-1])
     group_into_incidents(store, data, worked_on, now)
     return alerts
