@@ -17,8 +17,8 @@ from emulator.defender.machine_actions import (
     parse_cancel_body,
 )
 from emulator.defender.mde import read_json
-from emulator.defender.odata import Record, Schema
-from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.odata import Schema
+from emulator.defender.paging import CollectionRules, envelope, query
 from emulator.defender.pipeline import Ctx
 
 ACTION_SCHEMA = Schema(
@@ -28,7 +28,14 @@ ACTION_SCHEMA = Schema(
         **dict.fromkeys(("id", "status", "machineId", "type", "requestor", "computerDnsName", "scope"), "string"),
     },
 )
-_ACTION_RULES = CollectionRules(ACTION_SCHEMA, max_top=10_000)
+# "Supports OData V4 queries" (get-machineactions-collection): $select and $count=true are served.
+_ACTION_PROPERTIES = (
+    "id", "type", "title", "requestor", "requestorComment", "status", "machineId", "computerDnsName",
+    "creationDateTimeUtc", "lastUpdateDateTimeUtc", "cancellationRequestor", "cancellationComment",
+    "cancellationDateTimeUtc", "errorHResult", "scope", "externalId", "requestSource", "relatedFileInfo", "commands",
+    "troubleshootInfo",
+)  # fmt: skip
+_ACTION_RULES = CollectionRules(ACTION_SCHEMA, max_top=10_000, properties=_ACTION_PROPERTIES)
 
 
 def action_roles(args: tuple[str, ...]) -> tuple[str, ...]:
@@ -105,9 +112,7 @@ async def cancel_action(ctx: Ctx) -> web.Response:
 
 async def list_actions(ctx: Ctx) -> web.Response:
     records = [action.to_json(ctx.now) for action in ctx.data.actions.values()]
-    page, next_link = select(ctx.request, records, _ACTION_RULES, ctx.state.settings.alerts_page_size)
-    return json_response(envelope(ctx.context("MachineActions"), page, next_link, _same))
-
-
-def _same(record: Record) -> Any:
-    return record
+    page = query(ctx.request, records, _ACTION_RULES, ctx.state.settings.alerts_page_size, host=ctx.config.host)
+    return json_response(
+        envelope(ctx.context("MachineActions"), page.items, page.next_link, page.shape, count=page.count)
+    )

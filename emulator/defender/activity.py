@@ -83,6 +83,7 @@ def generate(
     late: int = 0,
     late_seconds: float = 180.0,
     incidents: bool = True,
+    merges: bool = False,
 ) -> dict[str, int]:
     """One batch of activity at the emulated now (docs/contracts.md §1.5 ``POST /_emulator/generate``)."""
     now = store.world.clock.now()
@@ -100,7 +101,8 @@ def generate(
         written.append(_new_alert(data, stamp))
     for alert in written:
         store.record_alert(data, alert)
-    changed = group_into_incidents(store, data, written, now) if incidents else 0
+    # Merges re-stamp the alerts they move: opt-in, so a batch of tied writes stays tied.
+    changed = group_into_incidents(store, data, written, now, merges=merges) if incidents else 0
     created = new_alerts + late
     return {"alerts_created": created, "alerts_updated": len(to_update), "incidents_changed": changed}
 

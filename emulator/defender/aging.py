@@ -17,13 +17,14 @@ from typing import Any
 from emulator.defender.store import DefenderStore
 
 
-def _shifted(value: Any, delta: timedelta) -> Any:
+def shifted(value: Any, delta: timedelta) -> Any:
+    """``value`` with every datetime in it (in dicts and lists too) moved ``delta`` into the past."""
     if isinstance(value, datetime):
         return value - delta
     if isinstance(value, dict):
-        return {key: _shifted(item, delta) for key, item in value.items()}
+        return {key: shifted(item, delta) for key, item in value.items()}
     if isinstance(value, list):
-        return [_shifted(item, delta) for item in value]
+        return [shifted(item, delta) for item in value]
     return value
 
 
@@ -35,11 +36,11 @@ def age(store: DefenderStore, seconds: float) -> None:
         if data is None:
             continue
         # New dicts, not edits in place: a version's cached JSON is keyed by the dict it rendered.
-        data.alerts = {alert_id: _shifted(alert, delta) for alert_id, alert in data.alerts.items()}
+        data.alerts = {alert_id: shifted(alert, delta) for alert_id, alert in data.alerts.items()}
         data.rendered.clear()
-        data.machines[:] = [_shifted(machine, delta) for machine in data.machines]
+        data.machines[:] = [shifted(machine, delta) for machine in data.machines]
         for incident in data.incidents.values():
-            incident.record = _shifted(incident.record, delta)
+            incident.record = shifted(incident.record, delta)
         for action in data.actions.values():
             action.created -= delta
             if action.cancelled is not None:

@@ -102,7 +102,8 @@ async def machine_alerts_count(ctx: Ctx) -> web.Response:
 
 def _alert_page(ctx: Ctx, records: list[Alert]) -> web.Response:
     with_evidence = _expand_evidence(ctx)
-    page = query(ctx.request, records, _ALERT_RULES, ctx.state.settings.alerts_page_size, host=ctx.config.host)
+    size, ordering = ctx.state.settings.alerts_page_size, ctx.state.ordering
+    page = query(ctx.request, records, _ALERT_RULES, size, host=ctx.config.host, ordering=ordering)
     if page.fields is None:
         which = 0 if with_evidence else 1
         parts = [ctx.data.alert_json(cast(dict[str, Any], alert))[which] for alert in page.items]

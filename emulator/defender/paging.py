@@ -24,6 +24,7 @@ from multidict import MultiDict
 
 from emulator.defender.jsonfmt import ApiError
 from emulator.defender.odata import ODataError, Record, Schema, apply_orderby, parse_count, parse_filter, parse_orderby
+from emulator.defender.ordering import OrderMode
 
 _SAFE = "$,'():"  # left as they are in a next link's query, as real links show them
 
@@ -38,6 +39,7 @@ class CollectionRules:
     # Every property of the entity, in the API's order ($select names them); empty: $select is refused.
     properties: tuple[str, ...] = ()
     count: bool = True  # $count=true answered with @odata.count; False: refused
+    key_field: str = "id"  # what the order-ignoring mode hashes
 
 
 @dataclass(frozen=True)
@@ -98,13 +100,22 @@ def _counted(raw: str | None, rules: CollectionRules) -> bool:
 
 
 def query(
-    request: web.Request, records: Sequence[Record], rules: CollectionRules, page_size: int, *, host: str
+    request: web.Request,
+    records: Sequence[Record],
+    rules: CollectionRules,
+    page_size: int,
+    *,
+    host: str,
+    ordering: OrderMode | None = None,
 ) -> Page:
-    """Every OData option of a list request applied to ``records``; links name the real ``host``."""
+    """Every OData option of a list request applied to ``records``; links name the real ``host``.
+
+    In the order-ignoring mode (``ordering.ignore_order``) ``$orderby`` is still checked but not applied.
+    """
     params = request.rel_url.query
     fields = _selected(params.get("$select"), rules)
     counted = _counted(params.get("$count"), rules)
-    chosen, top, skip = _filtered(request, records, rules)
+    chosen, top, skip = _filtered(request, records, rules, ordering)
     count = len(chosen) if counted else None
     if top is not None:
         return Page(list(chosen[skip : skip + top]), None, count, fields)
@@ -128,7 +139,7 @@ def count_only(request: web.Request, records: Sequence[Record], rules: Collectio
 
 
 def _filtered(
-    request: web.Request, records: Sequence[Record], rules: CollectionRules
+    request: web.Request, records: Sequence[Record], rules: CollectionRules, ordering: OrderMode | None = None
 ) -> tuple[Sequence[Record], int | None, int]:
     """``$filter`` and ``$orderby`` applied; with the parsed ``$top`` and ``$skip``."""
     query_params = request.rel_url.query
@@ -139,25 +150,16 @@ def _filtered(
         if (text := query_params.get("$filter")) is not None:
             predicate = parse_filter(text, rules.schema)
             chosen = [record for record in chosen if predicate(record)]
-        ordering = query_params.get("$orderby")
-        order = parse_orderby(ordering, rules.schema) if ordering is not None else list(rules.default_order)
-        if order:
+        text_order = query_params.get("$orderby")
+        order = parse_orderby(text_order, rules.schema) if text_order is not None else list(rules.default_order)
+        if ordering is not None and ordering.ignore_order:
+            chosen = ordering.arrange(chosen, lambda record: record.get(rules.key_field))
+        elif order:
             chosen = apply_orderby(chosen, order)
     except ODataError as exc:
         code = rules.top_error_code if "for Top query" in str(exc) else "ODataError"
         raise ApiError(400, code, f"Invalid ODataQuery: {exc}") from exc
     return chosen, top, skip
-
-
-def select(
-    request: web.Request, records: Sequence[Record], rules: CollectionRules, page_size: int
-) -> tuple[list[Record], str | None]:
-    """Filter, order and page ``records``; return the page and the next link (or None).
-
-    Kept for routes without ``$select`` / ``$count``; the link names the host the request reached.
-    """
-    page = query(request, records, rules, page_size, host=request.host)
-    return page.items, page.next_link
 
 
 def envelope(

@@ -27,7 +27,12 @@ INCIDENT_SCHEMA = Schema(
 # refused with BadRequest (https://github.com/demisto/content/pull/12434).
 # The page lists its OData operators ($filter, $top, $skip): $select and $count are refused.
 _INCIDENT_RULES = CollectionRules(
-    INCIDENT_SCHEMA, max_top=100, top_error_code="BadRequest", default_order=(("lastUpdateTime", True),), count=False
+    INCIDENT_SCHEMA,
+    max_top=100,
+    top_error_code="BadRequest",
+    default_order=(("lastUpdateTime", True),),
+    key_field="incidentId",
+    count=False,
 )
 # The update page's request body (https://learn.microsoft.com/defender-xdr/api-update-incidents).
 _STATUSES = ("Active", "Resolved", "InProgress", "Redirected")
@@ -116,7 +121,7 @@ async def list_incidents(ctx: Ctx) -> web.Response:
     by_record = {id(inc.record): inc for inc in ctx.data.incidents.values()}
     records = [inc.record for inc in ctx.data.incidents.values()]
     size = ctx.state.settings.incidents_page_size
-    page = query(ctx.request, records, _INCIDENT_RULES, size, host=ctx.config.host)
+    page = query(ctx.request, records, _INCIDENT_RULES, size, host=ctx.config.host, ordering=ctx.state.ordering)
 
     def render(record: Record) -> Any:
         return render_incident(ctx.data, by_record[id(record)])

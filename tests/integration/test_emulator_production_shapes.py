@@ -58,7 +58,7 @@ def test_incidents_hold_several_alerts_grow_and_merge(emulator: EmulatorInfo) ->
     sizes: dict[int, list[int]] = {}
     incidents: list[dict[str, Any]] = []
     for _ in range(8):  # bounded: eight batches of activity
-        emulator.control("POST", "/generate", json={"tenant_id": tenant, "new_alerts": 4})
+        emulator.control("POST", "/generate", json={"tenant_id": tenant, "new_alerts": 4, "merges": True})
         incidents = call(emulator, "GET", "/api/incidents", xdr).json()["value"]
         for incident in incidents:
             sizes.setdefault(incident["incidentId"], []).append(len(incident["alerts"]))
