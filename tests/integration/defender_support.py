@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,3 +66,14 @@ def machines(emulator: EmulatorInfo, tenant_id: str, bearer: str) -> list[dict[s
     response = call(emulator, "GET", "/api/machines", bearer)
     assert response.status_code == 200, response.text
     return list(response.json()["value"])
+
+
+@contextmanager
+def action_timing(emulator: EmulatorInfo, *, pending_seconds: float, in_progress_seconds: float) -> Iterator[None]:
+    """Machine actions with these durations while the block runs, the emulator's defaults (2 s, 3 s) after."""
+    timing = {"pending_seconds": pending_seconds, "in_progress_seconds": in_progress_seconds}
+    assert emulator.control("PUT", "/actions/timing", json=timing).status_code == 200
+    try:
+        yield
+    finally:
+        emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 3})

@@ -11,6 +11,7 @@ the client password is encoded using the same algorithm and used as the password
 from __future__ import annotations
 
 import base64
+from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import jwt
@@ -28,6 +29,11 @@ def tenant(emulator: EmulatorInfo) -> dict[str, str]:
     domains = ["fabrikam-it.onmicrosoft.com", "fabrikam.example"]
     tenant_id = add_tenant(emulator, roles={"mde": FULL_MDE}, domains=domains)
     return {"id": tenant_id, "initial": "fabrikam-it.onmicrosoft.com", "custom": "fabrikam.example"}
+
+
+def _discovery(emulator: EmulatorInfo, tenant: str) -> dict[str, Any]:
+    url = f"{emulator.login_url()}/{tenant}/v2.0/.well-known/openid-configuration"
+    return dict(requests.get(url, verify=emulator.ca_bundle, timeout=10).json())
 
 
 def _tid(response: requests.Response) -> str:
@@ -51,11 +57,7 @@ def test_a_form_posted_without_content_type_gets_a_token(emulator: EmulatorInfo,
 
 def test_http_basic_client_authentication_gets_a_token(emulator: EmulatorInfo, tenant: dict[str, str]) -> None:
     # GIVEN the discovery document, which advertises client_secret_basic
-    discovery = requests.get(
-        f"{emulator.login_url()}/{tenant['id']}/v2.0/.well-known/openid-configuration",
-        verify=emulator.ca_bundle,
-        timeout=10,
-    ).json()
+    discovery = _discovery(emulator, tenant["id"])
     assert "client_secret_basic" in discovery["token_endpoint_auth_methods_supported"]
     # WHEN the client id and secret travel form-urlencoded in an Authorization: Basic header, not in the body
     app = emulator.apps["commercial"]
@@ -95,11 +97,7 @@ def test_a_tenant_named_by_domain_gets_a_token_whose_tid_is_the_guid(
 
 def test_discovery_of_a_domain_names_the_tenant_id(emulator: EmulatorInfo, tenant: dict[str, str]) -> None:
     # GIVEN a domain of the tenant WHEN its OIDC discovery document is read
-    doc = requests.get(
-        f"{emulator.login_url()}/{tenant['custom']}/v2.0/.well-known/openid-configuration",
-        verify=emulator.ca_bundle,
-        timeout=10,
-    ).json()
+    doc = _discovery(emulator, tenant["custom"])
     # THEN the issuer and the endpoints carry the tenant id (how a client resolves a domain once)
     assert doc["issuer"] == f"https://login.microsoftonline.com/{tenant['id']}/v2.0"
     assert f"/{tenant['id']}/oauth2/v2.0/token" in doc["token_endpoint"]

@@ -16,7 +16,7 @@ import requests
 from cryptography import x509
 
 from localdev.emulator_process import EmulatorInfo
-from tests.integration.defender_support import ALL_MDE, call, tenant_with_data, token, xdr_token
+from tests.integration.defender_support import ALL_MDE, action_timing, call, tenant_with_data, token, xdr_token
 from tests.integration.emulator_support import post_token, secret_form
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("emulator_env")]
@@ -93,9 +93,8 @@ def test_machines_are_in_mixed_states_with_tags_and_shared_prefixes(emulator: Em
 
 @pytest.fixture
 def instant_actions(emulator: EmulatorInfo) -> Iterator[None]:
-    emulator.control("PUT", "/actions/timing", json={"pending_seconds": 0, "in_progress_seconds": 0})
-    yield
-    emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 3})
+    with action_timing(emulator, pending_seconds=0, in_progress_seconds=0):
+        yield
 
 
 @pytest.mark.usefixtures("instant_actions")
