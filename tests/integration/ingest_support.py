@@ -124,11 +124,18 @@ def add_tenants(
 
 
 def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
-    """Every version the emulator produced for these tenants, as relay dedup keys (time normalised)."""
+    """Every version the emulator produced for these tenants that a request could read, as relay dedup keys.
+
+    A version replaced in the same instant it was written (``"readable": false``) was never observable.
+    """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
-    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
-    keys |= {_key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]}
+    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"] if a["readable"]}
+    keys |= {
+        _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"])
+        for i in truth["incidents"]
+        if i["readable"]
+    }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
