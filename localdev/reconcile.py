@@ -74,7 +74,8 @@ def latest_versions(ground_truth: Mapping[str, Any], readable: Mapping[str, set[
     ):
         for entry in entries:
             tenant_id = str(entry["tenant_id"]).lower()
-            if tenant_id not in readable[kind]:
+            # a version replaced in the instant it was written was never observable: nobody owes it
+            if tenant_id not in readable[kind] or not entry.get("readable", True):
                 continue
             key = (tenant_id, kind, str(entry[id_field]))
             version = parse_time(entry["lastUpdateTime"])

@@ -38,6 +38,7 @@ from shared.ingest.sinks.payloads import BlobPayloads
 from shared.ingest.sinks.queue import QueueSink
 from shared.ingest.sinks.webhook import WebhookSink
 from shared.ingest.sweep import SweepResult, run_sweep
+from shared.platform.redaction import install_log_redaction
 from shared.platform.settings import Settings, StorageSettings
 from shared.platform.storage import CHECKPOINTS_TABLE, JOBS_QUEUE, PAYLOADS_CONTAINER, TENANTS_TABLE, StorageClients
 from shared.tenants.snapshot import RegistrySnapshot
@@ -77,6 +78,7 @@ class Services:
         self._sinks = tuple(sinks) if sinks is not None else None
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        install_log_redaction()  # before any client logs a URL: keys in webhook URLs stay out of the logs
 
     @cached_property
     def storage(self) -> StorageClients:
@@ -213,10 +215,10 @@ class Services:
         return build_caller_authenticator(self.settings, self.caller_store)
 
     def action_service(self) -> ActionService:
-        from shared.actions.service import ActionService, CachedTenants
+        from shared.actions.service import ActionService
 
         return ActionService(
-            tenants=CachedTenants(self.tenants),
+            tenants=self.tenants,  # read on every call: a disable or allow-list change holds at once
             defender=self.defender,
             default_allowed=self.settings.default_allowed_actions,
         )
@@ -273,10 +275,9 @@ def build_caller_authenticator(
     settings: Settings, callers: CallerDirectory, *, monotonic: Callable[[], float] = time.monotonic
 ) -> Authenticator:
     """The bearer-token check: the partner tenant's keys (fetched through ``RELAY_HOST_OVERRIDES`` in
-    development), the caller table behind its cache. ``monotonic`` paces key refreshes (tests move it)."""
+    development), the caller table (read per request). ``monotonic`` paces key refreshes (tests move it)."""
     from shared.callers.authenticator import EntraAuthenticator
     from shared.callers.keys import SigningKeys, json_fetcher
-    from shared.callers.store import CachedCallers
     from shared.callers.tokens import TokenValidator
     from shared.domain.clouds import LOGIN_COMMERCIAL, rewrite_url
     from shared.platform.sessions import TimeoutSession
@@ -289,11 +290,7 @@ def build_caller_authenticator(
     # The partner's own tenant lives in the commercial cloud, where the partner app is registered.
     keys = SigningKeys(tenant_id=tenant, login_base=LOGIN_COMMERCIAL, fetch=fetch, monotonic=monotonic)
     validator = TokenValidator(tenant_id=tenant, audiences=settings.api_audiences, keys=keys)
-    return EntraAuthenticator(
-        validator=validator,
-        callers=CachedCallers(callers, monotonic=monotonic),
-        allow_keys=settings.http_auth == "either",
-    )
+    return EntraAuthenticator(validator=validator, callers=callers, allow_keys=settings.http_auth == "either")
 
 
 def build_sinks(settings: Settings, storage: StorageClients) -> list[Sink]:

@@ -53,10 +53,11 @@ def _generate_options(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(late_seconds, bool) or not isinstance(late_seconds, int | float) or not 0 <= late_seconds <= 86_400:
         raise ControlInputError(f"late_seconds must be a number between 0 and 86400, got {late_seconds!r}")
     options["late_seconds"] = float(late_seconds)
-    incidents = body.get("incidents", True)
-    if not isinstance(incidents, bool):
-        raise ControlInputError(f"incidents must be true or false, got {incidents!r}")
-    options["incidents"] = incidents
+    for name, default in (("incidents", True), ("merges", False)):
+        value = body.get(name, default)
+        if not isinstance(value, bool):
+            raise ControlInputError(f"{name} must be true or false, got {value!r}")
+        options[name] = value
     return options
 
 
@@ -134,7 +135,21 @@ class DefenderControl:
         return web.json_response(self.service.store.timing.__dict__)
 
     async def ground_truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.service.store.ground_truth(request.query.get("tenant_id")))
+        tenant_id = request.query.get("tenant_id")
+        truth = self.service.store.ground_truth(tenant_id)
+        for extra in self.service.ground_truth_extras:
+            truth.update(extra(tenant_id))
+        return web.json_response(truth)
+
+    async def put_ordering(self, request: web.Request) -> web.Response:
+        try:
+            self.service.state.ordering.configure(await _body(request))
+        except ValueError as exc:
+            raise ControlInputError(str(exc)) from exc
+        return web.json_response(self.service.state.ordering.to_json())
+
+    async def get_ordering(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.service.state.ordering.to_json())
 
     async def requests_log(self, request: web.Request) -> web.Response:
         raw = request.query.get("limit", "100")
@@ -164,6 +179,8 @@ def control_routes(service: DefenderService) -> list[web.RouteDef]:
         web.put("/_emulator/limits", _guarded(control.put_limits)),
         web.put("/_emulator/actions/timing", _guarded(control.put_timing)),
         web.get("/_emulator/ground-truth", _guarded(control.ground_truth)),
+        web.put("/_emulator/ordering", _guarded(control.put_ordering)),
+        web.get("/_emulator/ordering", _guarded(control.get_ordering)),
         web.patch("/_emulator/tenants/{tid}/machines/{index}", _guarded(_machine_renamer(service))),
         web.get("/_emulator/requests", _guarded(control.requests_log)),
     ]

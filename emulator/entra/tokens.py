@@ -1,6 +1,9 @@
 """Signed access tokens: what the emulated Entra ID issues and the emulated APIs verify.
 
-RS256 with one RSA key per emulator run, published in the JWKS of every tenant. Claims are the
+RS256 with one RSA key per emulator run, published in the JWKS of every tenant as Entra publishes its
+keys: ``kid`` and ``x5t`` are the base64url SHA-1 thumbprint of the key's certificate and ``x5c`` holds that
+certificate (https://learn.microsoft.com/entra/identity-platform/signing-key-rollover; the keys of
+https://login.microsoftonline.com/common/discovery/v2.0/keys have this shape). Claims are the
 v1.0 app-only shape that decoded real Defender tokens show, including the ``x5t`` header. The claims:
 https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference; why a v1.0 token comes
 from the v2 endpoint: https://learn.microsoft.com/entra/identity-platform/access-tokens#token-formats.
@@ -18,11 +21,14 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from emulator.world import Clock
 
@@ -33,6 +39,23 @@ RETIRED_KEYS_KEPT = 3  # Entra's JWKS holds a handful of keys at once
 
 class TokenInvalidError(Exception):
     """The bearer token is missing, malformed, badly signed, not yet valid or expired."""
+
+
+def _self_signed(key: rsa.RSAPrivateKey) -> bytes:
+    """A DER certificate for the signing key, as Entra's JWKS carries one per key (``x5c``)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.accesscontrol.windows.net")])
+    start = datetime.now(UTC) - timedelta(days=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * 2))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _b64url_uint(value: int) -> str:
@@ -53,18 +76,20 @@ class TokenService:
     def __init__(self, clock: Clock, *, key_size: int = 2048) -> None:
         self._clock = clock
         self._key_size = key_size
-        self._public_keys: dict[str, rsa.RSAPublicKey] = {}  # kid -> key: the current one last
+        # kid -> (public key, DER certificate): the published keys, the current one last
+        self._published: dict[str, tuple[rsa.RSAPublicKey, bytes]] = {}
         self._new_key()
         self._verified: dict[str, dict[str, Any]] = {}
 
     def _new_key(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=self._key_size)
         self._public = self._key.public_key()
-        der = self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()  # noqa: S324 - a key id, not security
-        self._public_keys[self.kid] = self._public
-        while len(self._public_keys) > RETIRED_KEYS_KEPT + 1:
-            del self._public_keys[next(iter(self._public_keys))]
+        self._certificate = _self_signed(self._key)
+        thumbprint = hashlib.sha1(self._certificate, usedforsecurity=False).digest()
+        self.kid = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
+        self._published[self.kid] = (self._public, self._certificate)
+        while len(self._published) > RETIRED_KEYS_KEPT + 1:
+            del self._published[next(iter(self._published))]
 
     def rotate_signing_key(self) -> str:
         """Sign from now on with a new key (its kid is returned); retired keys stay published."""
@@ -73,11 +98,11 @@ class TokenService:
 
     def signs_with(self, kid: object) -> bool:
         """True for the kid of a key this emulator signs or signed with (still published)."""
-        return isinstance(kid, str) and kid in self._public_keys
+        return isinstance(kid, str) and kid in self._published
 
     def jwks(self) -> dict[str, Any]:
         keys = []
-        for kid, public in reversed(self._public_keys.items()):  # the current key first
+        for kid, (public, certificate) in reversed(self._published.items()):  # the current key first
             numbers = public.public_numbers()
             keys.append(
                 {
@@ -87,6 +112,7 @@ class TokenService:
                     "x5t": kid,
                     "n": _b64url_uint(numbers.n),
                     "e": _b64url_uint(numbers.e),
+                    "x5c": [base64.b64encode(certificate).decode()],
                 }
             )
         return {"keys": keys}
@@ -133,19 +159,21 @@ class TokenService:
         if roles:
             claims["roles"] = list(roles)
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
-        return IssuedToken(access_token=token, expires_in=exp - now, iat=iat, nbf=iat, exp=exp)
+        # Entra answers expires_in 3599 for an hour's token (the example of the client-credentials page): the
+        # second it spent issuing is already gone.
+        return IssuedToken(access_token=token, expires_in=exp - now - 1, iat=iat, nbf=iat, exp=exp)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a token this emulator signed; raise TokenInvalidError otherwise."""
         claims = self._verified.get(token)
         if claims is None:
             try:
-                public = self._public_keys.get(str(jwt.get_unverified_header(token).get("kid")))
-                if public is None:
+                published = self._published.get(str(jwt.get_unverified_header(token).get("kid")))
+                if published is None:
                     raise jwt.InvalidSignatureError("signed with a key this emulator does not publish")
                 claims = jwt.decode(
                     token,
-                    public,
+                    published[0],
                     algorithms=["RS256"],
                     options={"verify_aud": False, "verify_exp": False, "verify_nbf": False},
                 )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from shared.callers.scope import EVERY_TENANT, CallerScope, tenant_in_scope
 from shared.defender.odata import odata_quote
 from shared.domain import machines
 from shared.domain.catalogue import ACTIVE_STATUSES, CANCEL, EXPLICIT_ONLY, FINAL_STATUSES, ActionSpec
@@ -55,34 +56,14 @@ class DefenderActions(machines.MachineFinder, Protocol):
 
 
 class TenantDirectory(Protocol):
-    def get(self, tenant_id: str) -> Tenant: ...
+    """The registry, read on every call: allow/deny must never come from a cache.
 
-
-class CachedTenants:
-    """The registry with a short read cache: one Table storage round trip saved on most HTTP calls.
-
-    A registry change (disable, allow-list) reaches this instance within ``ttl_seconds``; a missing
-    tenant is not cached, so a newly registered one works at once.
+    Disabling a tenant or narrowing its allow-list (offboarding, a compromised automation) has to hold
+    from that moment on every instance, and one point read of Table storage is small next to the
+    Defender call it guards (bench/results/isolate_bench.txt).
     """
 
-    def __init__(
-        self, tenants: TenantDirectory, *, ttl_seconds: float = 15.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._tenants = tenants
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Tenant]] = {}
-
-    def get(self, tenant_id: str) -> Tenant:
-        now = self._monotonic()
-        hit = self._cache.get(tenant_id)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        tenant = self._tenants.get(tenant_id)
-        if len(self._cache) > 10_000:  # bounded: thousands of tenants at most, never caller-controlled junk
-            self._cache.clear()
-        self._cache[tenant_id] = (now, tenant)
-        return tenant
+    def get(self, tenant_id: str) -> Tenant: ...
 
 
 @dataclass
@@ -116,9 +97,10 @@ class ActionService:
         self._sleep = sleep
         self._monotonic = monotonic
 
-    def authorize(self, tenant_id: str, action: str) -> Tenant:
-        """The tenant, if it exists, is enabled and allows ``action`` (offboard only when named by the tenant)."""
-        tenant = self.tenant(tenant_id)
+    def authorize(self, tenant_id: str, action: str, *, scope: CallerScope = EVERY_TENANT) -> Tenant:
+        """The tenant, if it exists, is enabled, is in the caller's ``scope`` and allows ``action`` (offboard
+        only when named by the tenant)."""
+        tenant = self.tenant(tenant_id, scope=scope)
         allowed = tenant.allowed_actions if tenant.allowed_actions is not None else self._default_allowed
         if action not in allowed:
             why = "it must be named in the tenant's own allow-list" if action in EXPLICIT_ONLY else "not allowed"
@@ -130,8 +112,12 @@ class ActionService:
             )
         return tenant
 
-    def tenant(self, tenant_id: str) -> Tenant:
-        """The tenant, if it is in the registry and enabled (a disabled tenant is answered like a missing one)."""
+    def tenant(self, tenant_id: str, *, scope: CallerScope = EVERY_TENANT) -> Tenant:
+        """The tenant, if it is in the registry, enabled (a disabled tenant is answered like a missing one) and
+        in the caller's ``scope`` (``shared.callers.scope``): one registry read decides all three."""
+        return tenant_in_scope(scope, tenant_id, self._enabled)
+
+    def _enabled(self, tenant_id: str) -> Tenant:
         tenant = self._tenants.get(tenant_id)
         if not tenant.enabled:
             raise TenantNotFoundError(tenant_id, f"tenant {tenant_id} is disabled in the registry")

@@ -97,8 +97,4 @@ class EntraAuthenticator:
     def _entry(self, claims: CallerToken) -> CallerEntry | None:
         # The object id names one principal (a managed identity, a service principal, a user), the app id
         # every principal of that app: the narrower entry wins.
-        for caller_id in (claims.object_id, claims.app_id):
-            entry = self._callers.get(caller_id) if caller_id else None
-            if entry is not None:
-                return entry
-        return None
+        return self._callers.find(*(c for c in (claims.object_id, claims.app_id) if c))

@@ -5,8 +5,10 @@ carries one of the tags), or every tenant. An Entra ID caller's scope comes from
 (``shared.callers.store``) and from app roles named ``Relay.Scope.*`` in its token; a caller with neither
 has an empty scope and reaches no tenant. Function-key callers and the operator CLI reach every tenant.
 
-``check_scope`` guards one tenant (before any upstream call: a refusal costs Defender nothing);
-``filter_in_scope`` trims a fan-out (a sweep over many tenants, later hunts and indicator pushes) to the
+``tenant_in_scope`` reads one tenant and returns it only if the caller may reach it (the one registry read
+a request makes anyway, so a scope costs no extra round trip); ``check_scope`` decides without reading the
+tenant's data where it can (listed ids); both run before any upstream call, so a refusal costs Defender
+nothing. ``filter_in_scope`` trims a fan-out (a sweep over many tenants, later hunts and indicator pushes) to the
 tenants in scope, so a use case never has to remember to skip the others.
 """
 
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from shared.domain.errors import OutOfScopeError, RelayError, ValidationError
+from shared.domain.errors import OutOfScopeError, RelayError, TenantNotFoundError, ValidationError
 from shared.domain.tenant import Tenant, is_guid, parse_tags
 
 SCOPE_ROLE_PREFIX: Final = "Relay.Scope."
@@ -63,6 +65,24 @@ def filter_in_scope(scope: CallerScope, tenants: Iterable[Tenant]) -> list[Tenan
     return [tenant for tenant in tenants if in_scope(scope, tenant)]
 
 
+def tenant_in_scope(scope: CallerScope, tenant_id: str, lookup: Callable[[str], Tenant]) -> Tenant:
+    """The tenant ``lookup`` reads, if the caller may reach it; ``OutOfScopeError`` otherwise.
+
+    A tenant that cannot be read (not registered, disabled) is ``TenantNotFoundError`` only for a caller
+    whose scope names it (or every tenant); to any other caller it is out of scope like the rest, so a
+    caller learns nothing about tenants it may not reach, not even whether they exist.
+    """
+    try:
+        tenant = lookup(tenant_id)
+    except TenantNotFoundError:
+        if scope.all_tenants or tenant_id in scope.tenant_ids:
+            raise
+        raise _out_of_scope(scope, tenant_id) from None
+    if not in_scope(scope, tenant):
+        raise _out_of_scope(scope, tenant_id)
+    return tenant
+
+
 def check_scope(scope: CallerScope, tenant_id: str, lookup: Callable[[str], Tenant]) -> None:
     """Return when ``tenant_id`` is in scope; raise ``OutOfScopeError`` otherwise.
 
@@ -79,7 +99,11 @@ def check_scope(scope: CallerScope, tenant_id: str, lookup: Callable[[str], Tena
             tenant = None
         if tenant is not None and in_scope(scope, tenant):
             return
-    raise OutOfScopeError(
+    raise _out_of_scope(scope, tenant_id)
+
+
+def _out_of_scope(scope: CallerScope, tenant_id: str) -> OutOfScopeError:
+    return OutOfScopeError(
         f"tenant {tenant_id} is outside this caller's scope ({scope.describe()}); the partner's operator "
         "grants tenants with `defender-relay callers add`",
         tenant_id=tenant_id,

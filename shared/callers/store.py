@@ -6,16 +6,15 @@ One entity per caller: PartitionKey ``caller``, RowKey = the app id (``appid``/`
 add|list|remove``. A token is matched by its ``oid`` first (one managed identity, service principal
 or user), then by its app id (every principal of that app).
 
-``CachedCallers`` keeps answers (missing entries too) for ``ttl_seconds``, so a request costs no Table
-round trip; a change reaches every instance within that time.
+The table is read on every request, like the tenant registry (``shared.actions.service.TenantDirectory``):
+a scope is allow/deny, and narrowing one (a compromised automation) must hold at once on every instance.
+One query reads both candidate rows of the small ``caller`` partition.
 """
 
 from __future__ import annotations
 
 import builtins
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -47,7 +46,8 @@ class CallerEntry:
 
 
 class CallerDirectory(Protocol):
-    def get(self, caller_id: str) -> CallerEntry | None: ...
+    def find(self, *caller_ids: str) -> CallerEntry | None:
+        """The entry of the first of ``caller_ids`` that has one (most specific first), or None."""
 
 
 def caller_entry(
@@ -85,6 +85,19 @@ class TableCallerStore:
         except ResourceNotFoundError:
             return None
 
+    def find(self, *caller_ids: str) -> CallerEntry | None:
+        wanted = [c.lower() for c in caller_ids if is_guid(c.lower())]
+        if not wanted:
+            return None
+        names = {f"id{i}": caller_id for i, caller_id in enumerate(wanted)}
+        rows = self._table.query_entities(
+            # Spaces around the parentheses: the SDK finds @names by splitting the filter on spaces.
+            f"PartitionKey eq '{PARTITION}' and ( " + " or ".join(f"RowKey eq @{n}" for n in names) + " )",
+            parameters=names,
+        )
+        found = {str(row["RowKey"]): row for row in rows}
+        return next((_from_entity(found[c]) for c in wanted if c in found), None)
+
     def list(self) -> builtins.list[CallerEntry]:
         entries = [_from_entity(e) for e in self._table.query_entities(f"PartitionKey eq '{PARTITION}'")]
         return sorted(entries, key=lambda e: (e.display_name.lower(), e.caller_id))
@@ -99,31 +112,6 @@ class TableCallerStore:
             return False
         self._table.delete_entity(PARTITION, caller_id.lower())
         return True
-
-
-class CachedCallers:
-    """The caller table behind a short cache (hits and misses alike), bounded in size."""
-
-    def __init__(
-        self, store: CallerDirectory, *, ttl_seconds: float = 15.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._store = store
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, CallerEntry | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, caller_id: str) -> CallerEntry | None:
-        now = self._monotonic()
-        hit = self._cache.get(caller_id)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        entry = self._store.get(caller_id)
-        with self._lock:
-            if len(self._cache) > 10_000:  # ids come from validated tokens only, but stay bounded anyway
-                self._cache.clear()
-            self._cache[caller_id] = (now, entry)
-        return entry
 
 
 def _to_entity(entry: CallerEntry) -> dict[str, Any]:

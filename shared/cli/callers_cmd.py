@@ -3,7 +3,7 @@
 An entry grants one Entra ID caller — keyed by its token's object id (``oid``: one managed identity,
 service principal or user) or app id (``appid``/``azp``: every principal of that app) — the tenants it may
 reach, by tag and by id. Its app roles come from Entra ID (assigned on the relay API's app registration),
-not from here. Changes reach every instance of the app within 15 seconds (its cache).
+not from here. The app reads the table on every request, so a change holds at once on every instance.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 ``shared/triggers/http.py`` only converts ``func.HttpRequest``/``HttpResponse`` to and from these, so
 everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413), the
 caller (401: bearer token or function key, ``shared.callers.authenticator``) and the route's app role
-(403), signature (401, when a signing secret is configured), query parameters, the tenant id and the
-caller's tenant scope (403, before anything reads the tenant's data), content type (415) and body
-(400/422), tenant and allow-list (404/403), ``Idempotency-Key``, then the one service call. Every
+(403), signature (401, when a signing secret is configured), query parameters, the tenant id, content
+type (415) and body (400/422), the tenant with the caller's tenant scope and the allow-list (404/403, one
+registry read), ``Idempotency-Key``, then the one service call. Every
 error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
 and so is every refusal of a role or scope on any route, before the response leaves
 (``shared.actions.audit``); if the audit write fails the caller gets 503, not a success nobody recorded.
@@ -26,8 +26,7 @@ from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditSto
 from shared.actions.idempotency import IdempotencyStore, StoredResponse, fingerprint, parse_key
 from shared.actions.service import ActionResult, ActionService, AuditNote
 from shared.callers.authenticator import Authenticator, KeyAuthenticator
-from shared.callers.identity import Caller
-from shared.callers.scope import check_scope
+from shared.callers.scope import EVERY_TENANT, CallerScope
 from shared.domain.catalogue import CANCEL
 from shared.domain.errors import OutOfScopeError, RelayError, RoleRequiredError, ValidationError
 from shared.domain.job import Job, new_job
@@ -73,6 +72,7 @@ class _Call:
     caller_app_id: str = ""
     caller_object_id: str = ""
     auth: str = "unauthenticated"
+    scope: CallerScope = EVERY_TENANT  # the tenants the caller may reach, checked where the tenant is read
     refused: bool = False  # a role or scope refusal: audited on every route, not only on POSTs
     tenant_id: str = INVALID_TENANT_PARTITION
     machine: str = ""
@@ -144,7 +144,7 @@ class HttpApi:
             raise ValidationError(
                 f"request body is {len(request.body)} bytes; the limit is 65,536", field="body", status=413
             )
-        caller = self._authenticate(route, request, call)
+        self._authenticate(route, request, call)
         if route.operation == "openapi":
             return ApiResponse(200, build_document())
         if self._verifier is not None:
@@ -152,19 +152,17 @@ class HttpApi:
             call.auth += f"+hmac({signed})" if signed != "current" else "+hmac"
         v.check_query(request.params, route.query_names)
         call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
-        check_scope(caller.scope, call.tenant_id, self._service.tenant)
         return self._handlers[route.operation](route, request, call)
 
-    def _authenticate(self, route: Route, request: ApiRequest, call: _Call) -> Caller:
+    def _authenticate(self, route: Route, request: ApiRequest, call: _Call) -> None:
         """Who is calling (401 otherwise) and whether the route's app role is theirs (403 otherwise)."""
         caller = self._authenticator.authenticate(request.headers, request.params)
         call.caller, call.auth = caller.name, caller.auth
-        call.caller_app_id, call.caller_object_id = caller.app_id, caller.object_id
+        call.caller_app_id, call.caller_object_id, call.scope = caller.app_id, caller.object_id, caller.scope
         # A role refusal belongs in the audit trail of the tenant it was aimed at (checked properly below).
         with contextlib.suppress(ValidationError):
             call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
         caller.require(route.role)
-        return caller
 
     def _machine_action(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         assert route.action is not None
@@ -175,7 +173,7 @@ class HttpApi:
         ref = v.parse_machine_ref(request.route_params.get("machine", ""))
         wait_seconds = _wait_seconds(request.params)
         key = self._key(request, call)
-        tenant = self._service.authorize(call.tenant_id, route.action.name)
+        tenant = self._service.authorize(call.tenant_id, route.action.name, scope=call.scope)
         spec = route.action
 
         def run() -> ApiResponse:
@@ -189,7 +187,9 @@ class HttpApi:
     def _action_status(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         action_id = v.parse_guid(request.route_params.get("actionId", ""), field="actionId")
         wait_seconds = _wait_seconds(request.params)
-        result = self._service.get_action(self._service.tenant(call.tenant_id), action_id, wait_seconds=wait_seconds)
+        result = self._service.get_action(
+            self._service.tenant(call.tenant_id, scope=call.scope), action_id, wait_seconds=wait_seconds
+        )
         return _action_response(call.tenant_id, result, created=False)
 
     def _action_cancel(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
@@ -199,7 +199,7 @@ class HttpApi:
         v.check_fields(body, ("comment",))
         comment = v.parse_comment(body.get("comment"))
         key = self._key(request, call)
-        tenant = self._service.authorize(call.tenant_id, CANCEL)
+        tenant = self._service.authorize(call.tenant_id, CANCEL, scope=call.scope)
 
         def run() -> ApiResponse:
             result = self._service.cancel_action(tenant, action_id, comment, note=call.note)
@@ -209,14 +209,14 @@ class HttpApi:
 
     def _lookup(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         ref = v.parse_lookup(request.params)
-        found = self._service.lookup(self._service.tenant(call.tenant_id), ref)
+        found = self._service.lookup(self._service.tenant(call.tenant_id, scope=call.scope), ref)
         return ApiResponse(200, {"query": {ref.kind: ref.value}, "match": "exact", "machines": found})
 
     def _sweep(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         body = v.parse_json_body(request.body, request.headers.get("content-type"), required=False)
         v.check_fields(body, ())
         key = self._key(request, call)
-        tenant = self._service.tenant(call.tenant_id)
+        tenant = self._service.tenant(call.tenant_id, scope=call.scope)
 
         def run() -> ApiResponse:
             jobs = [new_job(tenant.tenant_id, feed, mode="manual", now=self._clock()) for feed in sorted(tenant.feeds)]
@@ -232,7 +232,7 @@ class HttpApi:
         since_raw = request.params.get("since")
         since = v.parse_time(since_raw, field="since") if since_raw else self._clock() - timedelta(hours=24)
         limit = v.parse_int(request.params.get("limit"), field="limit", low=1, high=1000, default=100)
-        self._service.tenant(call.tenant_id)
+        self._service.tenant(call.tenant_id, scope=call.scope)
         records = self._audit_store.list(call.tenant_id, since=since, limit=limit)
         return ApiResponse(
             200, {"tenantId": call.tenant_id, "since": since.isoformat(), "records": [r.to_json() for r in records]}

@@ -1,20 +1,24 @@
 """HMAC-SHA256 request signatures for the HTTP API (on top of the function key), with a replay window.
 
-A caller holding the signing secret sends two headers::
+A caller holding the signing secret sends two headers, and optionally a third::
 
     X-Relay-Timestamp: 1767225600                 (Unix seconds, UTC)
+    X-Relay-Nonce: 3f9a1c0e4b7d4e21               (optional: 1-128 of A-Z a-z 0-9 . _ ~ -)
     X-Relay-Signature: v1=<hex HMAC-SHA256(secret, canonical)>
 
-    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF BODY
+    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF BODY                 (no nonce)
+    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF NONCE LF BODY        (with a nonce)
 
 ``PATH_AND_QUERY`` is the request target exactly as sent (``/api/tenants/…/isolate?wait=true``), BODY
 the raw body bytes (empty for GET). The request is refused (401) when a header is missing, the
 timestamp is more than 5 minutes from our clock, the signature does not match (compared in constant
-time), or the same signature was already accepted once (a replay: retries must sign again with a fresh
-timestamp). Two secrets may be configured at once, the current one and the previous one
-(``RELAY_HTTP_SIGNING_SECRET_NAME``, ``RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME``), so a SOAR tool can switch
-to a new secret without downtime; ``verify`` says which one matched, and the audit trail records it, so an
-operator can see when no caller signs with the previous secret any more (runbook: docs/operations.md).
+time), or the same signature was already accepted once (a replay: retries must sign again). Without a
+nonce, two identical requests signed in the same second have the same signature, so the second is a
+replay; a fresh nonce per attempt lets a client send them. The nonce is optional so that clients
+signing without one keep working. Two secrets may be configured at once, the current one and the previous
+one (``RELAY_HTTP_SIGNING_SECRET_NAME``, ``RELAY_HTTP_SIGNING_PREVIOUS_SECRET_NAME``), so a SOAR tool can
+switch to a new secret without downtime; ``verify`` says which one matched, and the audit trail records it,
+so an operator can see when no caller signs with the previous secret any more (runbook: docs/operations.md).
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from shared.domain.errors import SignatureError
 
 SIGNATURE_HEADER: Final = "x-relay-signature"
 TIMESTAMP_HEADER: Final = "x-relay-timestamp"
+NONCE_HEADER: Final = "x-relay-nonce"
 REPLAY_WINDOW_SECONDS: Final = 300
 _SIGNATURE: Final = re.compile(r"v1=([0-9a-f]{64})")
+_NONCE: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 SecretUsed = Literal["current", "previous"]
 
 
@@ -45,15 +51,19 @@ class ReplayGuard(Protocol):
         """True the first time a signature is presented, False on every later presentation."""
 
 
-def canonical_bytes(method: str, path_and_query: str, timestamp: str, body: bytes) -> bytes:
-    head = "\n".join(("v1", method.upper(), path_and_query, timestamp))
-    return head.encode("utf-8") + b"\n" + body
+def canonical_bytes(
+    method: str, path_and_query: str, timestamp: str, body: bytes, *, nonce: str | None = None
+) -> bytes:
+    lines = ("v1", method.upper(), path_and_query, timestamp) + ((nonce,) if nonce is not None else ())
+    return "\n".join(lines).encode("utf-8") + b"\n" + body
 
 
-def sign(secret: bytes, method: str, path_and_query: str, timestamp: str, body: bytes) -> str:
+def sign(
+    secret: bytes, method: str, path_and_query: str, timestamp: str, body: bytes, *, nonce: str | None = None
+) -> str:
     """The ``X-Relay-Signature`` value for a request (for callers, tests and the benchmark)."""
-    digest = hmac.new(secret, canonical_bytes(method, path_and_query, timestamp, body), hashlib.sha256)
-    return "v1=" + digest.hexdigest()
+    canonical = canonical_bytes(method, path_and_query, timestamp, body, nonce=nonce)
+    return "v1=" + hmac.new(secret, canonical, hashlib.sha256).hexdigest()
 
 
 class SignatureVerifier:
@@ -90,15 +100,22 @@ class SignatureVerifier:
         match = _SIGNATURE.fullmatch(presented.strip().lower())
         if match is None:
             raise SignatureError(f"{_title(SIGNATURE_HEADER)} must be 'v1=' followed by 64 hex digits")
+        nonce = headers.get(NONCE_HEADER)
+        if nonce is not None and not _NONCE.fullmatch(nonce):
+            raise SignatureError(f"{_title(NONCE_HEADER)} must be 1 to 128 of the characters A-Z a-z 0-9 . _ ~ -")
         # Every secret is compared (no early exit), so the time taken says nothing about which one matched.
         matched = [
-            _matches(match.group(1), sign(s, method, path_and_query, timestamp.strip(), body)) for s in self._secrets
+            _matches(match.group(1), sign(s, method, path_and_query, timestamp.strip(), body, nonce=nonce))
+            for s in self._secrets
         ]
         if not any(matched):
             raise SignatureError("request signature does not match (method, path, timestamp or body differ)")
         expires_at = datetime.fromtimestamp(int(timestamp), UTC) + timedelta(seconds=self._window)
         if not self._replay_guard.first_use(match.group(1), expires_at=expires_at):
-            raise SignatureError("request signature was already used (replay); sign the retry with a new timestamp")
+            raise SignatureError(
+                "request signature was already used (replay); sign each attempt anew, with a new timestamp or "
+                f"a new {_title(NONCE_HEADER)}"
+            )
         return "current" if matched[0] else "previous"
 
 

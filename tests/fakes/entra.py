@@ -124,6 +124,6 @@ class FakeCallers:
         self.entries = {e.caller_id: e for e in entries}
         self.lookups = 0
 
-    def get(self, caller_id: str) -> CallerEntry | None:
+    def find(self, *caller_ids: str) -> CallerEntry | None:
         self.lookups += 1
-        return self.entries.get(caller_id)
+        return next((self.entries[c] for c in caller_ids if c in self.entries), None)

@@ -124,16 +124,34 @@ def add_tenants(
 
 
 def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
-    """Every version the emulator produced for these tenants, as relay dedup keys (time normalised)."""
+    """Every version the emulator produced for these tenants that a request could read, as relay dedup keys.
+
+    A version replaced in the same instant it was written (``"readable": false``) was never observable.
+    """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
-    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
-    keys |= {_key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]}
+    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"] if a["readable"]}
+    keys |= {
+        _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"])
+        for i in truth["incidents"]
+        if i["readable"]
+    }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
 def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
     return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
+
+
+def current_alert_versions(services: Services, tenants: Iterable[Tenant]) -> set[str]:
+    """The version of every alert that Defender (the emulator) serves now, read through the relay's own
+    client: exactly what a read at this moment can return."""
+    return {
+        _key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
+        for tenant in tenants
+        for page in services.defender.iter_pages(tenant, "mde", "/api/alerts", page_size=1000)
+        for alert in page
+    }
 
 
 def delivered_keys(services: Services) -> list[str]:

@@ -24,7 +24,7 @@ def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
         ({"tenant_id": "not-a-guid"}, "tenant_id"),
         ({"tenant_id": str(uuid.uuid4()), "cloud": "moon"}, "cloud"),
         ({"tenant_id": str(uuid.uuid4()), "consent": "maybe"}, "consent"),
-        ({"tenant_id": str(uuid.uuid4()), "roles": {"graph": []}}, "roles.graph"),
+        ({"tenant_id": str(uuid.uuid4()), "roles": {"sentinel": []}}, "roles.sentinel"),
         ({"tenant_id": str(uuid.uuid4()), "colour": "blue"}, "colour"),
     ],
 )
@@ -53,9 +53,11 @@ def test_patching_an_unknown_tenant_is_404(emulator: EmulatorInfo) -> None:
 
 
 def test_time_only_moves_forward(emulator: EmulatorInfo) -> None:
-    before = emulator.control("GET", "/time").json()["offset_seconds"]
+    before = emulator.control("GET", "/time").json()["advanced_seconds"]
     advanced = emulator.control("POST", "/time/advance", json={"seconds": 90}).json()
-    assert advanced["offset_seconds"] == before + 90
+    # advancing ages the data (docs/contracts.md §1.5): the emulated clock itself never runs ahead of real time
+    assert advanced["advanced_seconds"] == before + 90
+    assert advanced["offset_seconds"] == 0
     assert emulator.control("POST", "/time/advance", json={"seconds": -5}).status_code == 400
 
 
