@@ -123,18 +123,23 @@ def add_tenants(
     return tenants
 
 
-def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
+def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str], *, readable_only: bool = True) -> set[str]:
     """Every version the emulator produced for these tenants that a request could read, as relay dedup keys.
 
-    A version replaced in the same instant it was written (``"readable": false``) was never observable.
+    A version replaced before any request could read it (``"readable": false``) was never observable;
+    ``readable_only=False`` lists those too (Defender's whole history).
     """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
-    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"] if a["readable"]}
+    keys = {
+        _key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"])
+        for a in truth["alerts"]
+        if a["readable"] or not readable_only
+    }
     keys |= {
         _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"])
         for i in truth["incidents"]
-        if i["readable"]
+        if i["readable"] or not readable_only
     }
     return {k for k in keys if k.split("|")[0] in wanted}
 
