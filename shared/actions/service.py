@@ -98,16 +98,18 @@ class ActionService:
         self._monotonic = monotonic
 
     def authorize(self, tenant_id: str, action: str, *, scope: CallerScope = EVERY_TENANT) -> Tenant:
-        """The tenant, if it exists, is enabled, is in the caller's ``scope`` and allows ``action`` (offboard
-        only when named by the tenant)."""
-        tenant = self.tenant(tenant_id, scope=scope)
+        """The tenant, if it exists, is enabled, is in the caller's ``scope`` and allows ``action``."""
+        return self.allow(self.tenant(tenant_id, scope=scope), action)
+
+    def allow(self, tenant: Tenant, action: str) -> Tenant:
+        """``tenant`` (just read), if its allow-list permits ``action`` (offboard only when named by the tenant)."""
         allowed = tenant.allowed_actions if tenant.allowed_actions is not None else self._default_allowed
         if action not in allowed:
             why = "it must be named in the tenant's own allow-list" if action in EXPLICIT_ONLY else "not allowed"
             raise ActionNotAllowedError(
-                f"action {action!r} is not allowed for tenant {tenant_id} ({why}; allowed: "
+                f"action {action!r} is not allowed for tenant {tenant.tenant_id} ({why}; allowed: "
                 f"{', '.join(sorted(allowed)) or 'none'})",
-                tenant_id=tenant_id,
+                tenant_id=tenant.tenant_id,
                 action=action,
             )
         return tenant

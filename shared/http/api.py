@@ -3,9 +3,9 @@
 ``shared/triggers/http.py`` only converts ``func.HttpRequest``/``HttpResponse`` to and from these, so
 everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413), the
 caller (401: bearer token or function key, ``shared.callers.authenticator``) and the route's app role
-(403), signature (401, when a signing secret is configured), query parameters, the tenant id, content
-type (415) and body (400/422), the tenant with the caller's tenant scope and the allow-list (404/403, one
-registry read), ``Idempotency-Key``, then the one service call. Every
+(403), signature (401, when a signing secret is configured), query parameters, the tenant id and the
+one registry read that finds the tenant and decides the caller's tenant scope (404/403), content type
+(415) and body (400/422), the tenant's allow-list (403), ``Idempotency-Key``, then the one service call. Every
 error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
 and so is every refusal of a role or scope on any route, before the response leaves
 (``shared.actions.audit``); if the audit write fails the caller gets 503, not a success nobody recorded.
@@ -30,6 +30,7 @@ from shared.callers.scope import EVERY_TENANT, CallerScope
 from shared.domain.catalogue import CANCEL
 from shared.domain.errors import OutOfScopeError, RelayError, RoleRequiredError, ValidationError
 from shared.domain.job import Job, new_job
+from shared.domain.tenant import Tenant
 from shared.http import inputs as v
 from shared.http.openapi import build_document
 from shared.http.problems import PROBLEM_JSON, Problem, problem_from_error
@@ -73,6 +74,7 @@ class _Call:
     caller_object_id: str = ""
     auth: str = "unauthenticated"
     scope: CallerScope = EVERY_TENANT  # the tenants the caller may reach, checked where the tenant is read
+    tenant: Tenant | None = None  # read once per request, with the scope, before the handler runs
     refused: bool = False  # a role or scope refusal: audited on every route, not only on POSTs
     tenant_id: str = INVALID_TENANT_PARTITION
     machine: str = ""
@@ -80,6 +82,12 @@ class _Call:
     idempotency_key: str = ""
     replayed: bool = False
     note: AuditNote = field(default_factory=AuditNote)
+
+    @property
+    def read_tenant(self) -> Tenant:
+        if self.tenant is None:  # a handler runs only after _dispatch read the tenant
+            raise RuntimeError("the tenant was not read before the handler")
+        return self.tenant
 
 
 _Handler = Callable[[Route, ApiRequest, "_Call"], ApiResponse]
@@ -152,6 +160,9 @@ class HttpApi:
             call.auth += f"+hmac({signed})" if signed != "current" else "+hmac"
         v.check_query(request.params, route.query_names)
         call.tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
+        # The one registry read of the request: exists, enabled, in the caller's scope (403 before the body is
+        # even read); the handlers use this tenant, so allow/deny never comes from an older read.
+        call.tenant = self._service.tenant(call.tenant_id, scope=call.scope)
         return self._handlers[route.operation](route, request, call)
 
     def _authenticate(self, route: Route, request: ApiRequest, call: _Call) -> None:
@@ -173,7 +184,7 @@ class HttpApi:
         ref = v.parse_machine_ref(request.route_params.get("machine", ""))
         wait_seconds = _wait_seconds(request.params)
         key = self._key(request, call)
-        tenant = self._service.authorize(call.tenant_id, route.action.name, scope=call.scope)
+        tenant = self._service.allow(call.read_tenant, route.action.name)
         spec = route.action
 
         def run() -> ApiResponse:
@@ -187,9 +198,7 @@ class HttpApi:
     def _action_status(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         action_id = v.parse_guid(request.route_params.get("actionId", ""), field="actionId")
         wait_seconds = _wait_seconds(request.params)
-        result = self._service.get_action(
-            self._service.tenant(call.tenant_id, scope=call.scope), action_id, wait_seconds=wait_seconds
-        )
+        result = self._service.get_action(call.read_tenant, action_id, wait_seconds=wait_seconds)
         return _action_response(call.tenant_id, result, created=False)
 
     def _action_cancel(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
@@ -199,7 +208,7 @@ class HttpApi:
         v.check_fields(body, ("comment",))
         comment = v.parse_comment(body.get("comment"))
         key = self._key(request, call)
-        tenant = self._service.authorize(call.tenant_id, CANCEL, scope=call.scope)
+        tenant = self._service.allow(call.read_tenant, CANCEL)
 
         def run() -> ApiResponse:
             result = self._service.cancel_action(tenant, action_id, comment, note=call.note)
@@ -209,14 +218,14 @@ class HttpApi:
 
     def _lookup(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         ref = v.parse_lookup(request.params)
-        found = self._service.lookup(self._service.tenant(call.tenant_id, scope=call.scope), ref)
+        found = self._service.lookup(call.read_tenant, ref)
         return ApiResponse(200, {"query": {ref.kind: ref.value}, "match": "exact", "machines": found})
 
     def _sweep(self, route: Route, request: ApiRequest, call: _Call) -> ApiResponse:
         body = v.parse_json_body(request.body, request.headers.get("content-type"), required=False)
         v.check_fields(body, ())
         key = self._key(request, call)
-        tenant = self._service.tenant(call.tenant_id, scope=call.scope)
+        tenant = call.read_tenant
 
         def run() -> ApiResponse:
             jobs = [new_job(tenant.tenant_id, feed, mode="manual", now=self._clock()) for feed in sorted(tenant.feeds)]
@@ -232,7 +241,6 @@ class HttpApi:
         since_raw = request.params.get("since")
         since = v.parse_time(since_raw, field="since") if since_raw else self._clock() - timedelta(hours=24)
         limit = v.parse_int(request.params.get("limit"), field="limit", low=1, high=1000, default=100)
-        self._service.tenant(call.tenant_id, scope=call.scope)
         records = self._audit_store.list(call.tenant_id, since=since, limit=limit)
         return ApiResponse(
             200, {"tenantId": call.tenant_id, "since": since.isoformat(), "records": [r.to_json() for r in records]}
