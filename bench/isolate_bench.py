@@ -83,6 +83,7 @@ class Probes:
     audit_ms: list[float] = field(default_factory=list)  # TableAuditStore.write, wall
     audit_azurite_ms: list[float] = field(default_factory=list)  # Azurite's response time within it
     registry_ms: list[float] = field(default_factory=list)  # the tenant's registry read (allow/deny), wall
+    callers_ms: list[float] = field(default_factory=list)  # --auth entra: the caller-table read (scope), wall
     storage_ms: list[float] = field(default_factory=list)  # Azurite's response time of every storage call
     gc_ms: float = 0.0  # running total of collector pauses
     gc_started: float = 0.0
@@ -188,6 +189,20 @@ def _probe_registry(api: Any, probes: Probes) -> None:
     tenants.get = timed_get
 
 
+def _probe_callers(store: Any, probes: Probes) -> None:
+    """Time the caller-table read behind each Entra ID caller's scope (one Table query per call)."""
+    find = store.find
+
+    def timed_find(*caller_ids: str) -> Any:
+        began = time.perf_counter()
+        try:
+            return find(*caller_ids)
+        finally:
+            probes.callers_ms.append((time.perf_counter() - began) * 1000)
+
+    store.find = timed_find
+
+
 def _azurite_process() -> psutil.Process:
     nodes = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("node")]
     return nodes[0]
@@ -278,6 +293,8 @@ def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: 
     api = build_http_api(services)
     _probe_audit(api, probes)
     _probe_registry(api, probes)
+    if caller_id:
+        _probe_callers(services.caller_store, probes)  # the instance the authenticator reads through
     use_http_api(api)
     handler = functions()["http_isolate"].get_user_function()
     tenant = services.tenants.get(tenant_id)
@@ -310,6 +327,7 @@ def _run(azurite: Any, emulator: Any, log: WorkerLogHandler, calls: int, warmup:
         probes.audit_ms.clear()
         probes.audit_azurite_ms.clear()
         probes.registry_ms.clear()
+        probes.callers_ms.clear()
         processes = {"bench": psutil.Process(), "emulator": psutil.Process(emulator.pid), "azurite": _azurite_process()}
         machine: dict[str, Any] = {}
         records_before = log.count
@@ -350,12 +368,24 @@ def _summary(
         "overhead_without_audit_and_registry_ms": _stats(
             [o - a - r for o, a, r in zip(overhead, audit, probes.registry_ms, strict=True)]
         ),
+        **_caller_reads(overhead, audit, probes),
         "gc_pause_ms": {
             "calls_with_a_pause": sum(1 for g in gc_pauses if g > 0),
             "total": sum(gc_pauses),
             "max": max(gc_pauses),
         },
         "machine": machine,
+    }
+
+
+def _caller_reads(overhead: list[float], audit: list[float], probes: Probes) -> dict[str, Any]:
+    """--auth entra: the caller-table read, and what is left of the overhead without the three storage calls."""
+    if not probes.callers_ms:
+        return {}
+    rest = zip(overhead, audit, probes.registry_ms, probes.callers_ms, strict=True)
+    return {
+        "caller_table_read_ms": _stats(probes.callers_ms),
+        "overhead_without_storage_calls_ms": _stats([o - a - r - c for o, a, r, c in rest]),
     }
 
 
