@@ -62,6 +62,9 @@ param sinks string = 'queue'
 @description('Queue of the queue sink.')
 param eventsQueueName string = 'defender-events'
 
+@description('Client-side limit of Microsoft Graph security calls per customer tenant per minute (Graph allows 150 per app per tenant on /security: docs/operations.md).')
+param graphCallsPerMinute string = '150'
+
 @description('Blob container of the archive sink.')
 param archiveContainerName string = 'defender-archive'
 
@@ -201,6 +204,7 @@ module functionApp './modules/functionapp.bicep' = {
     sweepSchedule: sweepSchedule
     sinks: sinks
     eventsQueueName: eventsQueueName
+    graphCallsPerMinute: graphCallsPerMinute
     archiveContainerName: archiveContainerName
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName

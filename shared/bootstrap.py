@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,7 @@ class Services:
     @cached_property
     def defender(self) -> DefenderClient:
         from shared.defender.client import DefenderClient
+        from shared.defender.rate_limit import RateLimiter, default_windows
         from shared.defender.transport import DefenderTransport
         from shared.ingest.change_source import counting_session
 
@@ -107,6 +109,7 @@ class Services:
             tokens=self.tokens,
             host_overrides=self.settings.host_overrides,
             session=counting_session(self.throttles),
+            limiter=RateLimiter(time.time, default_windows(self.settings.graph_calls_per_minute)),
         )
         return DefenderClient(transport=transport)
 

@@ -62,6 +62,7 @@ def build_parser() -> _Parser:
     _add_tenant_commands(sub)
     _add_health_commands(sub)
     _add_sweep_commands(sub)
+    _add_migrate_command(sub)
     _add_action_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
@@ -92,7 +93,21 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--name", dest="display_name", help="display name (default: the tenant id)")
     p.add_argument("--cloud", default="commercial", help="commercial | gcc | gcc-high | dod")
     p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")
-    p.add_argument("--feeds", help="comma list: mde-alerts,xdr-incidents (default: mde-alerts)")
+    p.add_argument(
+        "--feeds",
+        help="comma list of graph-alerts, graph-incidents (the default: both), mde-alerts, xdr-incidents "
+        "(these two stop working on 2027-02-01)",
+    )
+    p.add_argument(
+        "--expand-incident-alerts",
+        action="store_true",
+        help="graph-incidents: ask for $expand=alerts (off by default: large tenants have seen 500s with it)",
+    )
+    p.add_argument(
+        "--service-sources",
+        help="graph-alerts: only these serviceSource values, comma list (default: all), "
+        "e.g. microsoftDefenderForEndpoint,microsoftDefenderForOffice365",
+    )
     p.add_argument("--actions", help="comma list of allowed response actions (default: the app setting)")
     p.add_argument("--disabled", action="store_true", help="register it disabled")
     p = _command(tsub, "list", f"{mod}:list_", "list registered tenants with their health")
@@ -120,6 +135,26 @@ def _add_health_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     group.add_argument("--all", action="store_true", help="check every enabled tenant")
 
 
+MIGRATE_HELP = """\
+Microsoft retires the MDE and XDR APIs on 2027-02-01 (MC1220762): mde-alerts and xdr-incidents stop then.
+migrate moves a tenant to graph-alerts / graph-incidents, starting where the old feeds stand, so nothing
+is lost or repeated across the switch. A tenant whose Graph token lacks SecurityAlert.Read.All /
+SecurityIncident.Read.All is not moved: its admin must consent again (--report says who, with the link).
+"""
+
+
+def _add_migrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _command(
+        sub, "migrate", "shared.cli.migrate_cmd:migrate", "move tenants from the retiring MDE/XDR feeds to Graph"
+    )
+    p.epilog = MIGRATE_HELP
+    p.add_argument("--report", action="store_true", help="readiness of every enabled tenant; changes nothing")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    group.add_argument("--all", action="store_true", help="every enabled tenant that is ready")
+    p.add_argument("--dry-run", action="store_true", help="check and show what would move; change nothing")
+
+
 def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "sweep", "shared.cli.sweep_cmd:sweep", "run one sweep in-process (enqueue, then drain)")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit (required)")
@@ -128,7 +163,7 @@ def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
     p.add_argument("--since", required=True, help="start (ISO date or date-time, UTC)")
     p.add_argument("--until", help="end (ISO date or date-time, UTC; default: now)")
-    p.add_argument("--feed", help="only this feed (mde-alerts | xdr-incidents)")
+    p.add_argument("--feed", help="only this feed (graph-alerts | graph-incidents | mde-alerts | xdr-incidents)")
 
 
 ACTION_HELP = {

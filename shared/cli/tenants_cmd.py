@@ -16,6 +16,7 @@ from shared.domain import clouds
 from shared.domain.clouds import AppFamily, family_for, parse_cloud
 from shared.domain.errors import ValidationError
 from shared.domain.tenant import Tenant, TenantHealth, is_guid, parse_tenant, tenant_to_json
+from shared.tenants.readiness import retirement_warnings
 
 TENANT_COLUMNS = (
     Column("tenant_id", "TENANT"),
@@ -64,6 +65,9 @@ def add(args: argparse.Namespace, ctx: CliContext) -> int:
         raw["feeds"] = args.feeds
     if args.actions is not None:
         raw["allowed_actions"] = args.actions
+    raw["expand_incident_alerts"] = bool(args.expand_incident_alerts)
+    if args.service_sources is not None:
+        raw["service_sources"] = args.service_sources
     tenant = parse_tenant(raw, where="tenant")
     store = tenant_store(ctx)
     existed = tenant.tenant_id in {t.tenant_id for t in store.list()}
@@ -72,7 +76,12 @@ def add(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.out.json_mode:
         ctx.out.json({"result": verb, "tenant": tenant_to_json(tenant)})
     else:
-        ctx.out.line(f"{verb} {tenant.display_name} ({tenant.tenant_id}), {tenant.cloud}/{tenant.region}")
+        feeds = ", ".join(sorted(tenant.feeds))
+        ctx.out.line(
+            f"{verb} {tenant.display_name} ({tenant.tenant_id}), {tenant.cloud}/{tenant.region}, feeds {feeds}"
+        )
+        for warning in retirement_warnings(tenant):
+            ctx.out.line(f"warning: {warning}")
         ctx.out.line(f"next: `defender-relay check --tenant {tenant.tenant_id}` once the customer has consented")
     return EXIT_OK
 

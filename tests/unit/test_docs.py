@@ -118,7 +118,7 @@ def test_envelope_example_keys_and_blob_paths_follow_the_code() -> None:
 
 def test_permissions_table_is_the_code_catalogue() -> None:
     section = _text("partner-setup.md").split("## 2.", 1)[1].split("## 3.", 1)[0]
-    documented = set(re.findall(r"`((?:Alert|Incident|Machine)\.[A-Za-z.]+)`", section))
+    documented = set(re.findall(r"`((?:Alert|Incident|Machine|SecurityAlert|SecurityIncident)\.[A-Za-z.]+)`", section))
     needed = {r for feed in FEED_SPECS.values() for r in feed.roles}
     needed |= {spec.role for spec in MACHINE_ACTIONS} | {LOOKUP_ROLE}
     assert documented == needed

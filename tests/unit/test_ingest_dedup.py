@@ -28,7 +28,7 @@ class World:
         self.source = FakeChangeSource()
         self.checkpoints = FakeCheckpoints(self.clock)
         self.tenants = FakeTenants()
-        self.tenants.add()
+        self.tenants.add(feeds=frozenset({"mde-alerts"}))
         self.sink = FakeSink()
         self.options = IngestOptions(
             overlap=OVERLAP, settle=SETTLE, initial_lookback=timedelta(hours=24), page_size=page_size
@@ -219,7 +219,7 @@ def test_unknown_or_disabled_tenants_are_completed_not_retried(enabled: bool | N
     if enabled is None:
         w.tenants.tenants.clear()
     else:
-        w.tenants.add(enabled=False)
+        w.tenants.add(enabled=False, feeds=frozenset({"mde-alerts"}))
     result = w.run()
     assert result.status == "skipped"
     assert message in result.message

@@ -17,7 +17,9 @@ def test_minimal_tenant_gets_defaults_and_a_lowercased_id():
     t = parse_tenant({"tenant_id": TID, "display_name": " Contoso "}, where="t")
     assert t.tenant_id == TID.lower()
     assert (t.display_name, t.cloud, t.region, t.enabled) == ("Contoso", Cloud.COMMERCIAL, Region.AUTO, True)
-    assert t.feeds == {"mde-alerts"}
+    # a new tenant reads Microsoft Graph (the MDE and XDR APIs stop on 2027-02-01), all service sources
+    assert t.feeds == {"graph-alerts", "graph-incidents"}
+    assert (t.expand_incident_alerts, t.service_sources) == (False, None)
     assert t.allowed_actions is None
     assert t.actions_allowed(frozenset({"isolate"})) == {"isolate"}
 
