@@ -23,6 +23,7 @@ from emulator.defender import activity
 from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
 from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
+from emulator.defender.ordering import OrderMode
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
 from emulator.platform_faults import reset_connection
@@ -45,6 +46,7 @@ class ApiState:
     limiter: RateLimiter
     faults: FaultInjector
     settings: ApiSettings = field(default_factory=ApiSettings)
+    ordering: OrderMode = field(default_factory=OrderMode)  # PUT /_emulator/ordering (shared with Graph)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 
