@@ -16,11 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _run(*args: str, timeout: float = 240) -> str:
+def _run(*args: str, timeout: float = 240, target_line: str | None = None) -> str:
+    """Run a benchmark; it must finish. A missed speed target is not a failure here (a shared, loaded machine
+    says nothing about speed): a benchmark that exits 1 only for its target must say so in ``target_line``."""
     result = subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    missed_target = result.returncode == 1 and target_line is not None and f"{target_line} FAIL" in result.stdout
+    assert result.returncode == 0 or missed_target, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "Traceback" not in result.stderr, result.stderr[-4000:]
     return result.stdout
 
 
@@ -31,8 +35,12 @@ def test_the_ingest_benchmark_runs_and_a_quiet_sweep_costs_one_call_per_feed_and
 
 
 def test_the_isolate_benchmark_runs_through_the_registered_function(tmp_path: Path) -> None:
-    out = _run("bench.isolate_bench", "--calls", "20", "--warmup", "5", "--output", str(tmp_path / "isolate.txt"))
+    out = _run(
+        "bench.isolate_bench", "--calls", "20", "--warmup", "5", "--output", str(tmp_path / "isolate.txt"),
+        target_line="(target p99 < 25 ms):",
+    )  # fmt: skip
     assert "overhead p50" in out
+    assert '"200": 20' in out  # every isolate was accepted: the function works, whatever the timing
     assert (tmp_path / "isolate.txt").read_text(encoding="utf-8").startswith("$ ")
 
 
