@@ -89,6 +89,8 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     head = parts[0].lower()
     if len(parts) == 3 and head == "machineactions":
         return (head, "*", parts[2].lower()), (parts[1],)
+    if len(parts) == 3 and head == "machines" and parts[2].lower() == "tags":  # not a machine action
+        return (head, "*", "tags"), (parts[1],)
     return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
 
 

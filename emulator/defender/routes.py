@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.defender import action_handlers, mde, xdr
+from emulator.defender import action_handlers, machine_tags, mde, xdr
 from emulator.defender.machine_actions import CANCEL_PERMISSIONS
 from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
@@ -31,6 +31,10 @@ ROUTES: dict[tuple[str, ...], Route] = {
     ),
     ("machines",): _route("machines", "machines", "mde", GET=(mde.list_machines, _fixed(MACHINE_READ))),
     ("machines", "*"): _route("machines", "machines", "mde", GET=(mde.get_machine, _fixed(MACHINE_READ))),
+    # add-or-remove-machine-tags: the machines family (100/min, 1,500/h on the page).
+    ("machines", "*", "tags"): _route(
+        "machines", "machines", "mde", POST=(machine_tags.tag_machine, _fixed(machine_tags.TAG_ROLES))
+    ),
     ("machines", "*", "*"): _route(
         "machineactions", "machineactions", "mde", POST=(action_handlers.create_action, action_handlers.action_roles)
     ),
