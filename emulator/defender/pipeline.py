@@ -94,6 +94,19 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
 
 
+def log_request(
+    log: deque[dict[str, Any]], request: web.Request, host: str, tenant: str, response: web.StreamResponse | None
+) -> None:
+    """One entry of ``GET /_emulator/requests``; status 0: the client got no answer (an injected reset)."""
+    transport = request.transport
+    answered = response is not None and transport is not None and not transport.is_closing()
+    status = response.status if answered and response is not None else 0
+    log.append(
+        {"method": request.method, "host": host, "path": request.path, "query": request.query_string,
+         "tenant": tenant, "status": status}
+    )  # fmt: skip
+
+
 class HostApp:
     """The aiohttp application of one emulated host."""
 
@@ -115,14 +128,7 @@ class HostApp:
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
         finally:
-            # 0 in the log: the client got no answer (an injected connection reset).
-            transport = request.transport
-            answered = response is not None and transport is not None and not transport.is_closing()
-            status = response.status if answered and response is not None else 0
-            self.state.requests.append(
-                {"method": request.method, "host": self.config.host, "path": request.path,
-                 "query": request.query_string, "tenant": tenant, "status": status}
-            )  # fmt: skip
+            log_request(self.state.requests, request, self.config.host, tenant, response)
         return response
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
