@@ -15,6 +15,8 @@ import argparse
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
+from shared.triage import fields
+
 PLUGIN_GROUP = "defender_relay.cli"
 HANDLER_PACKAGE = "shared.cli."
 
@@ -227,13 +229,22 @@ def _triage_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the first answer)")
 
 
-def _changes(p: argparse.ArgumentParser, statuses: str) -> None:
-    p.add_argument("--status", help=statuses)
-    p.add_argument("--classification", help="unknown | falsePositive | truePositive | informationalExpectedActivity")
-    p.add_argument("--determination", help="e.g. malware, phishing, securityTesting (see the help above)")
+def _changes(p: argparse.ArgumentParser, statuses: tuple[str, ...], determinations: tuple[str, ...]) -> None:
+    p.add_argument("--status", help=" | ".join(statuses))
+    p.add_argument("--classification", help=" | ".join(fields.CLASSIFICATIONS))
+    p.add_argument("--determination", help=" | ".join(determinations))
     owner = p.add_mutually_exclusive_group()
     owner.add_argument("--assigned-to", help="the owner (free text, e.g. a UPN)")
     owner.add_argument("--unassign", action="store_true", help="clear the owner")
+
+
+def _item_command(group: argparse._SubParsersAction[_Parser], name: str, handler: str, text: str, item: str) -> _Parser:
+    p = _command(group, name, handler, text)
+    p.add_argument(f"{item}_id", metavar=f"{item.upper()}_ID")
+    _triage_common(p)
+    if name == "comment":
+        p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    return p
 
 
 def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -242,22 +253,14 @@ def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(alerts, "update", f"{mod}:alert_update", "update one alert, or many in one batch")
     p.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="one or more alert ids (more: one batch request)")
     _triage_common(p)
-    _changes(p, "new | inProgress | resolved")
+    _changes(p, fields.ALERT_STATUSES, fields.ALERT_DETERMINATIONS)
     p.add_argument("--comment", help="also add this comment to each alert (sent as a batch)")
-    p = _command(alerts, "comment", f"{mod}:alert_comment", "add a comment to an alert")
-    p.add_argument("alert_id", metavar="ALERT_ID")
-    _triage_common(p)
-    p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    _item_command(alerts, "comment", f"{mod}:alert_comment", "add a comment to an alert", "alert")
     incidents = _group(sub, "incident", "triage incidents (Microsoft Graph security incidents)")
-    p = _command(incidents, "update", f"{mod}:incident_update", "update an incident")
-    p.add_argument("incident_id", metavar="INCIDENT_ID")
-    _triage_common(p)
-    _changes(p, "active | resolved | redirected")
+    p = _item_command(incidents, "update", f"{mod}:incident_update", "update an incident", "incident")
+    _changes(p, fields.INCIDENT_STATUSES, fields.INCIDENT_DETERMINATIONS)
     p.add_argument("--tags", help="comma list that replaces the incident's custom tags ('' clears them)")
-    p = _command(incidents, "comment", f"{mod}:incident_comment", "add a comment to an incident")
-    p.add_argument("incident_id", metavar="INCIDENT_ID")
-    _triage_common(p)
-    p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    _item_command(incidents, "comment", f"{mod}:incident_comment", "add a comment to an incident", "incident")
     machines = _group(sub, "machine", "machine tags (Defender for Endpoint)")
     p = _command(machines, "tag", f"{mod}:machine_tag", "add or remove a machine tag")
     _triage_common(p)

@@ -4,9 +4,10 @@
 everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413),
 signature (401, when a signing secret is configured), query parameters, content type (415) and body
 (400/422), tenant and allow-list (404/403), ``Idempotency-Key``, then the one service call. Every
-error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
-before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503, not a
-success nobody recorded.
+error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST and PATCH is audited, whatever its
+outcome, before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503,
+not a success nobody recorded. The triage routes (``shared.http.triage_api``) are served here too, with the
+same order of checks and the same audit.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from shared.triage.fields import _Enum as EnumSpec
 from shared.triggers.http import use_http_api
 from tests.fakes.actions import TENANT_T, Harness, build_harness
 from tests.fakes.triage import graph_alert, graph_incident
-from tests.functional.http_support import functions
+from tests.functional.http_support import assert_refused, functions
 
 ALERT, INCIDENT, MACHINE = "da637551227677560813_-961444813", "2972395", "1" * 40
 INVALID_STATUSES = {400, 404, 405, 413, 415, 422}
@@ -200,10 +200,4 @@ def test_malformed_triage_requests_are_4xx_problems_and_never_reach_upstream(
     harness: Harness, case: tuple[Route, func.HttpRequest]
 ) -> None:
     route, request = case
-    response = functions()[route.function_name].get_user_function()(request)
-    assert response.status_code in INVALID_STATUSES, response.get_body()[:300]
-    assert response.mimetype == "application/problem+json"
-    problem = json.loads(response.get_body())
-    assert problem["status"] == response.status_code
-    assert problem["detail"]
-    assert harness.defender.total_calls == 0
+    assert_refused(route, request, statuses=INVALID_STATUSES, upstream_calls=lambda: harness.defender.total_calls)
