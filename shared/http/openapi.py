@@ -74,7 +74,8 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.operation != "openapi":
         parameters += _HEADERS
     if route.mutating:
-        parameters.append(_IDEMPOTENCY_KEY)
+        # The alert batch refuses a request without one (shared/http/triage_api.py).
+        parameters.append({**_IDEMPOTENCY_KEY, "required": route.operation == "alert-batch-update"})
     operation: dict[str, Any] = {
         "operationId": route.function_name.removeprefix("http_"),
         "summary": route.summary,
