@@ -191,7 +191,7 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = same action)")
         p.add_argument("--wait", action="store_true", help="follow the action until it reaches a final state")
         if name == "isolate":
-            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective")
+            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective | UnManagedDevice")
         if name == "scan":
             p.add_argument("--scan-type", default="Quick", help="Quick | Full")
         if name == "stop-and-quarantine":
