@@ -51,7 +51,7 @@ def update_alerts(service: TriageService, tenant: Tenant, batch: BatchRequest, *
         try:
             _one(service, tenant, batch, result, note)
         except _STOPS_BATCH as exc:
-            if not any(r.outcome in ("updated", "unchanged") or r.commented for r in results[: index + 1]):
+            if not any(r.outcome == "updated" or r.commented for r in results[: index + 1]):
                 raise
             result.outcome, result.error = "failed", exc
             for later in results[index + 1 :]:
