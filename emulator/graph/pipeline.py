@@ -162,6 +162,7 @@ class GraphHostApp:
         if refusal is not None:
             return refusal, caller.tenant_id
         data = activity.tenant_data(self.state.store, caller.tenant_id)
+        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
         prefer = enums.wants_unknown_members(request.headers.get("Prefer"))
         ctx = GraphCtx(request, self.state, self.host, caller, data, args, self.state.world.clock.now(), prefer)
         return await handler(ctx), caller.tenant_id

@@ -40,6 +40,7 @@ def test_the_isolate_benchmark_runs_through_the_registered_function(tmp_path: Pa
         target_line="(target p99 < 25 ms):",
     )  # fmt: skip
     assert "overhead p50" in out
+    assert '"200": 20' in out  # every isolate was accepted: the function works, whatever the timing
     assert (tmp_path / "isolate.txt").read_text(encoding="utf-8").startswith("$ ")
 
 
