@@ -119,11 +119,9 @@ def incident_number(ctx: GraphCtx, raw_id: str) -> int:
 def update_incident(ctx: GraphCtx, number: int, changes: dict[str, Any]) -> None:
     twin = ctx.data.incidents.get(number)
     if twin is not None:
-        record = _apply(twin.record, _xdr_incident_changes(changes))
-        if record is not None:
-            record["lastUpdateTime"] = ctx.now
-            twin.record = record  # a new version: a list already rendered keeps the old one
-            ctx.state.store.record_incident(ctx.data, twin)
+        xdr = _xdr_incident_changes(changes)
+        if _apply(twin.record, xdr) is not None:
+            activity.update_incident(ctx.state.store, ctx.data, twin, xdr, ctx.caller.app_name)
         return
     other = ctx.state.other.data(ctx.data.tenant_id).incidents[number]
     changed = _apply(other.record, changes)
@@ -135,12 +133,8 @@ def update_incident(ctx: GraphCtx, number: int, changes: dict[str, Any]) -> None
 def comment_incident(ctx: GraphCtx, number: int, text: str) -> list[dict[str, Any]]:
     twin = ctx.data.incidents.get(number)
     if twin is not None:
-        record = copy.deepcopy(twin.record)
-        record["comments"].append({"comment": text, "createdBy": ctx.caller.app_name, "createdTime": ctx.now})
-        record["lastUpdateTime"] = ctx.now
-        twin.record = record
-        ctx.state.store.record_incident(ctx.data, twin)
-        return _graph_comments(record["comments"])
+        updated = activity.update_incident(ctx.state.store, ctx.data, twin, {"comment": text}, ctx.caller.app_name)
+        return _graph_comments(updated.record["comments"])
     other = ctx.state.other.data(ctx.data.tenant_id).incidents[number]
     changed = copy.deepcopy(other.record)
     changed["comments"].append(_comment(ctx, text))
