@@ -32,6 +32,8 @@ MDE_ROLES_ALL: tuple[str, ...] = (
     "Machine.CollectForensics",
     "Machine.StopAndQuarantine",
     "Machine.Offboard",
+    "Ti.ReadWrite",
+    "Ti.ReadWrite.All",
 )
 XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
 

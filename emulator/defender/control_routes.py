@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 _GENERATE_COUNTS = ("new_alerts", "updates", "ties", "late")
-_LIMIT_INTS = ("per_minute", "per_hour", "incidents_per_minute")
+_LIMIT_INTS = ("per_minute", "per_hour", "incidents_per_minute", "indicator_writes_per_minute")
 _PAGE_SIZES = ("alerts_page_size", "incidents_page_size")
 
 

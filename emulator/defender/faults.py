@@ -15,7 +15,8 @@ from typing import Any, Literal
 from emulator.world import Counters
 
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
-ROUTES = ("alerts", "incidents", "machines", "machineactions", "token", "keyvault", "*")
+ROUTES = ("alerts", "incidents", "machines", "machineactions", "token", "keyvault", "*",
+          "indicators", "indicators-import", "indicators-batchdelete")  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),
     ("p500", "500"),

@@ -35,6 +35,9 @@ REQUEST_LOG_SIZE = 2000
 class ApiSettings:
     alerts_page_size: int = 10_000  # max page size, https://learn.microsoft.com/defender-endpoint/api/get-alerts
     incidents_page_size: int = 100  # max page size, https://learn.microsoft.com/defender-xdr/api-list-incidents
+    max_active_indicators: int = (
+        15_000  # per tenant, https://learn.microsoft.com/defender-endpoint/api/post-ti-indicator
+    )
 
 
 @dataclass
@@ -87,6 +90,8 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     head = parts[0].lower()
     if len(parts) == 3 and head == "machineactions":
         return (head, "*", parts[2].lower()), (parts[1],)
+    if len(parts) == 2 and head == "indicators" and parts[1].lower() in ("import", "batchdelete"):
+        return (head, parts[1].lower()), ()  # their own routes (and rate limits), not an indicator id
     return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
 
 

@@ -29,8 +29,13 @@ class Limits:
     enabled: bool = True
     # families limited by ``incidents_per_minute`` instead of ``per_minute``
     slow_families: frozenset[str] = field(default_factory=lambda: frozenset({"incidents"}))
+    # Import and BatchDelete of indicators: 30 calls/min (import-ti-indicators, batch-delete-ti-indicators)
+    indicator_writes_per_minute: int = 30
+    indicator_write_families: frozenset[str] = frozenset({"indicators-import", "indicators-batchdelete"})
 
     def for_family(self, family: str) -> tuple[int, int]:
+        if family in self.indicator_write_families:
+            return self.indicator_writes_per_minute, self.per_hour
         minute = self.incidents_per_minute if family in self.slow_families else self.per_minute
         return minute, self.per_hour
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.defender import action_handlers, mde, xdr
+from emulator.defender import action_handlers, indicators, mde, xdr
 from emulator.defender.machine_actions import CANCEL_PERMISSIONS
 from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
@@ -48,4 +48,27 @@ ROUTES: dict[tuple[str, ...], Route] = {
     # https://learn.microsoft.com/defender-xdr/api-get-incident
     ("incidents",): _route("incidents", "incidents", "xdr", GET=(xdr.list_incidents, _fixed(INCIDENT_READ))),
     ("incidents", "*"): _route("incidents", "incident", "xdr", GET=(xdr.get_incident, _fixed(INCIDENT_READ))),
+    # Indicators (emulator/defender/indicators.py): import and BatchDelete have their own, lower limits.
+    ("indicators",): _route(
+        "indicators",
+        "indicators",
+        "mde",
+        GET=(indicators.list_indicators, _fixed(indicators.TI_ROLES)),
+        POST=(indicators.submit_indicator, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "*"): _route(
+        "indicators", "indicators", "mde", DELETE=(indicators.delete_indicator, _fixed(indicators.TI_ROLES))
+    ),
+    ("indicators", "import"): _route(
+        "indicators-import",
+        "indicators-import",
+        "mde",
+        POST=(indicators.import_indicators, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "batchdelete"): _route(
+        "indicators-batchdelete",
+        "indicators-batchdelete",
+        "mde",
+        POST=(indicators.batch_delete, _fixed(indicators.TI_ROLES)),
+    ),
 }

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from emulator.defender.indicator_book import IndicatorBook
 from emulator.defender.jsonfmt import dumps, format_datetime
 from emulator.defender.machine_actions import ActionTiming, MachineAction
 from emulator.world import World
@@ -44,6 +45,7 @@ class TenantData:
     actions: dict[str, MachineAction] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     next_incident_id: int = 1000
+    indicators: IndicatorBook = field(default_factory=IndicatorBook)  # emulator/defender/indicators.py
     # alert id -> (the alert version rendered, its JSON, its JSON without evidence). A version is never
     # changed once a request can see it (updates make a new dict), so its JSON can be reused.
     rendered: dict[str, tuple[Alert, bytes, bytes]] = field(default_factory=dict)

@@ -9,9 +9,10 @@ action id. It never holds a token, a key or a signature.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 from azure.data.tables import TableClient
 
@@ -23,6 +24,7 @@ INVALID_TENANT_PARTITION: Final = "_invalid"
 NO_ECHO: Final = "return-no-content"
 Outcome = Literal["accepted", "replayed", "rejected", "failed"]
 _MAX_TEXT: Final = 1000
+_MAX_INDICATOR_CHARS: Final = 30_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class AuditRecord:
     problem_type: str = ""
     detail: str = ""
     idempotency_key: str = ""
+    indicators: str = ""  # indicator jobs: one change per line ("created FileSha256:…"), docs/indicators.md
 
     @property
     def row_key(self) -> str:
@@ -73,6 +76,7 @@ class TableAuditStore:
         entity: dict[str, Any] = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "time")}
         for name in ("comment", "detail", "machine", "caller"):
             entity[name] = str(entity[name])[:_MAX_TEXT]
+        entity["indicators"] = _clip_lines(record.indicators)
         entity.update(PartitionKey=record.tenant_id, RowKey=record.row_key, time=record.time.astimezone(UTC))
         self._table.create_entity(entity, response_preference=NO_ECHO)
 
@@ -91,10 +95,59 @@ class TableAuditStore:
         return records
 
 
+class JobAudit:
+    """The audit trail of background jobs (indicator pushes, syncs, removals; ``shared.indicators.ports``): per
+    tenant and run that changed or failed to change something, each indicator on its own line, in as many
+    records as the lines need (one Table property holds about 350 of them); request id ``<job id>-<n>``."""
+
+    def __init__(self, store: AuditStore, *, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def record(
+        self, tenant_id: str, *, job_id: str, caller: str, kind: str, outcome: str, detail: str, changes: Sequence[str]
+    ) -> None:
+        status = 200 if outcome == "accepted" else 502
+        parts = _line_groups(changes) or [""]
+        for n, lines in enumerate(parts, start=1):
+            part = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
+            self._store.write(
+                AuditRecord(
+                    tenant_id=tenant_id, time=self._clock(), request_id=f"{job_id}-{n}",
+                    caller=caller or "indicator job", action=f"indicators-{kind}", outcome=cast(Outcome, outcome),
+                    status=status, comment=f"indicator job {job_id}{part}", detail=detail, indicators=lines,
+                )
+            )  # fmt: skip
+
+
+def _line_groups(lines: Sequence[str]) -> list[str]:
+    """The lines joined into texts of at most ``_MAX_INDICATOR_CHARS`` (a longer single line is cut)."""
+    groups: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in (text[: _MAX_INDICATOR_CHARS - 1] for text in lines):
+        if current and size + len(line) + 1 > _MAX_INDICATOR_CHARS:
+            groups.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        groups.append("\n".join(current))
+    return groups
+
+
 def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:
     fields = {name: entity.get(name, "") for name in AuditRecord.__dataclass_fields__}
     fields.update(tenant_id=tenant_id, time=entity["time"], status=int(entity["status"]))
     return AuditRecord(**fields)
+
+
+def _clip_lines(text: str) -> str:
+    """Whole lines within one Table string property (64 KiB of UTF-16), saying how many were left out."""
+    if len(text) <= _MAX_INDICATOR_CHARS:
+        return text
+    kept = text[:_MAX_INDICATOR_CHARS].rsplit("\n", 1)[0]
+    return f"{kept}\n… and {text.count(chr(10)) - kept.count(chr(10))} more"
 
 
 def _camel(body: dict[str, Any]) -> dict[str, Any]:

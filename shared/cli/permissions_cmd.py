@@ -11,7 +11,7 @@ from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
 from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
-from shared.domain.catalogue import API_NAMES
+from shared.domain.catalogue import API_NAMES, missing_roles
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import RelayError
 from shared.domain.tenant import Tenant
@@ -58,7 +58,7 @@ def _tenant_rows(tokens: Any, tenant: Tenant, needed: dict[Resource, frozenset[s
         except RelayError as exc:
             rows.append({**row, "granted": [], "missing": sorted(roles), "status": exc.kind, "error": exc.message})
             continue
-        missing = sorted(roles - granted)
+        missing = sorted(missing_roles(roles, granted))
         marked = [f"{r}*" if r in roles else r for r in sorted(granted)]
         rows.append({**row, "granted": marked, "missing": missing, "status": "missing-roles" if missing else "ok"})
     return rows

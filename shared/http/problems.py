@@ -61,7 +61,7 @@ PROBLEM_TYPES: Final = frozenset(
         "signature", "action-not-allowed", "tenant-not-found", "ambiguous-machine", "idempotency-conflict",
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
-        "audit-unavailable", "not-configured", "internal",
+        "audit-unavailable", "not-configured", "internal", "job-not-found",
     }
 )  # fmt: skip
 

@@ -4,14 +4,16 @@ WindowsDefenderATP (the MDE API) carries the alert and machine roles; Microsoft 
 XDR API) carries ``Incident.Read.All`` (docs/microsoft-apis.md §Token audience and scope, §Alerts,
 §Action routes and permissions, §Defender XDR incidents). Resolving a machine by name and following an
 action read machines, so any allowed action also needs ``Machine.Read.All``; cancel needs any Machine.*
-action role, which an allowed action already brings.
+action role, which an allowed action already brings. A tenant whose allow-list names ``indicators`` needs
+``Ti.ReadWrite`` (only the indicators this app created; ``Ti.ReadWrite.All`` also does, docs/microsoft-apis.md
+§Indicators); other tenants are never asked for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, LOOKUP_ROLE
+from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, INDICATOR_ROLE, INDICATORS, LOOKUP_ROLE
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.tenant import Tenant
 
@@ -31,6 +33,8 @@ def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Reso
     action_roles = {spec.role for name, spec in ACTIONS_BY_NAME.items() if name in allowed}
     if action_roles:
         needed.setdefault("mde", set()).update(action_roles | {LOOKUP_ROLE})
+    if INDICATORS in allowed:  # only for tenants that allow indicators; Ti.ReadWrite.All also satisfies it
+        needed.setdefault("mde", set()).add(INDICATOR_ROLE)
     return {resource: frozenset(roles) for resource, roles in needed.items()}
 
 
