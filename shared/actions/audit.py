@@ -24,7 +24,11 @@ INVALID_TENANT_PARTITION: Final = "_invalid"
 NO_ECHO: Final = "return-no-content"
 Outcome = Literal["accepted", "replayed", "rejected", "failed"]
 _MAX_TEXT: Final = 1000
-_MAX_INDICATOR_CHARS: Final = 30_000
+# A Table string property holds 64 KiB (32K UTF-16 characters) and an entity 1 MiB: an indicator job's change
+# lines go into properties ``indicators``, ``indicators2`` … of at most 30,000 characters, 15 of them a record.
+_PROPERTY_CHARS: Final = 30_000
+_PROPERTIES: Final = 15
+RECORD_INDICATOR_CHARS: Final = _PROPERTY_CHARS * _PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ class TableAuditStore:
         entity: dict[str, Any] = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "time")}
         for name in ("comment", "detail", "machine", "caller"):
             entity[name] = str(entity[name])[:_MAX_TEXT]
-        entity["indicators"] = _clip_lines(record.indicators)
+        entity.pop("indicators")
+        for n, text in enumerate(line_groups(record.indicators.splitlines(), _PROPERTY_CHARS)[:_PROPERTIES], 1):
+            entity["indicators" if n == 1 else f"indicators{n}"] = text
         entity.update(PartitionKey=record.tenant_id, RowKey=record.row_key, time=record.time.astimezone(UTC))
         self._table.create_entity(entity, response_preference=NO_ECHO)
 
@@ -97,8 +103,8 @@ class TableAuditStore:
 
 class JobAudit:
     """The audit trail of background jobs (indicator pushes, syncs, removals; ``shared.indicators.ports``): per
-    tenant and run that changed or failed to change something, each indicator on its own line, in as many
-    records as the lines need (one Table property holds about 350 of them); request id ``<job id>-<n>``."""
+    tenant and run that changed or failed to change something, one record naming each indicator on its own
+    line (a record holds about 5,000 lines; more go into further records, request id ``<job id>-<n>``)."""
 
     def __init__(self, store: AuditStore, *, clock: Callable[[], datetime]) -> None:
         self._store = store
@@ -108,7 +114,7 @@ class JobAudit:
         self, tenant_id: str, *, job_id: str, caller: str, kind: str, outcome: str, detail: str, changes: Sequence[str]
     ) -> None:
         status = 200 if outcome == "accepted" else 502
-        parts = _line_groups(changes) or [""]
+        parts = line_groups(changes, RECORD_INDICATOR_CHARS - _PROPERTIES) or [""]
         for n, lines in enumerate(parts, start=1):
             part = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
             self._store.write(
@@ -120,13 +126,13 @@ class JobAudit:
             )  # fmt: skip
 
 
-def _line_groups(lines: Sequence[str]) -> list[str]:
-    """The lines joined into texts of at most ``_MAX_INDICATOR_CHARS`` (a longer single line is cut)."""
+def line_groups(lines: Sequence[str], limit: int) -> list[str]:
+    """The lines joined into texts of at most ``limit`` characters (a longer single line is cut)."""
     groups: list[str] = []
     current: list[str] = []
     size = 0
-    for line in (text[: _MAX_INDICATOR_CHARS - 1] for text in lines):
-        if current and size + len(line) + 1 > _MAX_INDICATOR_CHARS:
+    for line in (text[: _PROPERTY_CHARS - 1] for text in lines):
+        if current and size + len(line) + 1 > limit:
             groups.append("\n".join(current))
             current, size = [], 0
         current.append(line)
@@ -138,16 +144,10 @@ def _line_groups(lines: Sequence[str]) -> list[str]:
 
 def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:
     fields = {name: entity.get(name, "") for name in AuditRecord.__dataclass_fields__}
+    more = (entity.get(f"indicators{n}") for n in range(2, _PROPERTIES + 1))
+    fields["indicators"] = "\n".join([str(fields["indicators"]), *(m for m in more if m)]).strip("\n")
     fields.update(tenant_id=tenant_id, time=entity["time"], status=int(entity["status"]))
     return AuditRecord(**fields)
-
-
-def _clip_lines(text: str) -> str:
-    """Whole lines within one Table string property (64 KiB of UTF-16), saying how many were left out."""
-    if len(text) <= _MAX_INDICATOR_CHARS:
-        return text
-    kept = text[:_MAX_INDICATOR_CHARS].rsplit("\n", 1)[0]
-    return f"{kept}\n… and {text.count(chr(10)) - kept.count(chr(10))} more"
 
 
 def _camel(body: dict[str, Any]) -> dict[str, Any]:

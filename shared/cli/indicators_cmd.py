@@ -95,7 +95,7 @@ def status(args: argparse.Namespace, ctx: CliContext) -> int:
     response = _call(ctx, "http_indicators_job", jobId=args.job_id)
     if response.status >= 400:
         return _problem(ctx, response)
-    return _report(ctx, response.body)
+    return _report(ctx, response.body, response.body["kind"])
 
 
 def _tenants(args: argparse.Namespace) -> Any:
@@ -127,10 +127,12 @@ def _start(ctx: CliContext, args: argparse.Namespace, function: str, body: dict[
     drain(svc, queue_name=INDICATOR_JOBS_QUEUE, handle=svc.indicator_worker.handle, threads=DRAIN_THREADS,
           idle_seconds=2.0, max_seconds=DRAIN_DEADLINE_SECONDS, retry_delay=1, wait_for_hidden=False)  # fmt: skip
     done = _call(ctx, "http_indicators_job", jobId=job_id)
-    return _report(ctx, done.body) if done.status < 400 else _problem(ctx, done)
+    command = "sync (dry run)" if function == "http_indicators_sync" and body.get("dryRun") else response.body["kind"]
+    return _report(ctx, done.body, command) if done.status < 400 else _problem(ctx, done)
 
 
-def _report(ctx: CliContext, document: dict[str, Any]) -> int:
+def _report(ctx: CliContext, document: dict[str, Any], command: str) -> int:
+    """The table, a dry run's plans, one summary line; the exit status (a drift report: 1 when it found drift)."""
     names = {t.tenant_id: t.display_name for t in services(ctx).tenants.list()}
     rows = [{**r, "name": names.get(r["tenantId"], ""), "message": _detail(r)} for r in document["results"]]
     progress, totals = document["progress"], document["totals"]
@@ -141,10 +143,10 @@ def _report(ctx: CliContext, document: dict[str, Any]) -> int:
     else:
         ctx.out.table(rows, COLUMNS)
         _print_plans(ctx, document, rows)
-        ctx.out.line(_summary(document, totals, progress, failed, drifted))
+        ctx.out.line(_summary(command, document, totals, failed, drifted))
     if failed or progress["pending"]:
         return EXIT_FAILED
-    return EXIT_FAILED if document["kind"] == "drift" and drifted else EXIT_OK
+    return EXIT_FAILED if command == "drift" and drifted else EXIT_OK
 
 
 def _print_plans(ctx: CliContext, document: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -164,15 +166,14 @@ def _print_plans(ctx: CliContext, document: dict[str, Any], rows: list[dict[str,
                     ctx.out.line(f"    {entry}")
 
 
-def _summary(
-    document: dict[str, Any], totals: dict[str, int], progress: dict[str, Any], failed: int, drifted: int
-) -> str:
+def _summary(command: str, document: dict[str, Any], totals: dict[str, int], failed: int, drifted: int) -> str:
+    progress = document["progress"]
     verb = "would " if document["dryRun"] else ""
-    text = (f"{document['kind']} job {document['jobId']}: {progress['finished']} of {progress['planned']} tenant(s) "
+    text = (f"{command} job {document['jobId']}: {progress['finished']} of {progress['planned']} tenant(s) "
             f"finished, {failed} failing; {verb}create {totals['created']}, {verb}update {totals['updated']}, "
             f"{verb}remove {totals['removed']}, unchanged {totals['unchanged']}, "
             f"not the relay's {totals['conflicts']}, refused by Defender {totals['failed']}")  # fmt: skip
-    if document["kind"] == "drift":
+    if command == "drift":
         text += f"; {drifted} tenant(s) drifted"
     if progress["pending"]:
         text += f"; {progress['pending']} pending: defender-relay indicators status --job {document['jobId']}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +43,9 @@ from shared.tenants.permissions import allowed_actions
 logger = logging.getLogger("defender_relay.indicators")
 MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600  # Storage queue visibility timeout limit
 _CACHED_JOBS = 32
+# A tenant read is reused this long: a registry change (disable, allow-list) reaches a running job within it,
+# and a 1,000-tenant fan-out on one instance costs one registry query instead of one read per tenant.
+TENANT_TTL_SECONDS = 15.0
 
 
 class JobStore(Protocol):
@@ -86,6 +90,7 @@ class IndicatorWorker:
         self._default_allowed = default_allowed
         self._clock = clock
         self._work: dict[str, tuple[IndicatorJob, Work]] = {}  # job id -> its (immutable) work, per process
+        self._seen: dict[str, tuple[float, Tenant]] = {}  # tenant id -> (monotonic time read, tenant)
         self._lock = threading.Lock()
 
     def handle(self, body: str | bytes) -> str:
@@ -118,6 +123,7 @@ class IndicatorWorker:
     def _select(self, selection: Selection) -> tuple[list[Tenant], list[TenantResult]]:
         if selection.all:
             tenants = self._tenants.list(enabled_only=True)
+            self._remember(tenants)
             return [t for t in tenants if self._allows(t)], []
         eligible: list[Tenant] = []
         skipped: list[TenantResult] = []
@@ -132,7 +138,7 @@ class IndicatorWorker:
     def _refusal(self, tenant_id: str) -> Tenant | str:
         """The tenant when the job may run there, else why not."""
         try:
-            tenant = self._tenants.get(tenant_id)
+            tenant = self._tenant(tenant_id)
         except TenantNotFoundError as exc:
             return exc.message
         if not tenant.enabled:
@@ -140,6 +146,22 @@ class IndicatorWorker:
         if not self._allows(tenant):
             return f"tenant {tenant_id}: its allow-list does not name {INDICATORS!r}"
         return tenant
+
+    def _tenant(self, tenant_id: str) -> Tenant:
+        with self._lock:
+            seen = self._seen.get(tenant_id)
+        if seen is not None and time.monotonic() - seen[0] < TENANT_TTL_SECONDS:
+            return seen[1]
+        tenant = self._tenants.get(tenant_id)
+        self._remember([tenant])
+        return tenant
+
+    def _remember(self, tenants: list[Tenant]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 50_000:  # bounded: the registry's size, never caller input
+                self._seen.clear()
+            self._seen.update((t.tenant_id, (now, t)) for t in tenants)
 
     def _allows(self, tenant: Tenant) -> bool:
         return INDICATORS in allowed_actions(tenant, self._default_allowed)
