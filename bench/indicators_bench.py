@@ -11,6 +11,8 @@
    Expected per tenant: 1 list + 1 import call. Check: wall <= 1.5 x (calls x latency / threads).
 3. re-push: the same set again. Expected per tenant: 1 list call and no write (no import, no BatchDelete);
    the emulator's ground truth of a sample of tenants still counts each indicator created once.
+4. bare: the push's calls (a list and an import of the same 500 per tenant) from a plain thread pool with
+   tokens in hand and a prepared body: what this machine manages meanwhile, with no relay around them.
 
 Reported per run: wall, API calls by route and per tenant, the bound, results by status, and the CPU
 seconds of this process, Azurite and the emulator with the CPU floor (that CPU spread over the cores).
@@ -19,6 +21,7 @@ seconds of this process, Azurite and the emulator with the CPU floor (that CPU s
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -26,10 +29,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import requests
+
 from bench.ingest_bench import _cpu_line, _cpu_seconds, _let_azurite_settle
 from localdev.azurite import running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
 from shared.bootstrap import Services
+from shared.domain.clouds import rewrite_url
 from shared.domain.tenant import Tenant
 from tests.integration.indicator_support import hashes, run_jobs, start, status
 from tests.integration.ingest_support import add_tenants, counters, relay_services, trusting
@@ -73,6 +79,30 @@ def _run(name: str, relay: Services, emulator: EmulatorInfo, tenants: list[Tenan
     return {"wall": wall, "calls": calls, "bound": bound, "document": document}
 
 
+def _bare(relay: Services, emulator: EmulatorInfo, tenants: list[Tenant], args: Any) -> float:
+    body = json.dumps({"Indicators": [i.to_api() for i in hashes(args.indicators)]}).encode()
+    tokens = {t.tenant_id: relay.tokens.get_token(t, "mde").token for t in tenants}
+    session = requests.Session()
+    session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=args.threads * 2))
+
+    def one(tenant: Tenant) -> None:
+        base = rewrite_url(relay.defender.transport.base_url(tenant, "mde"), relay.settings.host_overrides)
+        headers = {"Authorization": f"Bearer {tokens[tenant.tenant_id]}", "Content-Type": "application/json"}
+        session.get(base + "/api/indicators", params={"$top": 10000, "$skip": 0}, headers=headers,
+                    timeout=60).raise_for_status()  # fmt: skip
+        session.post(base + "/api/indicators/import", data=body, headers=headers, timeout=60).raise_for_status()
+
+    load = os.getloadavg()[0]
+    cpu = _cpu_seconds()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        list(pool.map(one, tenants))
+    wall = time.monotonic() - started
+    print(f"    bare: calls={2 * len(tenants)} wall={wall:.2f}s (the push's calls from a plain loop)")
+    print(f"          {_cpu_line(cpu, len(tenants))}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+    return wall
+
+
 def _warm_tokens(relay: Services, tenants: list[Tenant], threads: int) -> None:
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -114,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"   check: re-push calls = {again['calls']['indicators']} list, {writes} writes (expected {n}, 0); "
               f"unchanged={again['document']['totals']['unchanged']}; ground truth of {SAMPLE} tenants: "
               f"{Counter(str(w) for w in truths)}")  # fmt: skip
+        bare = _bare(relay, emulator, tenants, args)  # after the ground truth: its imports are writes
+        print(f"   check: push wall / bare wall = {first['wall'] / bare:.2f}")
 
 
 if __name__ == "__main__":

@@ -224,3 +224,25 @@ def test_a_tenant_without_consented_ti_roles_fails_with_the_remedy(services: Ser
     assert (result["status"], result["errorKind"]) == ("failed", "missing-roles")
     assert "Ti.ReadWrite" in result["message"]
     assert result["remedy"]
+
+
+def test_a_tenant_whose_import_fails_is_retried_by_the_drain_and_writes_each_indicator_once(
+    services: Services, emulator: EmulatorInfo
+) -> None:
+    # GIVEN Defender answering the first two imports of one tenant with 503 (a POST is not retried in place)
+    tenant, steady = (indicator_tenant(emulator, services, roles=ONLY_OWN) for _ in range(2))
+    rule = {"route": "indicators-import", "tenant_id": tenant.tenant_id, "p503": 1.0, "count": 2}
+    emulator.control("PUT", "/faults", json={"rules": [rule]}).raise_for_status()
+    try:
+        job = start(services, "push", [tenant, steady], indicators=hashes(30))
+        stats = run_jobs(services)
+    finally:
+        emulator.control("DELETE", "/faults")
+    # THEN its message failed twice, was retried, and the job completed with each indicator created once
+    assert stats.failures == 2
+    document = status(services, job)
+    assert document["complete"] is True
+    assert {r["tenantId"]: (r["status"], r["created"]) for r in document["results"]} == {
+        tenant.tenant_id: ("done", 30), steady.tenant_id: ("done", 30)
+    }  # fmt: skip
+    assert truth(emulator, tenant)["writes"] == {"created": 30}
