@@ -1,7 +1,8 @@
 """Scenarios: the tenants (and their Defender data) the emulator starts with.
 
 ``demo``: a dozen customer tenants across clouds and regions, some unhealthy on purpose (never
-consented, no ``Machine.Isolate``, consented without any roles). ``test``: the same kinds of tenant
+consented, no ``Machine.Isolate``, consented without any roles, consented before the partner app asked for
+the Microsoft Graph roles). ``test``: the same kinds of tenant
 with little data, for fast tests. ``empty``: nothing. ``tenants=N``: N healthy commercial tenants (for
 benchmarks). Everything is derived from the seed: the same seed gives the same tenant ids, machines
 and alerts (timestamps follow the emulated clock).
@@ -14,12 +15,22 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.world import MDE_ROLES_ALL, XDR_ROLES_ALL, CloudName, Resource, TenantSpec, World
+from emulator.world import GRAPH_READ_ROLES, MDE_ROLES_ALL, XDR_ROLES_ALL, CloudName, Resource, TenantSpec, World
 
 SCENARIOS = ("demo", "test", "empty")
 SHARED_MACHINE_NAME = "se-pov-desktop"  # one computer name in two tenants (from a captured real machine record)
-FULL_ROLES: dict[Resource, list[str]] = {"mde": list(MDE_ROLES_ALL), "xdr": list(XDR_ROLES_ALL)}
-READ_ONLY: dict[Resource, list[str]] = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
+FULL_ROLES: dict[Resource, list[str]] = {
+    "mde": list(MDE_ROLES_ALL),
+    "xdr": list(XDR_ROLES_ALL),
+    "graph": list(GRAPH_READ_ROLES),
+}
+READ_ONLY: dict[Resource, list[str]] = {
+    "mde": ["Alert.Read.All", "Machine.Read.All"],
+    "xdr": ["Incident.Read.All"],
+    "graph": list(GRAPH_READ_ROLES),
+}
+# Consented before the partner app asked for the Graph roles: its Graph token has no roles claim.
+BEFORE_GRAPH: dict[Resource, list[str]] = {"mde": list(MDE_ROLES_ALL), "xdr": list(XDR_ROLES_ALL)}
 
 
 class DefenderData(Protocol):
@@ -40,7 +51,8 @@ class _Kind:
 _DEMO: tuple[_Kind, ...] = (
     _Kind("Contoso", note="healthy, global host"),
     _Kind("Fabrikam", region="eu", note="healthy, EU data; shares a machine name with Contoso"),
-    _Kind("Northwind Traders", region="uk", note="healthy, UK data"),
+    _Kind("Northwind Traders", region="uk", roles=BEFORE_GRAPH,
+          note="UK data; consented before the Graph roles were asked for: needs consent again for Graph"),
     _Kind("Tailspin Toys", region="us", note="healthy, US data"),
     _Kind("Wingtip Toys", region="au", note="healthy, AU data"),
     _Kind("Litware", region="ina", note="healthy, India data"),

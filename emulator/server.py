@@ -145,13 +145,13 @@ async def start(state_dir: Path, *, seed: int, scenario: str, tenants: int | Non
     try:
         await _serve_platform(emulator, defender)
         if defender is not None:
-            for host in defender.hosts:
-                world.hosts[host] = (await _serve(emulator, defender.service.app_for_host(host)))[0]
+            for host in defender.all_hosts:
+                world.hosts[host] = (await _serve(emulator, defender.app_for_host(host)))[0]
         control = ControlService(
             world,
             describe=lambda: describe(emulator),
             on_tenant=defender.on_tenant if defender is not None else None,
-            extra_routes=defender.service.control_routes() if defender is not None else None,
+            extra_routes=defender.control_routes() if defender is not None else None,
         )
         emulator.control_url = (await _serve(emulator, control.app()))[0] + PREFIX
         _write_atomically(emulator.info_path, describe(emulator))

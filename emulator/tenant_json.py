@@ -24,11 +24,11 @@ def _choice(data: dict[str, Any], name: str, allowed: tuple[str, ...], default: 
 
 def _roles(value: Any) -> dict[Resource, list[str]]:
     if not isinstance(value, dict):
-        raise TenantFieldError('roles must be an object like {"mde": [...], "xdr": [...]}')
+        raise TenantFieldError('roles must be an object like {"mde": [...], "xdr": [...], "graph": [...]}')
     out: dict[Resource, list[str]] = {}
     for key, names in value.items():
-        if key not in ("mde", "xdr"):
-            raise TenantFieldError(f"roles.{key} is not a resource: use mde or xdr")
+        if key not in ("mde", "xdr", "graph"):
+            raise TenantFieldError(f"roles.{key} is not a resource: use mde, xdr or graph")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise TenantFieldError(f"roles.{key} must be a list of role names")
         out[cast(Resource, key)] = list(names)

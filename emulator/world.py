@@ -16,7 +16,7 @@ from typing import Literal
 
 CloudName = Literal["commercial", "gcc", "gcc-high", "dod"]
 AppFamily = Literal["commercial", "usgov"]
-Resource = Literal["mde", "xdr"]
+Resource = Literal["mde", "xdr", "graph"]
 
 CLOUDS: tuple[CloudName, ...] = ("commercial", "gcc", "gcc-high", "dod")
 REGIONS = ("auto", "us", "eu", "uk", "au", "swa", "ina")
@@ -36,6 +36,12 @@ MDE_ROLES_ALL: tuple[str, ...] = (
     "Ti.ReadWrite.All",
 )
 XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
+# Microsoft Graph security application permissions (least privileged first), from the Permissions tables of
+# https://learn.microsoft.com/graph/api/security-list-alerts_v2 and
+# https://learn.microsoft.com/graph/api/security-list-incidents. A tenant that consented before the partner app
+# asked for them has no "graph" entry in its roles: its Graph token carries no roles claim.
+GRAPH_READ_ROLES: tuple[str, ...] = ("SecurityAlert.Read.All", "SecurityIncident.Read.All")
+GRAPH_ROLES_ALL: tuple[str, ...] = (*GRAPH_READ_ROLES, "SecurityAlert.ReadWrite.All", "SecurityIncident.ReadWrite.All")
 
 
 def app_family(cloud: CloudName) -> AppFamily:

@@ -7,6 +7,7 @@ and hands the platform one aiohttp application per emulated API host plus its co
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +36,8 @@ class DefenderService:
         self.limiter = RateLimiter(now=lambda: time.monotonic() + world.clock.offset_seconds)
         self.state = ApiState(world, self.store, Authorizer(world, tokens), self.limiter, self.faults)
         self._configs = host_configs()
+        # More lists for GET /_emulator/ground-truth (the Graph part adds its versions): tenant id -> lists.
+        self.ground_truth_extras: list[Callable[[str | None], dict[str, list[dict[str, Any]]]]] = []
 
     @property
     def hosts(self) -> list[str]:

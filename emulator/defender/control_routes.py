@@ -134,7 +134,21 @@ class DefenderControl:
         return web.json_response(self.service.store.timing.__dict__)
 
     async def ground_truth(self, request: web.Request) -> web.Response:
-        return web.json_response(self.service.store.ground_truth(request.query.get("tenant_id")))
+        tenant_id = request.query.get("tenant_id")
+        truth = self.service.store.ground_truth(tenant_id)
+        for extra in self.service.ground_truth_extras:
+            truth.update(extra(tenant_id))
+        return web.json_response(truth)
+
+    async def put_ordering(self, request: web.Request) -> web.Response:
+        try:
+            self.service.state.ordering.configure(await _body(request))
+        except ValueError as exc:
+            raise ControlInputError(str(exc)) from exc
+        return web.json_response(self.service.state.ordering.to_json())
+
+    async def get_ordering(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.service.state.ordering.to_json())
 
     async def requests_log(self, request: web.Request) -> web.Response:
         raw = request.query.get("limit", "100")
@@ -164,6 +178,8 @@ def control_routes(service: DefenderService) -> list[web.RouteDef]:
         web.put("/_emulator/limits", _guarded(control.put_limits)),
         web.put("/_emulator/actions/timing", _guarded(control.put_timing)),
         web.get("/_emulator/ground-truth", _guarded(control.ground_truth)),
+        web.put("/_emulator/ordering", _guarded(control.put_ordering)),
+        web.get("/_emulator/ordering", _guarded(control.get_ordering)),
         web.patch("/_emulator/tenants/{tid}/machines/{index}", _guarded(_machine_renamer(service))),
         web.get("/_emulator/requests", _guarded(control.requests_log)),
     ]

@@ -1,9 +1,9 @@
 """Fault and latency injection, configured through ``PUT /_emulator/faults`` (docs/contracts.md §1.5).
 
-Rules match a route name (``alerts``, ``incidents``, ``machines``, ``machineactions``, ``token``,
-``keyvault`` or ``*``) and optionally one tenant. Each request that a rule matches rolls one seeded
-random number against the rule's probabilities, so a given seed and request order give the same
-faults. The platform's token and Key Vault endpoints use the same injector.
+Rules match a route name (``alerts``, ``incidents``, ``machines``, ``machineactions``, the Graph
+``graph-alerts`` and ``graph-incidents``, ``token``, ``keyvault`` or ``*``) and optionally one tenant.
+Each request that a rule matches rolls one seeded random number against the rule's probabilities, so a
+given seed and request order give the same faults. The platform's token and Key Vault endpoints use the same injector.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any, Literal
 from emulator.world import Counters
 
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
-ROUTES = ("alerts", "incidents", "machines", "machineactions", "token", "keyvault", "*",
-          "indicators", "indicators-import", "indicators-batchdelete")  # fmt: skip
+ROUTES = (
+    "alerts", "incidents", "machines", "machineactions", "graph-alerts", "graph-incidents", "token", "keyvault", "*",
+    "indicators", "indicators-import", "indicators-batchdelete",
+)  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),
     ("p500", "500"),

@@ -74,7 +74,9 @@ def _expand_evidence(ctx: Ctx) -> bool:
 async def list_alerts(ctx: Ctx) -> web.Response:
     with_evidence = _expand_evidence(ctx)
     records = list(ctx.data.alerts.values())
-    page, next_link = select(ctx.request, records, _ALERT_RULES, ctx.state.settings.alerts_page_size)
+    page, next_link = select(
+        ctx.request, records, _ALERT_RULES, ctx.state.settings.alerts_page_size, ordering=ctx.state.ordering
+    )
     which = 0 if with_evidence else 1
     parts = [ctx.data.alert_json(cast(dict[str, Any], alert))[which] for alert in page]
     return raw_json_response(collection_bytes(ctx.context("Alerts"), parts, next_link))

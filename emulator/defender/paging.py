@@ -16,6 +16,7 @@ from multidict import MultiDict
 
 from emulator.defender.jsonfmt import ApiError
 from emulator.defender.odata import ODataError, Record, Schema, apply_orderby, parse_count, parse_filter, parse_orderby
+from emulator.defender.ordering import OrderMode
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,21 @@ class CollectionRules:
     # XDR answers an oversized $top with BadRequest (https://github.com/demisto/content/pull/12434)
     top_error_code: str = "ODataError"
     default_order: tuple[tuple[str, bool], ...] = ()
+    key_field: str = "id"  # what the order-ignoring mode hashes
 
 
 def select(
-    request: web.Request, records: Sequence[Record], rules: CollectionRules, page_size: int
+    request: web.Request,
+    records: Sequence[Record],
+    rules: CollectionRules,
+    page_size: int,
+    *,
+    ordering: OrderMode | None = None,
 ) -> tuple[list[Record], str | None]:
-    """Filter, order and page ``records``; return the page and the next link (or None)."""
+    """Filter, order and page ``records``; return the page and the next link (or None).
+
+    In the order-ignoring mode (``ordering.ignore_order``) ``$orderby`` is still checked but not applied.
+    """
     query = request.rel_url.query
     try:
         top = parse_count("$top", query.get("$top"), maximum=rules.max_top)
@@ -40,7 +50,9 @@ def select(
             predicate = parse_filter(text, rules.schema)
             chosen = [record for record in chosen if predicate(record)]
         order = parse_orderby(query["$orderby"], rules.schema) if "$orderby" in query else list(rules.default_order)
-        if order:
+        if ordering is not None and ordering.ignore_order:
+            chosen = ordering.arrange(chosen, lambda record: record.get(rules.key_field))
+        elif order:
             chosen = apply_orderby(chosen, order)
     except ODataError as exc:
         code = rules.top_error_code if "for Top query" in str(exc) else "ODataError"

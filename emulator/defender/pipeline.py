@@ -23,6 +23,7 @@ from emulator.defender import activity
 from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
 from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
+from emulator.defender.ordering import OrderMode
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
 from emulator.platform_faults import reset_connection
@@ -48,6 +49,7 @@ class ApiState:
     limiter: RateLimiter
     faults: FaultInjector
     settings: ApiSettings = field(default_factory=ApiSettings)
+    ordering: OrderMode = field(default_factory=OrderMode)  # PUT /_emulator/ordering (shared with Graph)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 
@@ -95,6 +97,19 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
 
 
+def log_request(
+    log: deque[dict[str, Any]], request: web.Request, host: str, tenant: str, response: web.StreamResponse | None
+) -> None:
+    """One entry of ``GET /_emulator/requests``; status 0: the client got no answer (an injected reset)."""
+    transport = request.transport
+    answered = response is not None and transport is not None and not transport.is_closing()
+    status = response.status if answered and response is not None else 0
+    log.append(
+        {"method": request.method, "host": host, "path": request.path, "query": request.query_string,
+         "tenant": tenant, "status": status}
+    )  # fmt: skip
+
+
 class HostApp:
     """The aiohttp application of one emulated host."""
 
@@ -116,14 +131,7 @@ class HostApp:
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
         finally:
-            # 0 in the log: the client got no answer (an injected connection reset).
-            transport = request.transport
-            answered = response is not None and transport is not None and not transport.is_closing()
-            status = response.status if answered and response is not None else 0
-            self.state.requests.append(
-                {"method": request.method, "host": self.config.host, "path": request.path,
-                 "query": request.query_string, "tenant": tenant, "status": status}
-            )  # fmt: skip
+            log_request(self.state.requests, request, self.config.host, tenant, response)
         return response
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:

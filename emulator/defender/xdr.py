@@ -23,7 +23,11 @@ INCIDENT_SCHEMA = Schema(
 # "$top max 100", most recent first (https://learn.microsoft.com/defender-xdr/api-list-incidents); a larger $top is
 # refused with BadRequest (https://github.com/demisto/content/pull/12434).
 _INCIDENT_RULES = CollectionRules(
-    INCIDENT_SCHEMA, max_top=100, top_error_code="BadRequest", default_order=(("lastUpdateTime", True),)
+    INCIDENT_SCHEMA,
+    max_top=100,
+    top_error_code="BadRequest",
+    default_order=(("lastUpdateTime", True),),
+    key_field="incidentId",
 )
 
 
@@ -103,7 +107,9 @@ def render_incident(data: TenantData, incident: Incident) -> dict[str, Any]:
 async def list_incidents(ctx: Ctx) -> web.Response:
     by_record = {id(inc.record): inc for inc in ctx.data.incidents.values()}
     records = [inc.record for inc in ctx.data.incidents.values()]
-    page, next_link = select(ctx.request, records, _INCIDENT_RULES, ctx.state.settings.incidents_page_size)
+    page, next_link = select(
+        ctx.request, records, _INCIDENT_RULES, ctx.state.settings.incidents_page_size, ordering=ctx.state.ordering
+    )
 
     def render(record: Record) -> Any:
         return render_incident(ctx.data, by_record[id(record)])

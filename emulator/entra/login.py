@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -21,7 +21,7 @@ from emulator.entra.client_auth import authenticate_client
 from emulator.entra.errors import EntraError
 from emulator.entra.tokens import IssuedToken, TokenService
 from emulator.platform_faults import FaultSource, injected
-from emulator.world import AppFamily, AppRegistration, World, app_family
+from emulator.world import AppFamily, AppRegistration, Resource, World, app_family
 
 # Resource (App ID URI) -> kind, per cloud (docs/contracts.md §1.3, §1.5a). The kind picks the tenant's granted roles.
 RESOURCES: dict[AppFamily, dict[str, str]] = {
@@ -33,12 +33,15 @@ RESOURCES: dict[AppFamily, dict[str, str]] = {
         "https://api-gcc.security.microsoft.us": "xdr",
         "https://vault.azure.net": "other",
         "https://storage.azure.com": "other",
+        "https://graph.microsoft.com": "graph",  # commercial and GCC (https://learn.microsoft.com/graph/deployments)
     },
     "usgov": {
         "https://api-gov.securitycenter.microsoft.us": "mde",
         "https://securitycenter.onmicrosoft.us/windowsatpservice": "mde",
         "https://api-gov.security.microsoft.us": "xdr",
         "https://vault.usgovcloudapi.net": "other",
+        "https://graph.microsoft.us": "graph",  # GCC High (L4)
+        "https://dod-graph.microsoft.us": "graph",  # DoD (L5)
     },
 }
 REAL_LOGIN_HOST: dict[AppFamily, str] = {
@@ -223,10 +226,8 @@ class LoginService:
         spec = self._world.tenant(tenant_id)
         if spec is None:
             return []
-        if kind == "mde":
-            return spec.granted("mde")
-        if kind == "xdr":
-            return spec.granted("xdr")
+        if kind in ("mde", "xdr", "graph"):
+            return spec.granted(cast(Resource, kind))
         return []
 
 

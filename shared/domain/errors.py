@@ -11,7 +11,7 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── AmbiguousMachineError          a machine name/IP matches more than one device (``candidates``); HTTP 409
     ├── IdempotencyConflictError       an Idempotency-Key is in flight or was used for another request; HTTP 409/422
     ├── TenantNotFoundError            tenant not in the registry (or disabled); HTTP 404
-    ├── LeaseHeldError                 another worker holds the (tenant, feed) lease; complete quietly
+    ├── LeaseHeldError                 another worker holds the (tenant, feed) lease (until ``held_until``)
     ├── IndicatorCapError              a push would pass the tenant's active-indicator limit (``active``, ``limit``)
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
     ├── AuthError                      could not get a usable token for a tenant (``tenant_id``, ``kind``, ``remedy``)
@@ -112,7 +112,15 @@ class TenantNotFoundError(RelayError):
 
 
 class LeaseHeldError(RelayError):
+    """``holder`` and ``held_until``: whose lease it is and when it ends, when the store read them (a lease
+    taken a moment ago by a racing claim, or taken over from us, has neither)."""
+
     kind = "lease-held"
+
+    def __init__(self, message: str, *, holder: str = "", held_until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.held_until = held_until
 
 
 class IndicatorCapError(RelayError):

@@ -61,6 +61,8 @@ def normalise_value(kind: IndicatorType, value: Any) -> str:
 
 
 def _ip(text: str) -> str:
+    if "%" in text:  # an IPv6 zone names an interface of the writer's host, never part of an indicator
+        raise _invalid(f"one IP address without a %zone (got {clip(text)})")
     if "/" in text or "-" in text:
         raise InvalidValue(
             "indicatorValue", f"one IP address; CIDR notation and ranges are not supported (got {clip(text)})"

@@ -136,6 +136,17 @@ def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
     return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
 
 
+def current_alert_versions(services: Services, tenants: Iterable[Tenant]) -> set[str]:
+    """The version of every alert that Defender (the emulator) serves now, read through the relay's own
+    client: exactly what a read at this moment can return."""
+    return {
+        _key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
+        for tenant in tenants
+        for page in services.defender.iter_pages(tenant, "mde", "/api/alerts", page_size=1000)
+        for alert in page
+    }
+
+
 def delivered_keys(services: Services) -> list[str]:
     """Every item in defender-events (drained), as normalised keys; repeats are kept."""
     return [key for key, _ in delivered_items(services)]

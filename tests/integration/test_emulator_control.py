@@ -24,7 +24,7 @@ def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
         ({"tenant_id": "not-a-guid"}, "tenant_id"),
         ({"tenant_id": str(uuid.uuid4()), "cloud": "moon"}, "cloud"),
         ({"tenant_id": str(uuid.uuid4()), "consent": "maybe"}, "consent"),
-        ({"tenant_id": str(uuid.uuid4()), "roles": {"graph": []}}, "roles.graph"),
+        ({"tenant_id": str(uuid.uuid4()), "roles": {"sentinel": []}}, "roles.sentinel"),
         ({"tenant_id": str(uuid.uuid4()), "colour": "blue"}, "colour"),
     ],
 )

@@ -46,7 +46,7 @@ def test_hashes_and_thumbprints_are_hex_of_their_documented_length(kind: str, le
 @pytest.mark.parametrize(
     ("value", "why"),
     [("8.8.8.0/24", "CIDR"), ("8.8.8.1-8.8.8.9", "CIDR"), ("10.1.2.3", "external"), ("192.168.0.1", "external"),
-     ("127.0.0.1", "external"), ("8.8.8", "not an IPv4"), ("fe80::1", "external")],
+     ("127.0.0.1", "external"), ("8.8.8", "not an IPv4"), ("fe80::1", "external"), ("2001:4860::8888%eth0", "zone")],
 )  # fmt: skip
 def test_ip_addresses_are_single_external_addresses(value: str, why: str) -> None:
     field, message = problem(row(value, "IpAddress"))

@@ -66,3 +66,15 @@ def test_benchmark_tenants_are_healthy_commercial() -> None:
 def test_unknown_scenario_is_named_in_the_error() -> None:
     with pytest.raises(ValueError, match="unknown scenario 'big'"):
         loaded("big", 1)
+
+
+def test_most_demo_tenants_hold_the_graph_roles_and_one_consented_before_them() -> None:
+    # The partner app asks for SecurityAlert.Read.All and SecurityIncident.Read.All (least privileged on
+    # https://learn.microsoft.com/graph/api/security-list-alerts_v2 and security-list-incidents).
+    world, _ = loaded("demo", 1)
+    specs = list(world.tenants.values())
+    on_graph = [s for s in specs if {"SecurityAlert.Read.All", "SecurityIncident.Read.All"} <= set(s.granted("graph"))]
+    assert len(on_graph) > len(specs) / 2
+    assert {s.cloud for s in on_graph} == {"commercial", "gcc", "gcc-high", "dod"}
+    # A healthy MDE/XDR tenant whose consent predates the Graph roles: it must consent again
+    assert any(s.granted("mde") and s.granted("xdr") and not s.granted("graph") for s in specs)
