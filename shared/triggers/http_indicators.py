@@ -5,15 +5,13 @@ status and the per-tenant list. Each function converts the request, makes the on
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import azure.functions as func
 
 from shared.bootstrap import build_indicators_api
 from shared.http.indicators_api import IndicatorsApi
-from shared.http.routes import INDICATOR_OPERATIONS, ROUTES, Route
+from shared.http.routes import INDICATOR_OPERATIONS, ROUTES
 from shared.platform.lazy import Lazy
-from shared.triggers.http import serve
+from shared.triggers.http import register
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 _api: Lazy[IndicatorsApi] = Lazy(build_indicators_api)
@@ -24,19 +22,6 @@ def use_indicators_api(api: IndicatorsApi | None) -> None:
     _api.use(api)
 
 
-def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return serve(_api, route, req)
-
-    handle.__name__ = route.function_name
-    handle.__qualname__ = route.function_name
-    return handle
-
-
 for _route in ROUTES:
     if _route.operation in INDICATOR_OPERATIONS:
-        bp.function_name(name=_route.function_name)(
-            bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(
-                _handler(_route)
-            )
-        )
+        register(bp, _api, _route)
