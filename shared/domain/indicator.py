@@ -98,17 +98,14 @@ class Indicator:
             body["recommendedActions"] = self.recommended_actions
         return body
 
-    def settings(self) -> tuple[object, ...]:
-        """What an update can change, for drift. ``application`` is left out: Defender sets it only when the
-        indicator is created (post-ti-indicator), so a different one could never be brought in line."""
-        return (self.action, self.title, self.description, self.severity, self.expiration_time,
-                self.rbac_group_names, self.generate_alert, self.recommended_actions)  # fmt: skip
-
-    def differences(self, other: Indicator) -> list[str]:
-        """The API field names whose values differ from ``other``'s (application excluded, see ``settings``)."""
-        names = ("action", "title", "description", "severity", "expirationTime", "rbacGroupNames",
-                 "generateAlert", "recommendedActions")  # fmt: skip
-        return [n for n, a, b in zip(names, self.settings(), other.settings(), strict=True) if a != b]
+    def settings(self) -> dict[str, object]:
+        """What an update can change, by API field name, for drift. ``application`` is left out: Defender sets it
+        only when the indicator is created (post-ti-indicator), so a different one could never be brought in line."""
+        return {
+            "action": self.action, "title": self.title, "description": self.description, "severity": self.severity,
+            "expirationTime": self.expiration_time, "rbacGroupNames": self.rbac_group_names,
+            "generateAlert": self.generate_alert, "recommendedActions": self.recommended_actions,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)

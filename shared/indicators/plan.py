@@ -69,9 +69,8 @@ def plan_upsert(
         elif not is_mine(found, owner):
             plan.conflicts.append(found)
         else:
-            # An indicator of ours whose settings do not parse (e.g. changed to a legacy action in the portal)
-            # is brought back to what is wanted.
-            fields = indicator.differences(found.indicator) if found.indicator else ["unreadable settings"]
+            # An indicator of ours changed in the portal (even to a legacy action) is brought back to what is wanted.
+            fields = found.differences(indicator)
             if fields:
                 plan.updates.append(Update(indicator, found, tuple(fields)))
             else:

@@ -113,3 +113,19 @@ def test_ownership_is_the_app_id_whatever_its_case() -> None:
     api.add(TENANT.tenant_id, hashes(1)[0], created_by=OWNER.upper())
     mine, others = service(api).inventory(TENANT)
     assert (len(mine), others) == (1, 0)
+
+
+def test_an_indicator_of_ours_changed_in_the_portal_is_brought_back_and_only_the_change_counts() -> None:
+    # GIVEN one of the relay's indicators whose action someone set to a legacy value in the portal, and whose
+    # expiration Defender writes with seven fractional digits
+    (wanted,) = parse_indicators([("line 2", {"indicatorValue": "a" * 64, "indicatorType": "FileSha256",
+                                              "action": "Block", "title": "t", "description": "d",
+                                              "expirationTime": "2027-01-01T00:00:00Z"})], now=NOW)  # fmt: skip
+    api = FakeIndicatorApi()
+    service(api).run(TENANT, Work("j", "push", indicators=[wanted]))
+    record = next(iter(api.records[TENANT.tenant_id].values()))
+    record.update(action="AlertAndBlock", expirationTime="2027-01-01T00:00:00.0000000Z")
+    # WHEN the set is pushed again THEN the one field that differs is updated
+    result = service(api).run(TENANT, Work("j2", "push", indicators=[wanted]))
+    assert (result.updated, result.details["update"]) == (1, [f"FileSha256:{'a' * 64} (action)"])
+    assert record["action"] == "Block"
