@@ -35,6 +35,9 @@ _BY_TYPE = {
     "CertificateThumbprint": frozenset({"Allowed", "BlockAndRemediate", "AlertAndBlock"}),
     **dict.fromkeys(("IpAddress", "DomainName", "Url"), _NETWORK),
 }
+_HEX_PATTERNS = {kind: re.compile(rf"[0-9a-fA-F]{{{length}}}") for kind, length in _HEX.items()}
+_URL = re.compile(r"https?://[^/\s]+", re.IGNORECASE)
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{2,63}\.?")
 _UPDATABLE = ("action", "title", "description", "severity", "expirationTime", "recommendedActions",
               "rbacGroupNames", "generateAlert")  # fmt: skip
 
@@ -173,7 +176,7 @@ def validate(body: Any, now: datetime) -> dict[str, Any]:
 
 def _check_value(kind: str, value: str) -> None:
     if kind in _HEX:
-        if not re.fullmatch(rf"[0-9a-fA-F]{{{_HEX[kind]}}}", value):
+        if not _HEX_PATTERNS[kind].fullmatch(value):
             raise IndicatorRefused(f"Request body is incorrect: {value!r} is not a valid {kind}")
     elif kind == "IpAddress":
         if "/" in value:
@@ -184,9 +187,9 @@ def _check_value(kind: str, value: str) -> None:
             raise IndicatorRefused(f"Request body is incorrect: {value!r} is not a valid IP address") from None
         if not address.is_global:
             raise IndicatorRefused(f"Request body is incorrect: {value} is an internal IP address")
-    elif kind == "Url" and not re.match(r"https?://[^/\s]+", value, re.IGNORECASE):
+    elif kind == "Url" and not _URL.match(value):
         raise IndicatorRefused(f"Request body is incorrect: {value!r} is not a valid URL")
-    elif kind == "DomainName" and not re.fullmatch(r"(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{2,63}\.?", value):
+    elif kind == "DomainName" and not _DOMAIN.fullmatch(value):
         raise IndicatorRefused(f"Request body is incorrect: {value!r} is not a valid domain name")
 
 

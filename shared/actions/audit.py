@@ -128,6 +128,8 @@ class JobAudit:
 
 def line_groups(lines: Sequence[str], limit: int) -> list[str]:
     """The lines joined into texts of at most ``limit`` characters (a longer single line is cut)."""
+    if sum(len(line) + 1 for line in lines) <= limit and all(len(line) < _PROPERTY_CHARS for line in lines):
+        return ["\n".join(lines)] if lines else []
     groups: list[str] = []
     current: list[str] = []
     size = 0

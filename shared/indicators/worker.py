@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol
 
@@ -46,6 +47,7 @@ _CACHED_JOBS = 32
 # A tenant read is reused this long: a registry change (disable, allow-list) reaches a running job within it,
 # and a 1,000-tenant fan-out on one instance costs one registry query instead of one read per tenant.
 TENANT_TTL_SECONDS = 15.0
+FAN_OUT_SENDERS = 8  # queue messages sent at once by a fan-out
 
 
 class JobStore(Protocol):
@@ -109,11 +111,12 @@ class IndicatorWorker:
         for result in skipped:
             if result.tenant_id not in finished:
                 self._jobs.save_result(job_id, result, now=self._clock())
-        queued = 0
-        for tenant in eligible:
-            if tenant.tenant_id not in finished:
-                self._queue.send(JobMessage("tenant", job_id, tenant.tenant_id))
-                queued += 1
+        messages = [JobMessage("tenant", job_id, t.tenant_id) for t in eligible if t.tenant_id not in finished]
+        # Several sends at once: 10,000 tenants one after the other would keep the first tenants' results
+        # waiting for the last message. Any failed send raises here, and the retry queues what has no result.
+        with ThreadPoolExecutor(max_workers=FAN_OUT_SENDERS, thread_name_prefix="fan-out") as pool:
+            list(pool.map(self._queue.send, messages))
+        queued = len(messages)
         self._jobs.mark_fanned_out(job_id)
         logger.info(
             "indicator job %s (%s): %d tenant job(s) queued, %d skipped", job_id, job.label, queued, len(skipped)

@@ -3,6 +3,7 @@ indicators API, drained the way the Functions host runs the queue trigger (docs/
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -147,21 +148,24 @@ def test_remove_by_value_across_tenants_by_batch_delete(services: Services, emul
 
 
 class CrashingQueue:
-    """The indicator queue, failing like a recycled instance after ``after`` sends (once)."""
+    """The indicator queue, failing like a recycled instance after ``after`` sends (once; sends run in parallel)."""
 
     def __init__(self, queue: Any, after: int) -> None:
         self.queue, self.after, self.crashed = queue, after, False
+        self.lock = threading.Lock()
 
     def send(self, message: JobMessage, *, delay_seconds: int = 0) -> None:
-        if message.kind == "tenant" and not self.crashed and self.after == 0:
-            self.crashed = True
+        with self.lock:
+            crash = message.kind == "tenant" and not self.crashed and self.after == 0
+            self.crashed = self.crashed or crash
+            self.after -= 1
+        if crash:
             raise ConnectionResetError("the instance went away mid fan-out")
-        self.after -= 1
         self.queue.send(message, delay_seconds=delay_seconds)
 
 
 def test_a_fan_out_that_crashes_halfway_is_retried_and_converges(services: Services, emulator: EmulatorInfo) -> None:
-    # GIVEN six tenants and a fan-out that dies after queueing three of them
+    # GIVEN six tenants and a fan-out whose fourth queue send fails
     tenants = [indicator_tenant(emulator, services, roles=ONLY_OWN) for _ in range(6)]
     wanted = hashes(20)
     job = start(services, "push", tenants, indicators=wanted)
