@@ -115,6 +115,9 @@ class IndicatorService:
                 adding=len(plan.creates),
                 limit=self._max_active,
             )
+        # Audited before the first write: a change never happens without its record (a failed audit write
+        # fails the run before Defender is touched, and the retry plans again).
+        self._record_plan(tenant, work, plan)
         try:
             self._remove(tenant, plan)
         except DefenderNotFoundError:  # BatchDelete is all or nothing: someone removed one meanwhile; look again
@@ -122,7 +125,10 @@ class IndicatorService:
             self._remove(tenant, plan)
         failures = self._import(tenant, [*plan.creates, *(u.wanted for u in plan.updates)])
         result = _result(tenant, plan, "done", applied=True, failures=failures)
-        self._record(tenant, work, plan, result, failures)
+        if failures:
+            lines = [f"failed {key_text(k)}: {reason}" for k, reason in failures.items()]
+            self._audit.record(tenant.tenant_id, job_id=work.job_id, caller=work.requested_by, kind=work.kind,
+                               outcome="failed", detail=summary(result), changes=lines)  # fmt: skip
         return result
 
     def _remove(self, tenant: Tenant, plan: TenantPlan) -> None:
@@ -140,18 +146,13 @@ class IndicatorService:
                     failures[indicator.key] = outcome.reason or "refused without a reason"
         return failures
 
-    def _record(
-        self, tenant: Tenant, work: Work, plan: TenantPlan, result: TenantResult, failures: dict[Key, str]
-    ) -> None:
-        changes = [f"created {key_text(i.key)}" for i in plan.creates if i.key not in failures]
-        changes += [f"updated {key_text(u.wanted.key)}" for u in plan.updates if u.wanted.key not in failures]
-        changes += [f"removed {key_text(e.key)}" for e in plan.removes]
-        changes += [f"failed {key_text(k)}: {reason}" for k, reason in failures.items()]
-        outcome = "failed" if failures and len(failures) == len(plan.creates) + len(plan.updates) else "accepted"
-        self._audit.record(
-            tenant.tenant_id, job_id=work.job_id, caller=work.requested_by, kind=work.kind, outcome=outcome,
-            detail=summary(result), changes=changes,
-        )  # fmt: skip
+    def _record_plan(self, tenant: Tenant, work: Work, plan: TenantPlan) -> None:
+        changes = [f"create {key_text(i.key)}" for i in plan.creates]
+        changes += [f"update {key_text(u.wanted.key)} ({', '.join(u.fields)})" for u in plan.updates]
+        changes += [f"remove {key_text(e.key)}" for e in plan.removes]
+        detail = f"create {len(plan.creates)}, update {len(plan.updates)}, remove {len(plan.removes)}"
+        self._audit.record(tenant.tenant_id, job_id=work.job_id, caller=work.requested_by, kind=work.kind,
+                           outcome="accepted", detail=detail, changes=changes)  # fmt: skip
 
 
 def _result(

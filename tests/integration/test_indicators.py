@@ -64,7 +64,7 @@ def test_push_to_every_allowing_tenant_then_a_second_push_writes_nothing(
         ("indicators-push", "accepted", f"indicator job {job.job_id}")
     }
     lines = [line for record in audit for line in record.indicators.splitlines()]
-    assert sorted(lines) == sorted(f"created FileSha256:{i.value}" for i in wanted)
+    assert sorted(lines) == sorted(f"create FileSha256:{i.value}" for i in wanted)
     # WHEN the same set is pushed again THEN each tenant gets one list call and no write at all
     again = start(services, "push", None, indicators=wanted)
     run_jobs(services)

@@ -39,7 +39,8 @@ def test_a_push_is_batched_by_the_import_limit_and_a_second_push_writes_nothing(
     assert (result.status, result.created, api.calls["list"], api.calls["import"]) == ("done", 1200, 1, 3)
     assert len(audit.records) == 1
     assert len(audit.records[0]["changes"]) == 1200
-    assert audit.records[0]["changes"][0] == f"created FileSha256:{1:064x}"
+    assert audit.records[0]["changes"][0] == f"create FileSha256:{1:064x}"
+    assert audit.records[0]["detail"] == "create 1200, update 0, remove 0"
     # WHEN the same set is pushed again THEN it is one list call, no import, and no audit record
     again = service(api, audit).run(TENANT, Work("job2", "push", indicators=wanted))
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1200)
@@ -104,8 +105,9 @@ def test_defenders_refusal_of_one_indicator_is_reported_with_its_reason() -> Non
     result = service(api, audit).run(TENANT, Work("j", "push", indicators=hashes(3)))
     assert (result.created, result.failed) == (2, 1)
     assert result.details["failed"] == [f"FileSha256:{2:064x}: The tenant has reached the limit"]
-    assert audit.records[0]["outcome"] == "accepted"
-    assert f"failed FileSha256:{2:064x}: The tenant has reached the limit" in audit.records[0]["changes"]
+    # AND the audit holds the plan, written before the import, and then the refusal with its reason
+    assert [r["outcome"] for r in audit.records] == ["accepted", "failed"]
+    assert audit.records[1]["changes"] == [f"failed FileSha256:{2:064x}: The tenant has reached the limit"]
 
 
 def test_ownership_is_the_app_id_whatever_its_case() -> None:
