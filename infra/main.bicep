@@ -62,6 +62,9 @@ param sinks string = 'queue'
 @description('Queue of the queue sink.')
 param eventsQueueName string = 'defender-events'
 
+@description('Client-side limit of Microsoft Graph security calls per customer tenant per minute (Graph allows 150 per app per tenant on /security: docs/operations.md).')
+param graphCallsPerMinute string = '150'
+
 @description('Blob container of the archive sink.')
 param archiveContainerName string = 'defender-archive'
 
@@ -74,7 +77,7 @@ param webhookSecretName string = ''
 @description('Key Vault secret name of the HMAC key SOAR callers sign HTTP requests with; empty for function-key auth only.')
 param httpSigningSecretName string = 'http-signing-secret'
 
-@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard is never allowed by default).')
+@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard and triage are never allowed by default).')
 param defaultAllowedActions string = ''
 
 @description('More app settings, e.g. the tuning settings of docs/operations.md. Never put a secret value here.')
@@ -201,6 +204,7 @@ module functionApp './modules/functionapp.bicep' = {
     sweepSchedule: sweepSchedule
     sinks: sinks
     eventsQueueName: eventsQueueName
+    graphCallsPerMinute: graphCallsPerMinute
     archiveContainerName: archiveContainerName
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from shared.indicators.stores import BlobSetStore, QueueJobMessages, TableJobStore
     from shared.indicators.worker import IndicatorWorker
     from shared.ingest.change_source import ThrottleCounter
+    from shared.triage.service import TriageService
 
 Clock = Callable[[], datetime]
 
@@ -107,6 +109,7 @@ class Services:
     @cached_property
     def defender(self) -> DefenderClient:
         from shared.defender.client import DefenderClient
+        from shared.defender.rate_limit import RateLimiter, default_windows
         from shared.defender.transport import DefenderTransport
         from shared.ingest.change_source import counting_session
 
@@ -114,6 +117,7 @@ class Services:
             tokens=self.tokens,
             host_overrides=self.settings.host_overrides,
             session=counting_session(self.throttles),
+            limiter=RateLimiter(time.time, default_windows(self.settings.graph_calls_per_minute)),
         )
         return DefenderClient(transport=transport)
 
@@ -192,6 +196,14 @@ class Services:
             default_allowed=self.settings.default_allowed_actions,
         )
 
+    def triage_service(self) -> TriageService:
+        """Graph alert and incident writes and MDE machine tags over the same transport (tokens, limits)."""
+        from shared.defender.triage_client import TriageClient
+        from shared.triage.service import TriageService
+
+        writes = TriageClient(transport=self.defender.transport)
+        return TriageService(graph=writes, machines=self.defender, tags=writes)
+
     def http_api(self, *, verify_signatures: bool = True) -> HttpApi:
         """The action routes. ``verify_signatures=False`` is the operator CLI's: signing authenticates remote
         callers, and an operator already holds the storage and Key Vault access it stands in for."""
@@ -205,6 +217,7 @@ class Services:
         self.storage.ensure(tables=(AUDIT_TABLE, IDEMPOTENCY_TABLE))
         return HttpApi(
             service=self.action_service(),
+            triage=self.triage_service(),
             audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
             idempotency=TableIdempotencyStore(self.storage.table(IDEMPOTENCY_TABLE)),
             jobs=self.job_queue,

@@ -7,9 +7,8 @@
   session (per xdist worker); yields its ``EmulatorInfo``. ``emulator_env`` puts the emulator's client
   environment (CA bundle, managed identity endpoint, host overrides) into ``os.environ`` for one test.
 - ``private_emulator``: an emulator of a module's own. A module that moves the emulated clock
-  (``/_emulator/time/advance``) must use it (override ``emulator`` with it): alerts are stamped with the
-  emulated clock, and a shared emulator running ahead of real time would hide new alerts from other
-  modules' workers, which read up to their own (real) ``now - settle``.
+  (``/_emulator/time/advance``) must use it (override ``emulator`` with it): advancing ages every tenant's
+  data, and versions other modules' workers already delivered would reappear with aged time stamps.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from emulator.defender.indicator_book import Creator, IndicatorBook, IndicatorRe
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.mde import read_json
 from emulator.defender.odata import Schema
-from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.paging import CollectionRules, envelope, query
 from emulator.defender.pipeline import Ctx
 
 if TYPE_CHECKING:
@@ -60,8 +60,9 @@ def _creator(ctx: Ctx) -> Creator:
 
 async def list_indicators(ctx: Ctx) -> web.Response:
     records = ctx.data.indicators.visible(ctx.caller.app_id, all_indicators=_all(ctx), now=ctx.now)
-    page, next_link = select(ctx.request, records, _RULES, ctx.state.settings.alerts_page_size)
-    return json_response(envelope(ctx.context("Indicators"), page, next_link, lambda r: r))
+    size = ctx.state.settings.alerts_page_size
+    page = query(ctx.request, records, _RULES, size, host=ctx.config.host)
+    return json_response(envelope(ctx.context("Indicators"), page.items, page.next_link, page.shape, count=page.count))
 
 
 async def submit_indicator(ctx: Ctx) -> web.Response:

@@ -41,6 +41,7 @@ param usgovCredential string = ''
 param sweepSchedule string
 param sinks string
 param eventsQueueName string
+param graphCallsPerMinute string = '150'
 param archiveContainerName string
 param webhookUrl string = ''
 param webhookSecretName string = ''
@@ -130,6 +131,7 @@ var relaySettings = {
   RELAY_SINKS: sinks
   RELAY_EVENTS_QUEUE: eventsQueueName
   RELAY_ARCHIVE_CONTAINER: archiveContainerName
+  RELAY_GRAPH_CALLS_PER_MINUTE: graphCallsPerMinute
 }
 
 // Optional settings are left out when empty, so the code's own defaults apply (an empty string would

@@ -15,6 +15,8 @@ import argparse
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
+from shared.triage import fields
+
 PLUGIN_GROUP = "defender_relay.cli"
 HANDLER_PACKAGE = "shared.cli."
 
@@ -62,7 +64,9 @@ def build_parser() -> _Parser:
     _add_tenant_commands(sub)
     _add_health_commands(sub)
     _add_sweep_commands(sub)
+    _add_migrate_command(sub)
     _add_action_commands(sub)
+    _add_triage_commands(sub)
     _add_indicator_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
@@ -89,11 +93,25 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     tsub = tenants.add_subparsers(title="tenant commands", metavar="ACTION", required=True, parser_class=_Parser)
     mod = "shared.cli.tenants_cmd"
     p = _command(tsub, "add", f"{mod}:add", "register a customer tenant (or update it)")
-    p.add_argument("tenant_id", help="the customer's tenant id (GUID)")
+    p.add_argument("tenant_id", help="the customer's tenant id (GUID), or a domain of it (looked up once)")
     p.add_argument("--name", dest="display_name", help="display name (default: the tenant id)")
     p.add_argument("--cloud", default="commercial", help="commercial | gcc | gcc-high | dod")
     p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")
-    p.add_argument("--feeds", help="comma list: mde-alerts,xdr-incidents (default: mde-alerts)")
+    p.add_argument(
+        "--feeds",
+        help="comma list of graph-alerts, graph-incidents (the default: both), mde-alerts, xdr-incidents "
+        "(these two stop working on 2027-02-01)",
+    )
+    p.add_argument(
+        "--expand-incident-alerts",
+        action="store_true",
+        help="graph-incidents: ask for $expand=alerts (off by default: large tenants have seen 500s with it)",
+    )
+    p.add_argument(
+        "--service-sources",
+        help="graph-alerts: only these serviceSource values, comma list (default: all), "
+        "e.g. microsoftDefenderForEndpoint,microsoftDefenderForOffice365",
+    )
     p.add_argument("--actions", help="comma list of allowed response actions (default: the app setting)")
     p.add_argument("--disabled", action="store_true", help="register it disabled")
     p = _command(tsub, "list", f"{mod}:list_", "list registered tenants with their health")
@@ -121,6 +139,26 @@ def _add_health_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     group.add_argument("--all", action="store_true", help="check every enabled tenant")
 
 
+MIGRATE_HELP = """\
+Microsoft retires the MDE and XDR APIs on 2027-02-01 (MC1220762): mde-alerts and xdr-incidents stop then.
+migrate moves a tenant to graph-alerts / graph-incidents, starting where the old feeds stand, so nothing
+is lost or repeated across the switch. A tenant whose Graph token lacks SecurityAlert.Read.All /
+SecurityIncident.Read.All is not moved: its admin must consent again (--report says who, with the link).
+"""
+
+
+def _add_migrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _command(
+        sub, "migrate", "shared.cli.migrate_cmd:migrate", "move tenants from the retiring MDE/XDR feeds to Graph"
+    )
+    p.epilog = MIGRATE_HELP
+    p.add_argument("--report", action="store_true", help="readiness of every enabled tenant; changes nothing")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    group.add_argument("--all", action="store_true", help="every enabled tenant that is ready")
+    p.add_argument("--dry-run", action="store_true", help="check and show what would move; change nothing")
+
+
 def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "sweep", "shared.cli.sweep_cmd:sweep", "run one sweep in-process (enqueue, then drain)")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit (required)")
@@ -129,7 +167,7 @@ def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
     p.add_argument("--since", required=True, help="start (ISO date or date-time, UTC)")
     p.add_argument("--until", help="end (ISO date or date-time, UTC; default: now)")
-    p.add_argument("--feed", help="only this feed (mde-alerts | xdr-incidents)")
+    p.add_argument("--feed", help="only this feed (graph-alerts | graph-incidents | mde-alerts | xdr-incidents)")
 
 
 ACTION_HELP = {
@@ -154,7 +192,7 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = same action)")
         p.add_argument("--wait", action="store_true", help="follow the action until it reaches a final state")
         if name == "isolate":
-            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective")
+            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective | UnManagedDevice")
         if name == "scan":
             p.add_argument("--scan-type", default="Quick", help="Quick | Full")
         if name == "stop-and-quarantine":
@@ -210,3 +248,63 @@ def _add_indicator_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
     p = _command(isub, "status", f"{mod}:status", "an indicator job's progress and per-tenant outcomes")
     p.add_argument("--job", dest="job_id", required=True, help="job id (from push, sync, drift or remove)")
+
+
+TRIAGE_HELP = """\
+Triage writes to Microsoft Graph (alerts, incidents) and Defender for Endpoint (machine tags) for tenants
+whose allow-list names `triage`. Values are Graph's (camelCase) and checked against each write's page:
+alert status new | inProgress | resolved; incident status active | resolved | redirected; determinations
+differ between alerts (clean, insufficientData) and incidents (notMalicious, notEnoughDataToValidate).
+"""
+
+
+def _group(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -> argparse._SubParsersAction[_Parser]:
+    group = sub.add_parser(name, help=text, description=text, epilog=TRIAGE_HELP)
+    _common(group)
+    return group.add_subparsers(title=f"{name} commands", metavar="ACTION", required=True, parser_class=_Parser)
+
+
+def _triage_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the first answer)")
+
+
+def _changes(p: argparse.ArgumentParser, statuses: tuple[str, ...], determinations: tuple[str, ...]) -> None:
+    p.add_argument("--status", help=" | ".join(statuses))
+    p.add_argument("--classification", help=" | ".join(fields.CLASSIFICATIONS))
+    p.add_argument("--determination", help=" | ".join(determinations))
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--assigned-to", help="the owner (free text, e.g. a UPN)")
+    owner.add_argument("--unassign", action="store_true", help="clear the owner")
+
+
+def _item_command(group: argparse._SubParsersAction[_Parser], name: str, handler: str, text: str, item: str) -> _Parser:
+    p = _command(group, name, handler, text)
+    p.add_argument(f"{item}_id", metavar=f"{item.upper()}_ID")
+    _triage_common(p)
+    if name == "comment":
+        p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    return p
+
+
+def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    mod = "shared.cli.triage_cmd"
+    alerts = _group(sub, "alert", "triage alerts (Microsoft Graph alerts_v2)")
+    p = _command(alerts, "update", f"{mod}:alert_update", "update one alert, or many in one batch")
+    p.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="one or more alert ids (more: one batch request)")
+    _triage_common(p)
+    _changes(p, fields.ALERT_STATUSES, fields.ALERT_DETERMINATIONS)
+    p.add_argument("--comment", help="also add this comment to each alert (sent as a batch)")
+    _item_command(alerts, "comment", f"{mod}:alert_comment", "add a comment to an alert", "alert")
+    incidents = _group(sub, "incident", "triage incidents (Microsoft Graph security incidents)")
+    p = _item_command(incidents, "update", f"{mod}:incident_update", "update an incident", "incident")
+    _changes(p, fields.INCIDENT_STATUSES, fields.INCIDENT_DETERMINATIONS)
+    p.add_argument("--tags", help="comma list that replaces the incident's custom tags ('' clears them)")
+    _item_command(incidents, "comment", f"{mod}:incident_comment", "add a comment to an incident", "incident")
+    machines = _group(sub, "machine", "machine tags (Defender for Endpoint)")
+    p = _command(machines, "tag", f"{mod}:machine_tag", "add or remove a machine tag")
+    _triage_common(p)
+    p.add_argument("--machine", dest="machine_id", required=True, help="machine id, exact DNS name or IP")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--add", metavar="TAG", help="add this tag")
+    which.add_argument("--remove", metavar="TAG", help="remove this tag")

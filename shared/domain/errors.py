@@ -27,7 +27,8 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
         ├── ActionConflictError        400 ActiveRequestAlreadyExists
         │   └── PendingActionError     ... with the pending action looked up (``pending_action``); HTTP 409
         ├── ThrottledError             429 with ``retry_at`` (a long wait: hand the job back to the queue)
-        └── DefenderUnavailableError   5xx / connection errors after bounded retries
+        ├── DefenderUnavailableError   5xx / connection errors after bounded retries
+        └── UpstreamRejectedError      400 to a triage write the relay had checked (the service's reason); HTTP 422
 """
 
 from __future__ import annotations
@@ -233,3 +234,10 @@ class ThrottledError(DefenderError):
 
 class DefenderUnavailableError(DefenderError):
     kind = "unavailable"
+
+
+class UpstreamRejectedError(DefenderError):
+    """The service answered 400 to a write whose values the relay had already checked: the caller can change
+    them (the message carries the service's reason), so it is not the relay's fault (502)."""
+
+    kind = "rejected"

@@ -6,7 +6,9 @@ are rows of ``shared.http.routes.ROUTES`` (so the OpenAPI document lists them) b
 than by ``HttpApi``: they read the registry and checkpoints, never Defender, and write no audit record.
 
 Health answers "what do I tell the customer?": the last check or job outcome, the error and its
-remedy, and per feed how far events have been delivered (the checkpoint cursor).
+remedy, and per feed how far events have been delivered (the checkpoint cursor). A tenant still on a
+feed whose API Microsoft retires (``mde-alerts``, ``xdr-incidents``: 2027-02-01) carries
+``retiringFeeds`` (feed, date, replacement, the ``migrate`` command) and a ``warnings`` line for each.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.catalogue import retiring
 from shared.domain.tenant import Tenant, TenantHealth
 from shared.http.api import ApiRequest, ApiResponse, problem_response
 from shared.http.inputs import check_query, parse_guid
@@ -23,6 +26,7 @@ from shared.http.problems import problem_from_error
 from shared.http.routes import Route
 from shared.http.signing import SignatureVerifier
 from shared.ingest.checkpoint_table import CheckpointStore
+from shared.tenants.readiness import migrate_command, retirement_warnings
 
 logger = logging.getLogger("defender_relay.http")
 
@@ -46,7 +50,8 @@ class TenantsApi:
     def list_tenants(self) -> dict[str, Any]:
         tenants = [tenant_summary(t, h) for t, h in self._registry.list_with_health()]
         failing = sum(1 for t in tenants if t["status"] not in ("ok", "unknown"))
-        return {"tenants": tenants, "count": len(tenants), "failing": failing}
+        on_retiring = sum(1 for t in tenants if t["retiringFeeds"])
+        return {"tenants": tenants, "count": len(tenants), "failing": failing, "onRetiringFeeds": on_retiring}
 
     def health(self, tenant_id: str) -> dict[str, Any]:
         tenant = self._registry.get(tenant_id)
@@ -89,6 +94,9 @@ def tenant_summary(tenant: Tenant, health: TenantHealth) -> dict[str, Any]:
         "consecutiveFailures": health.consecutive_failures,
         "error": {"kind": health.last_error_kind, "message": health.last_error_message,
                   "remedy": health.last_error_remedy} if failing else None,
+        "retiringFeeds": [{"feed": spec.name, "retiresOn": str(spec.retires_on), "replacement": spec.successor,
+                           "command": migrate_command(tenant)} for spec in retiring(tenant.feeds)],
+        "warnings": retirement_warnings(tenant),
     }  # fmt: skip
 
 

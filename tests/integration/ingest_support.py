@@ -20,7 +20,12 @@ from shared.ingest.sweep import run_sweep
 from shared.platform.settings import Settings
 from shared.platform.storage import JOBS_QUEUE, StorageClients
 
-FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
+FULL_ROLES = {
+    "mde": ["Alert.Read.All", "Machine.Read.All"],
+    "xdr": ["Incident.Read.All"],
+    "graph": ["SecurityAlert.Read.All", "SecurityIncident.Read.All"],
+}
+GRAPH_FEEDS = frozenset({"graph-alerts", "graph-incidents"})
 CLOUD_REGIONS = [
     ("commercial", "auto"),
     ("commercial", "eu"),
@@ -123,12 +128,31 @@ def add_tenants(
     return tenants
 
 
-def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
-    """Every version the emulator produced for these tenants, as relay dedup keys (time normalised)."""
+def ground_truth(
+    emulator: EmulatorInfo, tenant_ids: Iterable[str], *, api: str = "mde", readable_only: bool = True
+) -> set[str]:
+    """Every version the emulator produced for these tenants on one API (``mde``: MDE alerts and XDR incidents;
+    ``graph``: Graph alerts and incidents) that a request could read, as relay dedup keys (time normalised).
+
+    A version replaced before any request could read it (``"readable": false``) was never observable;
+    ``readable_only=False`` lists those too (the API's whole history).
+    """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
-    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
-    keys |= {_key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]}
+    if api == "graph":
+        alerts, incidents, time_field, incident_id = "graph_alerts", "graph_incidents", "lastUpdateDateTime", "id"
+    else:
+        alerts, incidents, time_field, incident_id = "alerts", "incidents", "lastUpdateTime", "incidentId"
+    keys = {
+        _key(a["tenant_id"], "alert", a["id"], a[time_field])
+        for a in truth[alerts]
+        if a["readable"] or not readable_only
+    }
+    keys |= {
+        _key(i["tenant_id"], "incident", str(i[incident_id]), i[time_field])
+        for i in truth[incidents]
+        if i["readable"] or not readable_only
+    }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
@@ -191,6 +215,6 @@ def api_calls_by_tenant_feed(emulator: EmulatorInfo, tenant_ids: Iterable[str]) 
     for key, count in counters(emulator)["api_calls"].items():
         tenant_id, _, route = key.partition("|")
         if tenant_id in wanted:
-            feed = "xdr-incidents" if "incident" in route else "mde-alerts"
+            feed = route if route.startswith("graph-") else "xdr-incidents" if "incident" in route else "mde-alerts"
             calls[(tenant_id, feed)] = calls.get((tenant_id, feed), 0) + int(count)
     return calls

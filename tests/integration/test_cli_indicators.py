@@ -22,7 +22,8 @@ def customer(relay: Relay, roles: list[str], *, actions: str = "indicators") -> 
     tenant_id = str(uuid.uuid4())
     body = {"tenant_id": tenant_id, "display_name": f"Customer {tenant_id[:6]}", "roles": {"mde": roles}}
     assert emulator.control("POST", "/tenants", json=body).status_code == 201
-    result = relay.run("tenants", "add", tenant_id, "--name", body["display_name"], "--actions", actions)
+    result = relay.run("tenants", "add", tenant_id, "--name", body["display_name"], "--actions", actions,
+                       "--feeds", "mde-alerts")  # fmt: skip
     assert result.code == 0, result.err
     return tenant_id
 

@@ -114,6 +114,7 @@ def test_each_mde_alert_has_a_graph_twin_and_updates_show_on_both(
     assert {
         "tenant_id": tenant, "id": target["id"], "providerAlertId": target["id"],
         "serviceSource": "microsoftDefenderForEndpoint", "lastUpdateDateTime": patched["lastUpdateTime"],
+        "readable": True,
     } in truth  # fmt: skip
 
 

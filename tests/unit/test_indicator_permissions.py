@@ -9,8 +9,11 @@ from shared.tenants.check import probes_for
 from shared.tenants.permissions import required_roles
 
 DEFAULT = frozenset(DEFAULT_ALLOWED_ACTIONS)
-PLAIN = Tenant("11111111-1111-1111-1111-111111111111", "Contoso")
-WITH_INDICATORS = Tenant("22222222-2222-2222-2222-222222222222", "Fabrikam", allowed_actions=frozenset({INDICATORS}))
+ALERTS = frozenset({"mde-alerts"})  # one MDE feed, so the MDE roles below are the feed's and the indicators'
+PLAIN = Tenant("11111111-1111-1111-1111-111111111111", "Contoso", feeds=ALERTS)
+WITH_INDICATORS = Tenant(
+    "22222222-2222-2222-2222-222222222222", "Fabrikam", feeds=ALERTS, allowed_actions=frozenset({INDICATORS})
+)
 
 
 def test_indicators_are_off_by_default_and_need_ti_readwrite_only_where_allowed() -> None:
