@@ -25,17 +25,21 @@ var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
   eventsQueueName
+  'indicator-jobs'
+  'indicator-jobs-poison'
 ]
 var tableNames = [
   'tenants'
   'checkpoints'
   'audit'
   'idempotency'
+  'indicatorjobs'
 ]
 var containerNames = [
   deploymentContainerName
   'defender-payloads'
   archiveContainerName
+  'indicator-sets'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

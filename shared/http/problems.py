@@ -64,6 +64,7 @@ PROBLEM_TYPES: Final = frozenset(
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
         "audit-unavailable", "not-configured", "internal", "upstream-rejected", "idempotency-key-required",
+        "job-not-found",
     }
 )  # fmt: skip
 

@@ -6,7 +6,9 @@ XDR API) carries ``Incident.Read.All`` (docs/microsoft-apis.md §Token audience 
 action read machines, so any allowed action also needs ``Machine.Read.All``; cancel needs any Machine.*
 action role, which an allowed action already brings. A tenant whose allow-list names ``triage`` also needs
 the Graph write roles (``SecurityAlert.ReadWrite.All``, ``SecurityIncident.ReadWrite.All``) and
-``Machine.ReadWrite.All`` for machine tags (shared/domain/catalogue.py ``TRIAGE_ROLES``).
+``Machine.ReadWrite.All`` for machine tags (shared/domain/catalogue.py ``TRIAGE_ROLES``). A tenant whose
+allow-list names ``indicators`` needs ``Ti.ReadWrite`` (only the indicators this app created;
+``Ti.ReadWrite.All`` also does, docs/microsoft-apis.md §Indicators); other tenants are never asked for it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, LOOKUP_ROLE, TRIAGE, TRIAGE_ROLES
+from shared.domain.catalogue import (
+    ACTIONS_BY_NAME,
+    EXPLICIT_ONLY,
+    FEED_SPECS,
+    INDICATOR_ROLE,
+    INDICATORS,
+    LOOKUP_ROLE,
+    TRIAGE,
+    TRIAGE_ROLES,
+)
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.tenant import Tenant
 
@@ -37,6 +48,8 @@ def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Reso
     if TRIAGE in allowed:
         for resource, roles in TRIAGE_ROLES.items():
             needed.setdefault(resource, set()).update(roles)
+    if INDICATORS in allowed:  # only for tenants that allow indicators; Ti.ReadWrite.All also satisfies it
+        needed.setdefault("mde", set()).add(INDICATOR_ROLE)
     return {resource: frozenset(roles) for resource, roles in needed.items()}
 
 
