@@ -62,6 +62,9 @@ param sinks string = 'queue'
 @description('Queue of the queue sink.')
 param eventsQueueName string = 'defender-events'
 
+@description('Client-side limit of Microsoft Graph security calls per customer tenant per minute (Graph allows 150 per app per tenant on /security: docs/operations.md).')
+param graphCallsPerMinute string = '150'
+
 @description('Blob container of the archive sink.')
 param archiveContainerName string = 'defender-archive'
 
@@ -99,7 +102,7 @@ param auditRetentionDays int = 400
 @description('NCRONTAB (6 fields, UTC) of the retention purge (expired idempotency keys, replay records, old audit records).')
 param purgeSchedule string = '0 7 * * * *'
 
-@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard is never allowed by default).')
+@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard and triage are never allowed by default).')
 param defaultAllowedActions string = ''
 
 @description('More app settings, e.g. the tuning settings of docs/operations.md. Never put a secret value here.')
@@ -226,6 +229,7 @@ module functionApp './modules/functionapp.bicep' = {
     sweepSchedule: sweepSchedule
     sinks: sinks
     eventsQueueName: eventsQueueName
+    graphCallsPerMinute: graphCallsPerMinute
     archiveContainerName: archiveContainerName
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName

@@ -6,7 +6,7 @@ a path no key matches is 404 (``pipeline.Router``).
 
 from __future__ import annotations
 
-from emulator.defender import action_handlers, mde, mde_related, tvm, xdr
+from emulator.defender import action_handlers, indicators, machine_tags, mde, mde_related, tvm, xdr
 from emulator.defender.machine_actions import ACTIONS, CANCEL_PERMISSIONS
 from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
@@ -89,6 +89,10 @@ ROUTES: dict[tuple[str, ...], Route] = {
     ("machines", "*", "software"): _route(
         "software", "software", "mde", GET=(tvm.machine_software, _fixed(SOFTWARE_READ))
     ),
+    # add-or-remove-machine-tags: the machines family (100/min, 1,500/h on the page).
+    ("machines", "*", "tags"): _route(
+        "machines", "machines", "mde", POST=(machine_tags.tag_machine, _fixed(machine_tags.TAG_ROLES))
+    ),
     **_ACTION_ROUTES,
     ("machineactions",): _route(
         "machineactions", "machineactions", "mde", GET=(action_handlers.list_actions, _fixed(MACHINE_READ))
@@ -109,5 +113,28 @@ ROUTES: dict[tuple[str, ...], Route] = {
         families={"PATCH": "incident-update"},
         GET=(xdr.get_incident, _fixed(INCIDENT_READ)),
         PATCH=(xdr.update_incident, _fixed(INCIDENT_WRITE)),
+    ),
+    # Indicators (emulator/defender/indicators.py): import and BatchDelete have their own, lower limits.
+    ("indicators",): _route(
+        "indicators",
+        "indicators",
+        "mde",
+        GET=(indicators.list_indicators, _fixed(indicators.TI_ROLES)),
+        POST=(indicators.submit_indicator, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "*"): _route(
+        "indicators", "indicators", "mde", DELETE=(indicators.delete_indicator, _fixed(indicators.TI_ROLES))
+    ),
+    ("indicators", "import"): _route(
+        "indicators-import",
+        "indicators-import",
+        "mde",
+        POST=(indicators.import_indicators, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "batchdelete"): _route(
+        "indicators-batchdelete",
+        "indicators-batchdelete",
+        "mde",
+        POST=(indicators.batch_delete, _fixed(indicators.TI_ROLES)),
     ),
 }

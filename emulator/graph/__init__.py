@@ -22,6 +22,7 @@ from emulator.graph.control import graph_control_routes
 from emulator.graph.hosts import GRAPH_HOSTS
 from emulator.graph.pipeline import GraphHostApp, GraphState, graph_limits
 from emulator.graph.routes import ROUTES
+from emulator.graph.writes import with_writes
 
 __all__ = ["GraphService"]
 
@@ -50,7 +51,7 @@ class GraphService:
         config = GRAPH_HOSTS.get(host)
         if config is None:
             raise ValueError(f"not a Graph host: {host!r} (known: {', '.join(GRAPH_HOSTS)})")
-        return GraphHostApp(self.state, config, ROUTES).build()
+        return GraphHostApp(self.state, config, with_writes(ROUTES)).build()
 
     def control_routes(self) -> list[web.RouteDef]:
         return graph_control_routes(self.state)

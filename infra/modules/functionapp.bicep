@@ -41,6 +41,7 @@ param usgovCredential string = ''
 param sweepSchedule string
 param sinks string
 param eventsQueueName string
+param graphCallsPerMinute string = '150'
 param archiveContainerName string
 param webhookUrl string = ''
 param webhookSecretName string = ''
@@ -142,6 +143,7 @@ var relaySettings = {
   RELAY_SINKS: sinks
   RELAY_EVENTS_QUEUE: eventsQueueName
   RELAY_ARCHIVE_CONTAINER: archiveContainerName
+  RELAY_GRAPH_CALLS_PER_MINUTE: graphCallsPerMinute
   RELAY_HTTP_AUTH: httpAuth
   RELAY_PARTNER_TENANT_ID: partnerTenantId
   RELAY_AUDIT_RETENTION_DAYS: string(auditRetentionDays)

@@ -25,6 +25,8 @@ var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
   eventsQueueName
+  'indicator-jobs'
+  'indicator-jobs-poison'
 ]
 var tableNames = [
   'tenants'
@@ -32,11 +34,13 @@ var tableNames = [
   'audit'
   'idempotency'
   'callers'
+  'indicatorjobs'
 ]
 var containerNames = [
   deploymentContainerName
   'defender-payloads'
   archiveContainerName
+  'indicator-sets'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

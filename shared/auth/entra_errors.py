@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.domain.catalogue import API_NAMES, ApiResource
 from shared.domain.clouds import CloudEndpoints, consent_link
 from shared.domain.errors import (
     AuthError,
@@ -78,18 +79,24 @@ def not_consented_error(tenant: Tenant, app: AppSettings) -> NotConsentedError:
     )
 
 
-def no_roles_error(tenant: Tenant, app: AppSettings) -> NotConsentedError:
+def no_roles_error(tenant: Tenant, app: AppSettings, resource: ApiResource = "mde") -> NotConsentedError:
+    """A token without roles: never consented, or (for Graph) consented before the partner app asked for
+    the Graph permissions, which a customer must consent to again (docs/onboarding.md "Re-consent")."""
     link = consent_link(app.family, app.client_id)
+    api = API_NAMES[resource]
     return NotConsentedError(
-        f"tenant {tenant.tenant_id} ({tenant.display_name}): admin consent not granted for application "
-        "permissions (the token has no roles)",
+        f"tenant {tenant.tenant_id} ({tenant.display_name}): admin consent not granted for the {api} "
+        "application permissions (the token has no roles)",
         tenant_id=tenant.tenant_id,
-        remedy=f"a Global Administrator of the tenant must grant admin consent: {link}",
+        remedy=f"a Global Administrator of the tenant must grant admin consent (again, if the partner app has "
+        f"asked for new permissions since): {link}",
     )
 
 
-def missing_roles_error(tenant: Tenant, resource: str, missing: list[str], app: AppSettings) -> MissingRolesError:
-    api = "WindowsDefenderATP" if resource == "mde" else "Microsoft Threat Protection"
+def missing_roles_error(
+    tenant: Tenant, resource: ApiResource, missing: list[str], app: AppSettings
+) -> MissingRolesError:
+    api = API_NAMES[resource]
     link = consent_link(app.family, app.client_id)
     return MissingRolesError(
         f"tenant {tenant.tenant_id} ({tenant.display_name}): the token lacks {', '.join(missing)}",

@@ -37,13 +37,14 @@ from shared.auth.entra_errors import (
     no_roles_error,
     unknown_tenant_error,
 )
+from shared.domain.catalogue import API_NAMES, ApiResource, missing_roles
 from shared.domain.clouds import AppFamily, CloudEndpoints, endpoints_for, is_overridden, rewrite_url
 from shared.domain.errors import AuthError, CredentialError, TokenServiceError
 from shared.domain.tenant import Tenant
 from shared.platform.secrets import SecretReader, SecretUnavailableError, secret_reader_from_settings
 from shared.platform.settings import AppSettings, Settings
 
-Resource = Literal["mde", "xdr"]
+Resource = ApiResource  # mde, xdr or graph: one token (and one audience) each
 _HTTP_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for MSAL's own session
 
 
@@ -91,9 +92,9 @@ class TokenProvider:
             "cache" if result.get("token_source") == "cache" else "identity_provider"
         )
         if source == "identity_provider":
-            _check_new_token(claims, tenant, endpoints.audiences(resource), app_settings)
+            _check_new_token(claims, tenant, resource, endpoints.audiences(resource), app_settings)
         roles = frozenset(claims.get("roles") or ())
-        missing = set(required_roles) - roles
+        missing = missing_roles(required_roles, roles)  # a broader role (Ti.ReadWrite.All) counts too
         if missing:
             raise missing_roles_error(tenant, resource, sorted(missing), app_settings)
         expires_on = int(claims.get("exp") or time.time() + int(result.get("expires_in", 0)))
@@ -208,7 +209,9 @@ def _claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _check_new_token(claims: dict[str, Any], tenant: Tenant, audiences: frozenset[str], app: AppSettings) -> None:
+def _check_new_token(
+    claims: dict[str, Any], tenant: Tenant, resource: Resource, audiences: frozenset[str], app: AppSettings
+) -> None:
     tid = str(claims.get("tid", "")).lower()
     if tid != tenant.tenant_id:
         raise AuthError(
@@ -218,12 +221,12 @@ def _check_new_token(claims: dict[str, Any], tenant: Tenant, audiences: frozense
         )
     if claims.get("aud") not in audiences:
         raise AuthError(
-            f"tenant {tenant.tenant_id}: token audience '{claims.get('aud')}' is not the Defender API",
+            f"tenant {tenant.tenant_id}: token audience '{claims.get('aud')}' is not the {API_NAMES[resource]} API",
             tenant_id=tenant.tenant_id,
             remedy="check the tenant's cloud and region",
         )
     if not claims.get("roles"):
-        raise no_roles_error(tenant, app)
+        raise no_roles_error(tenant, app, resource)
 
 
 def _unreachable(tenant: Tenant, exc: Exception) -> TokenServiceError:

@@ -23,9 +23,9 @@ ADMIN: Final = "Relay.Admin"
 APP_ROLES: Final[dict[str, str]] = {
     READ: "read: action status, machine lookup, audit records, tenants and their health, the OpenAPI document",
     RESPOND: "respond: machine actions (isolate, scan, restrict, collect, stop and quarantine) and cancel",
-    TRIAGE: "triage: alert and incident updates (reserved for the triage routes)",
+    TRIAGE: "triage: alert and incident updates and comments, the alert batch, machine tags",
     HUNT: "hunt: advanced hunting queries (reserved for the hunting routes)",
-    INDICATORS: "indicators: indicator pushes (reserved for the indicator routes)",
+    INDICATORS: "indicators: push, sync, drift and remove indicator jobs, their status, a tenant's indicators",
     ADMIN: "admin: on-demand sweeps and machine offboarding",
 }
 ALL_ROLES: Final = frozenset(APP_ROLES)

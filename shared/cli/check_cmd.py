@@ -9,6 +9,7 @@ from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
 from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
+from shared.domain.catalogue import MDE_XDR_RETIREMENT
 from shared.tenants.check import CheckResult, check_all
 from shared.tenants.store import TenantStore
 
@@ -75,3 +76,16 @@ def print_results(ctx: CliContext, results: list[CheckResult]) -> None:
         ctx.out.line(f"  what happened: {r.message}")
         if r.remedy:
             ctx.out.line(f"  what to do:    {r.remedy}")
+    warned = [r for r in results if r.warnings]
+    for r in warned:
+        ctx.out.line()
+        ctx.out.line(f"{r.tenant.display_name} ({r.tenant.tenant_id}): warning")
+        for warning in r.warnings:
+            ctx.out.line(f"  {warning}")
+    if warned:
+        ready = sum(1 for r in warned if r.graph_ready)
+        ctx.out.line()
+        ctx.out.line(
+            f"{len(warned)} tenant(s) on feeds that stop on {MDE_XDR_RETIREMENT}, {ready} of them ready for Graph: "
+            "`defender-relay migrate --report` lists what each needs"
+        )

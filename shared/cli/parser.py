@@ -15,6 +15,8 @@ import argparse
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
+from shared.triage import fields
+
 PLUGIN_GROUP = "defender_relay.cli"
 HANDLER_PACKAGE = "shared.cli."
 
@@ -63,7 +65,10 @@ def build_parser() -> _Parser:
     _add_caller_commands(sub)
     _add_health_commands(sub)
     _add_sweep_commands(sub)
+    _add_migrate_command(sub)
     _add_action_commands(sub)
+    _add_triage_commands(sub)
+    _add_indicator_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
         register(lambda name, handler, help_text: _plugin_command(sub, name, handler, help_text))
@@ -93,7 +98,21 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--name", dest="display_name", help="display name (default: the tenant id)")
     p.add_argument("--cloud", default="commercial", help="commercial | gcc | gcc-high | dod")
     p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")
-    p.add_argument("--feeds", help="comma list: mde-alerts,xdr-incidents (default: mde-alerts)")
+    p.add_argument(
+        "--feeds",
+        help="comma list of graph-alerts, graph-incidents (the default: both), mde-alerts, xdr-incidents "
+        "(these two stop working on 2027-02-01)",
+    )
+    p.add_argument(
+        "--expand-incident-alerts",
+        action="store_true",
+        help="graph-incidents: ask for $expand=alerts (off by default: large tenants have seen 500s with it)",
+    )
+    p.add_argument(
+        "--service-sources",
+        help="graph-alerts: only these serviceSource values, comma list (default: all), "
+        "e.g. microsoftDefenderForEndpoint,microsoftDefenderForOffice365",
+    )
     p.add_argument("--actions", help="comma list of allowed response actions (default: the app setting)")
     p.add_argument(
         "--tag",
@@ -148,6 +167,26 @@ def _add_health_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     group.add_argument("--all", action="store_true", help="check every enabled tenant")
 
 
+MIGRATE_HELP = """\
+Microsoft retires the MDE and XDR APIs on 2027-02-01 (MC1220762): mde-alerts and xdr-incidents stop then.
+migrate moves a tenant to graph-alerts / graph-incidents, starting where the old feeds stand, so nothing
+is lost or repeated across the switch. A tenant whose Graph token lacks SecurityAlert.Read.All /
+SecurityIncident.Read.All is not moved: its admin must consent again (--report says who, with the link).
+"""
+
+
+def _add_migrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _command(
+        sub, "migrate", "shared.cli.migrate_cmd:migrate", "move tenants from the retiring MDE/XDR feeds to Graph"
+    )
+    p.epilog = MIGRATE_HELP
+    p.add_argument("--report", action="store_true", help="readiness of every enabled tenant; changes nothing")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--tenant", dest="tenant_id", help="only this tenant")
+    group.add_argument("--all", action="store_true", help="every enabled tenant that is ready")
+    p.add_argument("--dry-run", action="store_true", help="check and show what would move; change nothing")
+
+
 def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "sweep", "shared.cli.sweep_cmd:sweep", "run one sweep in-process (enqueue, then drain)")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit (required)")
@@ -156,7 +195,7 @@ def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
     p.add_argument("--since", required=True, help="start (ISO date or date-time, UTC)")
     p.add_argument("--until", help="end (ISO date or date-time, UTC; default: now)")
-    p.add_argument("--feed", help="only this feed (mde-alerts | xdr-incidents)")
+    p.add_argument("--feed", help="only this feed (graph-alerts | graph-incidents | mde-alerts | xdr-incidents)")
 
 
 ACTION_HELP = {
@@ -181,7 +220,7 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = same action)")
         p.add_argument("--wait", action="store_true", help="follow the action until it reaches a final state")
         if name == "isolate":
-            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective")
+            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective | UnManagedDevice")
         if name == "scan":
             p.add_argument("--scan-type", default="Quick", help="Quick | Full")
         if name == "stop-and-quarantine":
@@ -198,3 +237,102 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "audit", f"{mod}:audit", "recent response-action audit records")
     p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
     p.add_argument("--limit", type=int, default=50, help="at most N records (newest first)")
+
+
+def _add_indicator_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``indicators push|sync|drift|remove|list|status`` (shared/cli/indicators_cmd.py, docs/indicators.md)."""
+    from shared.domain.indicator_values import INDICATOR_TYPES
+
+    text = "custom indicators across tenants: push, sync (with a dry run), drift, remove"
+    group = sub.add_parser("indicators", help=text, description=text)
+    _common(group)
+    isub = group.add_subparsers(title="indicator commands", metavar="ACTION", required=True, parser_class=_Parser)
+    mod = "shared.cli.indicators_cmd"
+
+    def targets(p: argparse.ArgumentParser) -> None:
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--all", action="store_true", help="every enabled tenant whose allow-list names indicators")
+        which.add_argument("--tenant", dest="tenant_id", action="append", help="this tenant (repeat for more)")
+        p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the same job)")
+        p.add_argument("--no-wait", action="store_true", help="queue the job and print its id (the app runs it)")
+
+    p = _command(isub, "push", f"{mod}:push", "add or update indicators from a file in the chosen tenants")
+    p.add_argument("--file", required=True, help="CSV or JSON file of indicators (docs/indicators.md)")
+    targets(p)
+    p = _command(isub, "sync", f"{mod}:sync", "make a baseline file the relay's indicators in each tenant")
+    p.add_argument("--baseline", required=True, help="CSV or JSON file: the wanted indicators")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan per tenant (add/update/remove), change nothing"
+    )
+    targets(p)
+    p = _command(isub, "drift", f"{mod}:drift", "per tenant, how the relay's indicators differ from a baseline")
+    p.add_argument("--baseline", required=True, help="CSV or JSON file: the wanted indicators")
+    targets(p)
+    p = _command(isub, "remove", f"{mod}:remove", "remove indicators by value (only ones the relay created)")
+    p.add_argument("--value", action="append", required=True, help="indicator value (repeat for more)")
+    p.add_argument("--type", choices=INDICATOR_TYPES, help="only indicators of this type (default: any type)")
+    targets(p)
+    p = _command(isub, "list", f"{mod}:list_", "the indicators the relay created in one tenant")
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p = _command(isub, "status", f"{mod}:status", "an indicator job's progress and per-tenant outcomes")
+    p.add_argument("--job", dest="job_id", required=True, help="job id (from push, sync, drift or remove)")
+
+
+TRIAGE_HELP = """\
+Triage writes to Microsoft Graph (alerts, incidents) and Defender for Endpoint (machine tags) for tenants
+whose allow-list names `triage`. Values are Graph's (camelCase) and checked against each write's page:
+alert status new | inProgress | resolved; incident status active | resolved | redirected; determinations
+differ between alerts (clean, insufficientData) and incidents (notMalicious, notEnoughDataToValidate).
+"""
+
+
+def _group(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -> argparse._SubParsersAction[_Parser]:
+    group = sub.add_parser(name, help=text, description=text, epilog=TRIAGE_HELP)
+    _common(group)
+    return group.add_subparsers(title=f"{name} commands", metavar="ACTION", required=True, parser_class=_Parser)
+
+
+def _triage_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the first answer)")
+
+
+def _changes(p: argparse.ArgumentParser, statuses: tuple[str, ...], determinations: tuple[str, ...]) -> None:
+    p.add_argument("--status", help=" | ".join(statuses))
+    p.add_argument("--classification", help=" | ".join(fields.CLASSIFICATIONS))
+    p.add_argument("--determination", help=" | ".join(determinations))
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--assigned-to", help="the owner (free text, e.g. a UPN)")
+    owner.add_argument("--unassign", action="store_true", help="clear the owner")
+
+
+def _item_command(group: argparse._SubParsersAction[_Parser], name: str, handler: str, text: str, item: str) -> _Parser:
+    p = _command(group, name, handler, text)
+    p.add_argument(f"{item}_id", metavar=f"{item.upper()}_ID")
+    _triage_common(p)
+    if name == "comment":
+        p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    return p
+
+
+def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    mod = "shared.cli.triage_cmd"
+    alerts = _group(sub, "alert", "triage alerts (Microsoft Graph alerts_v2)")
+    p = _command(alerts, "update", f"{mod}:alert_update", "update one alert, or many in one batch")
+    p.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="one or more alert ids (more: one batch request)")
+    _triage_common(p)
+    _changes(p, fields.ALERT_STATUSES, fields.ALERT_DETERMINATIONS)
+    p.add_argument("--comment", help="also add this comment to each alert (sent as a batch)")
+    _item_command(alerts, "comment", f"{mod}:alert_comment", "add a comment to an alert", "alert")
+    incidents = _group(sub, "incident", "triage incidents (Microsoft Graph security incidents)")
+    p = _item_command(incidents, "update", f"{mod}:incident_update", "update an incident", "incident")
+    _changes(p, fields.INCIDENT_STATUSES, fields.INCIDENT_DETERMINATIONS)
+    p.add_argument("--tags", help="comma list that replaces the incident's custom tags ('' clears them)")
+    _item_command(incidents, "comment", f"{mod}:incident_comment", "add a comment to an incident", "incident")
+    machines = _group(sub, "machine", "machine tags (Defender for Endpoint)")
+    p = _command(machines, "tag", f"{mod}:machine_tag", "add or remove a machine tag")
+    _triage_common(p)
+    p.add_argument("--machine", dest="machine_id", required=True, help="machine id, exact DNS name or IP")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--add", metavar="TAG", help="add this tag")
+    which.add_argument("--remove", metavar="TAG", help="remove this tag")

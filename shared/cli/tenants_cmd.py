@@ -17,12 +17,14 @@ from shared.cli.output import EXIT_OK, Column
 from shared.cli.services import app_client_ids, tenant_store
 from shared.cli.tenant_file import read_tenant_file
 from shared.domain import clouds
+from shared.domain.catalogue import MDE_XDR_RETIREMENT, retiring
 from shared.domain.clouds import AppFamily, family_for, parse_cloud
 from shared.domain.errors import ConfigError, ValidationError
 from shared.domain.tenant import Tenant, TenantHealth, is_guid, parse_tenant, tenant_to_json
 from shared.platform.sessions import TimeoutSession
 from shared.platform.setting_checks import Problems
 from shared.platform.settings import parse_host_overrides, setting
+from shared.tenants.readiness import retirement_warnings
 
 TENANT_COLUMNS = (
     Column("tenant_id", "TENANT"),
@@ -104,6 +106,7 @@ def health_word(health: TenantHealth) -> str:
 
 def tenant_row(tenant: Tenant, health: TenantHealth | None = None) -> dict[str, Any]:
     row = tenant_to_json(tenant)
+    row["retiring_feeds"] = [spec.name for spec in retiring(tenant.feeds)]
     if health is not None:
         row["health"] = health_word(health)
         row["last_check"] = health.last_check.isoformat(timespec="seconds") if health.last_check else None
@@ -124,6 +127,9 @@ def add(args: argparse.Namespace, ctx: CliContext) -> int:
         raw["feeds"] = args.feeds
     if args.actions is not None:
         raw["allowed_actions"] = args.actions
+    raw["expand_incident_alerts"] = bool(args.expand_incident_alerts)
+    if args.service_sources is not None:
+        raw["service_sources"] = args.service_sources
     if args.tags:
         raw["tags"] = list(args.tags)
     tenant = parse_tenant(raw, where="tenant")
@@ -134,7 +140,12 @@ def add(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.out.json_mode:
         ctx.out.json({"result": verb, "tenant": tenant_to_json(tenant)})
     else:
-        ctx.out.line(f"{verb} {tenant.display_name} ({tenant.tenant_id}), {tenant.cloud}/{tenant.region}")
+        feeds = ", ".join(sorted(tenant.feeds))
+        ctx.out.line(
+            f"{verb} {tenant.display_name} ({tenant.tenant_id}), {tenant.cloud}/{tenant.region}, feeds {feeds}"
+        )
+        for warning in retirement_warnings(tenant):
+            ctx.out.line(f"warning: {warning}")
         ctx.out.line(f"next: `defender-relay check --tenant {tenant.tenant_id}` once the customer has consented")
     return EXIT_OK
 
@@ -148,6 +159,12 @@ def list_(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out.table(rows, TENANT_COLUMNS)
         failing = sum(1 for r in rows if r["health"] not in ("ok", "unknown"))
         ctx.out.line(f"{len(rows)} tenant(s), {failing} failing")
+        retiring = sum(1 for r in rows if r["retiring_feeds"])
+        if retiring:
+            ctx.out.line(
+                f"{retiring} tenant(s) on feeds that stop working on {MDE_XDR_RETIREMENT}: "
+                "`defender-relay migrate --report` says who is ready to move"
+            )
     return EXIT_OK
 
 

@@ -1,45 +1,30 @@
-"""The Defender client: alerts, incidents, machines and machine actions over a ``DefenderTransport``.
+"""The Defender and Graph client: change feeds, machines and machine actions over a ``DefenderTransport``.
 
 Routes, page limits and roles come from the catalogue (``shared.domain.catalogue``); the OData rules,
 the schemas and their sources are in docs/microsoft-apis.md. Raw JSON stays a dict (the documented
 shapes drift), with TypedDicts (``shared.defender.models``) naming the fields the relay reads.
+Change feeds (MDE alerts, XDR incidents, Graph alerts_v2 and incidents) are read in windows that do not
+depend on the order the service answers in (``shared.defender.feeds``). Machines and machine actions stay
+on the MDE API: Graph v1.0 has no app-only equivalent (docs/microsoft-apis.md §Retirement of the MDE and
+XDR APIs).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from shared.defender.models import Alert, Incident, Machine, MachineAction
-from shared.defender.odata import odata_datetime, odata_quote
+from shared.defender.feeds import read_changes
+from shared.defender.models import Machine, MachineAction
+from shared.defender.odata import odata_quote
 from shared.defender.transport import ClientStats
-from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS, ApiResource, FeedSpec
-from shared.domain.errors import DefenderError
+from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS, ApiResource, Feed
 from shared.domain.tenant import Tenant
+from shared.domain.windows import ChangePage
 
 _BY_ROUTE = {spec.defender_path.lower(): spec for spec in MACHINE_ACTIONS}
-
-
-# A Defender date-time as it appears in responses: up to 7 fractional digits, Z
-# (docs/microsoft-apis.md §Requests and responses). Only such a value is put back into a filter unquoted,
-# so a malformed one can never change the query.
-_CHANGE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z")
-
-
-MAX_CHANGE_PAGES = 100_000  # bound on one run's listing (far beyond a 10M-item backfill at 1,000 a page)
-
-
-def _change_time(item: Mapping[str, Any], tenant: Tenant) -> str:
-    value = str(item.get("lastUpdateTime") or "")
-    if not _CHANGE_TIME.fullmatch(value):
-        raise DefenderError(
-            f"tenant {tenant.tenant_id}: the API returned an item without a valid lastUpdateTime ({value[:40]!r})",
-            tenant_id=tenant.tenant_id,
-        )
-    return value
 
 
 def _segment(value: str) -> str:
@@ -74,14 +59,18 @@ class Transport(Protocol):
         required_roles: Iterable[str] = (),
     ) -> Iterator[list[dict[str, Any]]]: ...
 
+    def follow(
+        self, tenant: Tenant, resource: ApiResource, link: str, *, required_roles: Iterable[str] = ()
+    ) -> dict[str, Any]: ...
+
 
 class DefenderClient:
-    """The Defender for Endpoint / Defender XDR API, typed: alerts, incidents, machines, machine actions.
+    """Defender for Endpoint, Defender XDR and the Graph security API, typed: change feeds, machines, actions.
 
     Built by composition over a ``DefenderTransport`` (hosts, tokens, retries, throttling, paging); the
-    generic ``request``/``iter_pages`` stay available for ``check``'s probes. A Graph adapter can stand
-    beside it behind the same use-case ports (``shared.ingest.runner.ChangeSource``,
-    ``shared.actions.service.DefenderActions``).
+    generic ``request``/``iter_pages`` stay available for ``check``'s probes. Machine actions use the MDE
+    API; a Graph adapter can replace them behind ``shared.actions.service.DefenderActions`` when Graph
+    has an app-only equivalent.
     """
 
     def __init__(self, *, transport: Transport) -> None:
@@ -120,59 +109,16 @@ class DefenderClient:
             tenant, resource, path, params=params, page_size=page_size, required_roles=required_roles
         )
 
-    def list_alerts_since(
-        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 1000
-    ) -> Iterator[list[Alert]]:
-        """Alerts changed in [since, until], oldest change first, a page at a time."""
-        yield from self._iter_changes(FEED_SPECS["mde-alerts"], tenant, since, until, page_size)  # type: ignore[misc]
+    def follow(
+        self, tenant: Tenant, resource: ApiResource, link: str, *, required_roles: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        return self.transport.follow(tenant, resource, link, required_roles=required_roles)
 
-    def list_incidents_since(
-        self, tenant: Tenant, since: datetime, until: datetime | None = None, *, page_size: int = 100
-    ) -> Iterator[list[Incident]]:
-        yield from self._iter_changes(FEED_SPECS["xdr-incidents"], tenant, since, until, page_size)  # type: ignore[misc]
-
-    def _iter_changes(
-        self, feed: FeedSpec, tenant: Tenant, since: datetime, until: datetime | None, page_size: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Keyset paging on ``lastUpdateTime``: each page asks for changes at or after the last one seen.
-
-        Plain ``$skip`` offsets are unsafe on a live change feed: an item updated while we page leaves the
-        result set, every later item shifts by one, and one is skipped; in a long backfill it can fall
-        behind the overlap window and be lost. Re-anchoring each page on the newest timestamp seen only
-        re-reads that timestamp's tie group (dropped here by id), and falls back to ``$skip`` inside a tie
-        group larger than a page. ``$top`` is always sent, so no ``@odata.nextLink`` is expected
-        (docs/microsoft-apis.md §Paging; §Known documentation inconsistencies, item 7).
-        """
-        resource, path, roles, id_field = feed.resource, feed.path, feed.roles, feed.id_field
-        size = max(1, min(page_size, feed.max_top))
-        anchor, skip, seen_at_anchor = odata_datetime(since), 0, set[str]()
-        end = "" if until is None else f" and lastUpdateTime le {odata_datetime(until)}"
-        for _ in range(MAX_CHANGE_PAGES):
-            params = {
-                "$filter": f"lastUpdateTime ge {anchor}{end}",
-                "$orderby": "lastUpdateTime asc",
-                "$top": size,
-                "$skip": skip,
-            }
-            items = list(
-                self.request(tenant, resource, "GET", path, params=params, required_roles=roles).get("value") or []
-            )
-            fresh = [i for i in items if str(i.get(id_field)) not in seen_at_anchor]
-            if fresh:
-                yield fresh
-            if len(items) < size:
-                return
-            last = _change_time(items[-1], tenant)
-            if last == anchor:  # the whole page is one tie group: step through it by offset
-                skip += len(items)
-                seen_at_anchor.update(str(i.get(id_field)) for i in items)
-            else:
-                anchor, skip = last, 0
-                seen_at_anchor = {str(i.get(id_field)) for i in items if i.get("lastUpdateTime") == last}
-        raise DefenderError(
-            f"tenant {tenant.tenant_id}: {path} has more than {MAX_CHANGE_PAGES} pages of changes",
-            tenant_id=tenant.tenant_id,
-        )
+    def list_changes(
+        self, tenant: Tenant, feed: Feed, since: datetime, until: datetime, *, page_size: int = 1000
+    ) -> Iterator[ChangePage]:
+        """Every version of ``feed`` changed in ``[since, until)``, window by window (``shared.defender.feeds``)."""
+        return read_changes(self.transport, tenant, FEED_SPECS[feed], since, until, page_size=page_size)
 
     def get_machine(self, tenant: Tenant, machine_id: str) -> Machine:
         path = f"/api/machines/{_segment(machine_id)}"

@@ -2,7 +2,11 @@
 
 Defender counts calls per application + tenant (docs/microsoft-apis.md §Throttling;
 https://github.com/MicrosoftDocs/microsoft-365-docs/issues/10124): 100 calls/min and 1,500/hour for the
-MDE routes; 50/min and 1,500/hour for XDR incidents (§Throttling, §Defender XDR incidents).
+MDE routes; 50/min and 1,500/hour for XDR incidents (§Throttling, §Defender XDR incidents). Microsoft
+Graph: "The following limits apply to any request on /security": 150 requests per minute per app per
+tenant (https://learn.microsoft.com/graph/throttling-limits, §Graph errors and throttling; the row names
+``alert``, and whether it covers ``alerts_v2``/``incidents`` is not stated, so the documented figure is
+the default of ``RELAY_GRAPH_CALLS_PER_MINUTE``).
 The limiter is per worker process: several instances can still add up past a quota, which is what the
 429 handling (Retry-After, hand the job back to the queue) is for. The limiter keeps the common case,
 one worker paging through a busy tenant, from ever seeing a 429.
@@ -24,11 +28,35 @@ class Window:
 
 MDE_WINDOWS = (Window(60.0, 100), Window(3600.0, 1500))
 INCIDENT_WINDOWS = (Window(60.0, 50), Window(3600.0, 1500))
+GRAPH_CALLS_PER_MINUTE = 150
+
+
+def graph_windows(per_minute: int = GRAPH_CALLS_PER_MINUTE) -> tuple[Window, ...]:
+    return (Window(60.0, per_minute),)
+
+
+# Indicator import and BatchDelete: 30 calls/min (and 1,500/hour, given for BatchDelete; assumed for import)
+# (docs/microsoft-apis.md §Indicators), each its own quota beside the 100/min of the other MDE routes.
+INDICATOR_WRITE_WINDOWS = (Window(60.0, 30), Window(3600.0, 1500))
+_INDICATOR_WRITES = {"/indicators/import": "indicator-import", "/indicators/batchdelete": "indicator-batchdelete"}
+
+
+def default_windows(graph_per_minute: int = GRAPH_CALLS_PER_MINUTE) -> dict[str, tuple[Window, ...]]:
+    return {
+        "mde": MDE_WINDOWS, "incidents": INCIDENT_WINDOWS, "graph": graph_windows(graph_per_minute),
+        "indicator-import": INDICATOR_WRITE_WINDOWS, "indicator-batchdelete": INDICATOR_WRITE_WINDOWS,
+    }  # fmt: skip
 
 
 def api_family(resource: str, path: str) -> str:
-    """Which quota a call counts against: XDR incidents have their own, everything else MDE's."""
-    return "incidents" if resource == "xdr" or "/incidents" in path.lower() else "mde"
+    """Which quota a call counts against: Graph its own, XDR incidents and indicator writes theirs, the rest MDE's."""
+    if resource == "graph":
+        return "graph"
+    lowered = path.lower()
+    for suffix, family in _INDICATOR_WRITES.items():
+        if lowered.endswith(suffix):
+            return family
+    return "incidents" if resource == "xdr" or "/incidents" in lowered else "mde"
 
 
 class RateLimiter:
@@ -40,7 +68,7 @@ class RateLimiter:
         windows: dict[str, tuple[Window, ...]] | None = None,
     ) -> None:
         self._clock = clock
-        self._windows = windows or {"mde": MDE_WINDOWS, "incidents": INCIDENT_WINDOWS}
+        self._windows = windows or default_windows()
         self._calls: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 

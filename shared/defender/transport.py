@@ -1,4 +1,4 @@
-"""The transport under the Defender client: hosts per cloud, paging, throttling, retries, errors.
+"""The transport under the Defender and Graph client: hosts per cloud, paging, throttling, retries, errors.
 
 - Host per tenant cloud/region (shared.domain.clouds), rewritten by RELAY_HOST_OVERRIDES in development.
 - One pooled ``requests.Session``; explicit (connect, read) timeouts on every call.
@@ -7,9 +7,14 @@
   service: a repeated POST could start a second machine action.
 - 401: the cached token is dropped and the call is retried once with a fresh one, then it fails.
 - 429: Retry-After is honoured (docs/microsoft-apis.md §Throttling: ignoring it keeps returning 429).
-  Short waits are slept in place; a long one raises ``ThrottledError(retry_at)`` so the worker hands its
-  job back to the queue with a visibility delay instead of holding a function instance asleep.
+  A 429 without one (Graph: "some resources may omit it", §Graph errors and throttling) backs off
+  exponentially. Short waits are slept in place; a long one raises ``ThrottledError(retry_at)`` so the
+  worker hands its job back to the queue with a visibility delay instead of holding a function instance asleep.
 - A per-(tenant, API) limiter keeps this process under the documented quotas (shared.defender.rate_limit).
+- Graph calls send ``Prefer: include-unknown-enum-members``: without it, evolvable enum members added
+  after ``unknownFutureValue`` come back as ``unknownFutureValue`` (§Graph enums and the Prefer header).
+- Error bodies (Defender ``{"error": {"code", "message", "target"}}``, Graph ``{"error": {"code",
+  "message", "innerError": {"request-id", ...}}}``) become the typed errors of shared.domain.errors.
 - Paging works whether or not the service sends ``@odata.nextLink`` (it does not when ``$top`` is
   given, docs/microsoft-apis.md §Paging; §Known documentation inconsistencies, item 7): ``$top``/``$skip``
   by default, nextLink followed when present.
@@ -25,7 +30,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -33,13 +37,11 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.defender.rate_limit import RateLimiter, api_family
+from shared.defender.responses import api_label, error_from, json_body, retry_after
 from shared.domain.catalogue import ApiResource
 from shared.domain.clouds import endpoints_for, rewrite_url
 from shared.domain.errors import (
-    ActionConflictError,
     DefenderError,
-    DefenderForbiddenError,
-    DefenderNotFoundError,
     DefenderUnavailableError,
     ThrottledError,
 )
@@ -53,9 +55,10 @@ MAX_RETRIES = 4  # transient failures per call, after the first attempt
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 8.0  # seconds
 MAX_INLINE_WAIT = 10.0  # longer 429 / limiter waits go back to the queue as ThrottledError
 MAX_INLINE_THROTTLES = 3  # 429s slept through per call
-DEFAULT_RETRY_AFTER = 5.0  # a 429 without Retry-After
+THROTTLE_BACKOFF_BASE = 2.0  # a 429 without Retry-After waits 2, 4, 8 ... s (with jitter)
 MAX_PAGES = 10_000  # bound on one listing (10,000 pages of up to 10,000 items)
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+PREFER_ENUMS = "include-unknown-enum-members"  # https://learn.microsoft.com/graph/best-practices-concept
 
 
 class TokenSource(Protocol):
@@ -166,6 +169,11 @@ class DefenderTransport:
             f"tenant {tenant.tenant_id}: {path} has more than {MAX_PAGES} pages", tenant_id=tenant.tenant_id
         )
 
+    def follow(self, tenant: Tenant, resource: ApiResource, link: str, *, required_roles: Iterable[str] = ()) -> Json:
+        """GET an ``@odata.nextLink`` of the tenant's own API host (the bearer token goes with it)."""
+        url = self._same_host(tenant, resource, link)
+        return self._call(tenant, resource, "GET", url, params=None, body=None, roles=tuple(required_roles))
+
     def _call(
         self,
         tenant: Tenant,
@@ -179,6 +187,7 @@ class DefenderTransport:
     ) -> Json:
         real_url = rewrite_url(url, self._overrides)
         path = urlsplit(url).path
+        extra = {"Prefer": PREFER_ENUMS} if resource == "graph" else {}
         failures = throttles = 0
         refreshed = False
         while True:
@@ -190,7 +199,7 @@ class DefenderTransport:
                     real_url,
                     params=params,
                     json=body,
-                    headers={"Authorization": f"Bearer {token.token}", "Accept": "application/json"},
+                    headers={"Authorization": f"Bearer {token.token}", "Accept": "application/json", **extra},
                     timeout=self._timeout,
                 )
             except _TRANSIENT as exc:
@@ -203,7 +212,7 @@ class DefenderTransport:
             self._count("calls")
             status = response.status_code
             if status < 400:
-                return _json(response)
+                return json_body(response)
             if status == 401 and not refreshed:
                 refreshed = True
                 self._count("token_refreshes")
@@ -212,7 +221,7 @@ class DefenderTransport:
             if status == 429:
                 throttles += 1
                 self._count("throttled")
-                self._throttled(tenant, path, response, throttles)
+                self._throttled(tenant, resource, path, response, throttles)
                 continue
             if status >= 500:
                 failures += 1
@@ -220,7 +229,7 @@ class DefenderTransport:
                     tenant, method=method, path=path, failures=failures, retryable=method == "GET", why=f"HTTP {status}"
                 )
                 continue
-            raise _error(tenant, method, path, response)
+            raise error_from(tenant, resource, method, path, response)
 
     def _wait_for_slot(self, tenant: Tenant, resource: ApiResource, path: str) -> None:
         family = api_family(resource, path)
@@ -234,11 +243,17 @@ class DefenderTransport:
             self._sleep(wait)
         raise self._throttled_error(tenant, MAX_INLINE_WAIT, f"the client-side {family} quota is used up")
 
-    def _throttled(self, tenant: Tenant, path: str, response: requests.Response, count: int) -> None:
-        wait = _retry_after(response.headers.get("Retry-After"), self._clock())
+    def _throttled(
+        self, tenant: Tenant, resource: ApiResource, path: str, response: requests.Response, count: int
+    ) -> None:
+        wait = retry_after(response.headers.get("Retry-After"), self._clock())
+        told = wait is not None
+        if wait is None:  # no Retry-After: back off exponentially, with jitter so throttled workers spread out
+            wait = THROTTLE_BACKOFF_BASE * 2 ** (count - 1) * (0.5 + self._jitter() / 2)
         if wait > MAX_INLINE_WAIT or count > MAX_INLINE_THROTTLES:
-            raise self._throttled_error(tenant, wait, f"Defender answered 429 on {path}")
-        logger.info("tenant %s: 429 on %s, waiting %.1f s (Retry-After)", tenant.tenant_id, path, wait)
+            raise self._throttled_error(tenant, wait, f"{api_label(resource)} answered 429 on {path}")
+        why = "Retry-After" if told else "no Retry-After: backing off"
+        logger.info("tenant %s: 429 on %s, waiting %.1f s (%s)", tenant.tenant_id, path, wait, why)
         self._count("throttle_waits")
         self._sleep(wait)
 
@@ -288,47 +303,3 @@ def _pooled_session() -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _retry_after(value: str | None, now: float) -> float:
-    """Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-
-
-def _json(response: requests.Response) -> Json:
-    if not response.content:
-        return {}
-    try:
-        data = response.json()
-    except ValueError:
-        raise DefenderError(f"Defender answered {response.status_code} with a body that is not JSON") from None
-    return data if isinstance(data, dict) else {"value": data}
-
-
-def _error(tenant: Tenant, method: str, path: str, response: requests.Response) -> DefenderError:
-    """Defender's error body is {"error": {"code", "message", "target"}} (docs/microsoft-apis.md §Error body)."""
-    code, message = "", ""
-    try:
-        err = response.json().get("error") or {}
-        code, message = str(err.get("code") or ""), str(err.get("message") or "")[:500]
-    except (ValueError, AttributeError):
-        message = response.text[:200]
-    status = response.status_code
-    text = f"tenant {tenant.tenant_id}: Defender {method} {path} answered {status} {code}: {message}".rstrip(": ")
-    kwargs: dict[str, Any] = {"status": status, "code": code or None, "tenant_id": tenant.tenant_id}
-    if status == 404:
-        return DefenderNotFoundError(text, **kwargs)
-    if status == 403:
-        return DefenderForbiddenError(text, **kwargs)
-    if status == 400 and code == "ActiveRequestAlreadyExists":
-        return ActionConflictError(text, **kwargs)
-    return DefenderError(text, **kwargs)

@@ -12,6 +12,13 @@ Facts (docs/microsoft-apis.md §Hosts and token scopes per cloud, docs/contracts
   Microsoft).
 - In v1.0 tokens ``aud`` can be the resource URI or the resource's app id (§Access-token claims), so both
   are accepted.
+- Microsoft Graph (§Graph hosts per national cloud; https://learn.microsoft.com/graph/deployments):
+  commercial and GCC use https://graph.microsoft.com, GCC High ("US Government L4")
+  https://graph.microsoft.us, DoD ("US Government L5") https://dod-graph.microsoft.us; the token scope is
+  the host + ``/.default`` (the scope "MUST use the domain of the Microsoft Graph service root endpoint for
+  the national cloud deployment", https://learn.microsoft.com/graph/sdks/national-clouds). The alerts_v2
+  and incidents pages list all three ("Global service, US Government L4, US Government L5 (DOD)"; not
+  China). Graph has no regional hosts: a commercial tenant's region only chooses its MDE/XDR host.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.domain.errors import ValidationError
@@ -52,12 +60,19 @@ class AppFamily(StrEnum):
 # carry these instead of the URI.
 MDE_RESOURCE_APP_ID = "fc780465-2017-40d4-a0c5-307022471b92"  # WindowsDefenderATP
 XDR_RESOURCE_APP_ID = "8ee8fdad-f234-4243-8f3b-15c294843740"  # Microsoft Threat Protection
+GRAPH_RESOURCE_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph (the same id in every cloud)
 
 LOGIN_COMMERCIAL = "https://login.microsoftonline.com"
 LOGIN_USGOV = "https://login.microsoftonline.us"
 
 _MDE_COMMERCIAL_RESOURCE = "https://api.securitycenter.microsoft.com"
 _XDR_COMMERCIAL_RESOURCE = "https://api.security.microsoft.com"
+GRAPH_HOSTS: Final = {
+    "commercial": "https://graph.microsoft.com",
+    "gcc": "https://graph.microsoft.com",
+    "gcc-high": "https://graph.microsoft.us",
+    "dod": "https://dod-graph.microsoft.us",
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class CloudEndpoints:
     xdr_base: str
     mde_resource: str
     xdr_resource: str
+    graph_base: str  # also the Graph resource: https://graph.microsoft.com/.default etc.
 
     @property
     def mde_scope(self) -> str:
@@ -82,6 +98,10 @@ class CloudEndpoints:
         return self.xdr_resource + "/.default"
 
     @property
+    def graph_scope(self) -> str:
+        return self.graph_base + "/.default"
+
+    @property
     def mde_audiences(self) -> frozenset[str]:
         return _audiences(self.mde_resource, MDE_RESOURCE_APP_ID)
 
@@ -89,18 +109,29 @@ class CloudEndpoints:
     def xdr_audiences(self) -> frozenset[str]:
         return _audiences(self.xdr_resource, XDR_RESOURCE_APP_ID)
 
+    @property
+    def graph_audiences(self) -> frozenset[str]:
+        return _audiences(self.graph_base, GRAPH_RESOURCE_APP_ID)
+
     def base_url(self, resource: str) -> str:
-        return self.mde_base if resource == "mde" else self.xdr_base
+        return {"mde": self.mde_base, "xdr": self.xdr_base, "graph": self.graph_base}[_known(resource)]
 
     def scope(self, resource: str) -> str:
-        return self.mde_scope if resource == "mde" else self.xdr_scope
+        return {"mde": self.mde_scope, "xdr": self.xdr_scope, "graph": self.graph_scope}[_known(resource)]
 
     def audiences(self, resource: str) -> frozenset[str]:
-        return self.mde_audiences if resource == "mde" else self.xdr_audiences
+        by_resource = {"mde": self.mde_audiences, "xdr": self.xdr_audiences, "graph": self.graph_audiences}
+        return by_resource[_known(resource)]
 
     def authority(self, tenant_id: str) -> str:
         """The tenant's own authority: app-only tokens never come from /common (docs/microsoft-apis.md §MSAL)."""
         return f"{self.login_base}/{tenant_id}"
+
+
+def _known(resource: str) -> str:
+    if resource not in ("mde", "xdr", "graph"):
+        raise ValueError(f"unknown API resource {resource!r} (mde, xdr or graph)")
+    return resource
 
 
 def _audiences(resource: str, app_id: str) -> frozenset[str]:
@@ -126,6 +157,7 @@ def endpoints_for(cloud: Cloud | str, region: Region | str = Region.AUTO) -> Clo
             xdr_base=f"https://{host}",
             mde_resource=_MDE_COMMERCIAL_RESOURCE,
             xdr_resource=_XDR_COMMERCIAL_RESOURCE,
+            graph_base=GRAPH_HOSTS[cloud],
         )
     if region is not Region.AUTO:
         raise ValidationError(
@@ -145,6 +177,7 @@ def endpoints_for(cloud: Cloud | str, region: Region | str = Region.AUTO) -> Clo
         xdr_base=xdr,
         mde_resource=mde,
         xdr_resource=xdr,
+        graph_base=GRAPH_HOSTS[cloud],
     )
 
 

@@ -12,6 +12,7 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── IdempotencyConflictError       an Idempotency-Key is in flight or was used for another request; HTTP 409/422
     ├── TenantNotFoundError            tenant not in the registry (or disabled); HTTP 404
     ├── LeaseHeldError                 another worker holds the (tenant, feed) lease (until ``held_until``)
+    ├── IndicatorCapError              a push would pass the tenant's active-indicator limit (``active``, ``limit``)
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
     ├── CallerError                    the HTTP caller (not a tenant) is refused
     │   ├── CallerAuthenticationError  no bearer token, or one that fails validation; HTTP 401
@@ -31,7 +32,8 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
         ├── ActionConflictError        400 ActiveRequestAlreadyExists
         │   └── PendingActionError     ... with the pending action looked up (``pending_action``); HTTP 409
         ├── ThrottledError             429 with ``retry_at`` (a long wait: hand the job back to the queue)
-        └── DefenderUnavailableError   5xx / connection errors after bounded retries
+        ├── DefenderUnavailableError   5xx / connection errors after bounded retries
+        └── UpstreamRejectedError      400 to a triage write the relay had checked (the service's reason); HTTP 422
 """
 
 from __future__ import annotations
@@ -125,6 +127,22 @@ class LeaseHeldError(RelayError):
         super().__init__(message)
         self.holder = holder
         self.held_until = held_until
+
+
+class IndicatorCapError(RelayError):
+    """Adding indicators would pass the tenant's limit of active indicators: nothing is sent to that tenant."""
+
+    kind = "indicator-cap"
+
+    def __init__(self, tenant_id: str, *, active: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"tenant {tenant_id} has {active:,} active indicators the relay can see; adding {adding:,} would pass "
+            f"Defender's limit of {limit:,} per tenant. Remove indicators (or let them expire) first"
+        )
+        self.tenant_id = tenant_id
+        self.active = active
+        self.adding = adding
+        self.limit = limit
 
 
 class DeliveryError(RelayError):
@@ -263,3 +281,10 @@ class ThrottledError(DefenderError):
 
 class DefenderUnavailableError(DefenderError):
     kind = "unavailable"
+
+
+class UpstreamRejectedError(DefenderError):
+    """The service answered 400 to a write whose values the relay had already checked: the caller can change
+    them (the message carries the service's reason), so it is not the relay's fault (502)."""
+
+    kind = "rejected"

@@ -2,7 +2,7 @@
 
 Wire format: UTF-8 JSON, base64-encoded on the queue (the Functions queue trigger's default encoding)::
 
-    {"v": 1, "tenant_id": "GUID", "feed": "mde-alerts|xdr-incidents", "sweep_id": "...",
+    {"v": 1, "tenant_id": "GUID", "feed": "graph-alerts|graph-incidents|mde-alerts|xdr-incidents", "sweep_id": "...",
      "enqueued_at": "ISO", "mode": "scheduled|manual|backfill", "since": "ISO?", "until": "ISO?",
      "after_lease": "ISO?"}
 
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast, get_args
 
+from shared.domain.catalogue import FEEDS, Feed
 from shared.domain.errors import ValidationError
 
 JOB_VERSION: Final = 1
-Feed = Literal["mde-alerts", "xdr-incidents"]
 Mode = Literal["scheduled", "manual", "backfill"]
-FEEDS: Final[tuple[Feed, ...]] = get_args(Feed)
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+__all__ = ["FEEDS", "Feed", "Job", "Mode", "format_time", "new_job", "parse_job", "parse_time"]
 # Storage queue messages are 64 KB after base64; a job is a few hundred bytes, anything near this is junk.
 _MAX_BODY_CHARS: Final = 4096
 

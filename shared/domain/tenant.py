@@ -1,5 +1,9 @@
 """The tenant registry: which customer tenants the relay serves, in which cloud, for which feeds.
 
+Two options shape the Graph feeds: ``expand_incident_alerts`` asks ``graph-incidents`` for
+``$expand=alerts`` (off by default: large tenants have seen 500s with it), and ``service_sources`` limits
+``graph-alerts`` to some ``serviceSource`` values (``None``: every Defender product's alerts).
+
 A tenant's configuration and its health live in one Table storage entity (table ``tenants``,
 PartitionKey ``tenant``, RowKey = tenant id). Health updates merge only the health columns under the
 entity's ETag, so a health write never undoes a concurrent configuration change, and two workers
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.domain.catalogue import ALLOW_LIST_NAMES, DEFAULT_FEEDS, FEED_SPECS, FEEDS, Feed
+from shared.domain.catalogue import ALLOW_LIST_NAMES, DEFAULT_FEEDS, FEED_SPECS, FEEDS, SERVICE_SOURCES, Feed
 from shared.domain.clouds import Cloud, Region, endpoints_for, parse_cloud, parse_region
 from shared.domain.errors import ValidationError
 
@@ -29,7 +33,12 @@ def is_guid(value: str) -> bool:
         return False
 
 
-_FIELDS = ("tenant_id", "display_name", "cloud", "region", "enabled", "feeds", "allowed_actions", "tags")
+_FIELDS = (
+    "tenant_id", "display_name", "cloud", "region", "enabled", "feeds", "allowed_actions",
+    "expand_incident_alerts", "service_sources", "tags",
+)  # fmt: skip
+# An evolvable enum member name (camelCase): also what keeps a value from changing the OData filter.
+_SERVICE_SOURCE = re.compile(r"[a-z][A-Za-z0-9]{1,63}")
 # A tag names a group of tenants (customer group, region, tier) that a caller's scope can name: lowercase, so
 # "EMEA" and "emea" are one tag; no commas or spaces, because the registry stores tags as a comma list.
 _TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -45,6 +54,8 @@ class Tenant:
     enabled: bool = True
     feeds: frozenset[Feed] = DEFAULT_FEEDS
     allowed_actions: frozenset[str] | None = None  # None: RELAY_DEFAULT_ALLOWED_ACTIONS
+    expand_incident_alerts: bool = False  # graph-incidents: $expand=alerts
+    service_sources: frozenset[str] | None = None  # graph-alerts: serviceSource filter; None: all
     tags: frozenset[str] = frozenset()  # groups a caller's scope may name (shared.callers.scope)
 
     def actions_allowed(self, default: frozenset[str]) -> frozenset[str]:
@@ -68,18 +79,20 @@ class TenantHealth:
     last_error_remedy: str | None = None
     consecutive_failures: int = 0
     last_check: datetime | None = None
-    # "actions" when the failure concerns response actions only (the feeds read fine), else None.
+    # "actions" / "triage" when the failure concerns response actions / triage only (the feeds read fine).
     last_error_scope: str | None = None
 
 
 # What a success proves. A sweep ("feeds") proves the token and the feeds work, which heals every failure
-# except one that only concerns response actions (e.g. ``check`` found Machine.Isolate missing): that one
-# stays until a ``check`` ("all") passes, so a healthy sweep never hides it from the partner.
+# except one that only concerns response actions or triage (e.g. ``check`` found Machine.Isolate or
+# SecurityAlert.ReadWrite.All missing): that one stays until a ``check`` ("all") passes, so a healthy sweep
+# never hides it from the partner.
 SuccessScope = Literal["all", "feeds"]
+SWEEP_BLIND_SCOPES = ("actions", "triage")
 
 
 def success_clears(last_error_scope: str | None, scope: SuccessScope) -> bool:
-    return scope == "all" or last_error_scope != "actions"
+    return scope == "all" or last_error_scope not in SWEEP_BLIND_SCOPES
 
 
 def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = False) -> Tenant:
@@ -109,6 +122,9 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
         raise _invalid(where, "feeds", f"must name at least one of {', '.join(FEEDS)}")
     actions = raw.get("allowed_actions")
     allowed = None if actions is None else _names(actions, ALLOW_LIST_NAMES, where, "allowed_actions")
+    expand = raw.get("expand_incident_alerts", False)
+    if not isinstance(expand, bool):
+        raise _invalid(where, "expand_incident_alerts", "must be true or false")
     tags = parse_tags(raw.get("tags", []), where=f"{where}.tags")
     return Tenant(
         tenant_id=row_key(tenant_id),
@@ -118,6 +134,8 @@ def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = F
         enabled=enabled,
         feeds=frozenset(feeds),  # type: ignore[arg-type]  # checked against FEEDS above
         allowed_actions=frozenset(allowed) if allowed is not None else None,
+        expand_incident_alerts=expand,
+        service_sources=_service_sources(raw.get("service_sources"), where),
         tags=tags,
     )
 
@@ -139,6 +157,24 @@ def parse_tags(value: Any, *, where: str = "tags") -> frozenset[str]:
     if len(tags) > MAX_TAGS:
         raise ValidationError(f"{where}: at most {MAX_TAGS} tags (got {len(tags)})", field="tags")
     return tags
+
+
+def _service_sources(value: Any, where: str) -> frozenset[str] | None:
+    """``None`` / ``"all"`` / ``[]``: every source; else camelCase serviceSource names (an evolvable enum: the
+    names are checked for their form, not against a closed list)."""
+    if value is None or value == "all":
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid(where, "service_sources", 'must be "all" or a list of serviceSource values')
+    names = {v.strip() for v in value}
+    bad = sorted(n for n in names if not _SERVICE_SOURCE.fullmatch(n))
+    if bad:
+        raise _invalid(
+            where, "service_sources", f"'{bad[0]}' is not a serviceSource value (e.g. {', '.join(SERVICE_SOURCES[:3])})"
+        )
+    return frozenset(names) or None
 
 
 def _names(value: Any, allowed: Iterable[str], where: str, field: str) -> set[str]:
@@ -185,6 +221,8 @@ def tenant_to_json(tenant: Tenant) -> dict[str, Any]:
         "enabled": tenant.enabled,
         "feeds": sorted(tenant.feeds),
         "allowed_actions": None if tenant.allowed_actions is None else sorted(tenant.allowed_actions),
+        "expand_incident_alerts": tenant.expand_incident_alerts,
+        "service_sources": None if tenant.service_sources is None else sorted(tenant.service_sources),
         "tags": sorted(tenant.tags),
     }
 

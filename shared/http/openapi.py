@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from shared.domain.catalogue import ActionSpec
+from shared.http.indicator_schemas import BODIES as INDICATOR_BODIES
+from shared.http.indicator_schemas import JOB_OPERATIONS
 from shared.http.inputs import MAX_COMMENT_CHARS
 from shared.http.routes import ROUTE_PREFIX, ROUTES, Route
+from shared.http.triage_schemas import TRIAGE_SCHEMAS
 
 VERSION: Final = "1.0.0"
 _PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
@@ -21,10 +24,13 @@ _GUID: Final = {"type": "string", "format": "uuid"}
 _PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "tenantId": {"description": "customer tenant id (GUID)", "schema": _GUID},
     "actionId": {"description": "machine action id (GUID)", "schema": _GUID},
+    "jobId": {"description": "indicator job id (32 hex)", "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
     "machine": {
         "description": "40-hex machine id, exact DNS name or IP address (names/IPs must match exactly one machine)",
         "schema": {"type": "string", "maxLength": 253},
     },
+    "alertId": {"description": "Microsoft Graph alert id (alerts_v2)", "schema": {"type": "string", "maxLength": 128}},
+    "incidentId": {"description": "Microsoft Graph incident id (digits)", "schema": {"type": "string"}},
 }
 _HEADERS: Final[list[dict[str, Any]]] = [
     {"name": "X-Relay-Caller", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128},
@@ -45,6 +51,7 @@ _IDEMPOTENCY_KEY: Final = {
 _ERROR_STATUSES: Final = {
     "GET": ("400", "401", "403", "404", "422", "429", "502", "503"),
     "POST": ("400", "401", "403", "404", "409", "413", "415", "422", "429", "502", "503"),
+    "PATCH": ("400", "401", "403", "404", "409", "413", "415", "422", "429", "502", "503"),
 }
 
 
@@ -57,8 +64,9 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
         "info": {
             "title": "defender-relay",
             "version": VERSION,
-            "description": "Response actions, action status, machine lookup, sweeps and audit for Microsoft "
-            "Defender for Endpoint across customer tenants. Errors are RFC 9457 problem+json.",
+            "description": "Response actions, action status, machine lookup, sweeps, triage (alerts, incidents, "
+            "machine tags) and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
+            "problem+json.",
         },
         "servers": [{"url": server_url}],
         "security": [{"entra": []}, {"functionKey": []}, {"functionKeyQuery": []}],
@@ -78,7 +86,8 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.operation != "openapi":
         parameters += _HEADERS
     if route.mutating:
-        parameters.append(_IDEMPOTENCY_KEY)
+        # The alert batch refuses a request without one (shared/http/triage_api.py).
+        parameters.append({**_IDEMPOTENCY_KEY, "required": route.operation == "alert-batch-update"})
     operation: dict[str, Any] = {
         "operationId": route.function_name.removeprefix("http_"),
         "summary": route.summary,
@@ -103,6 +112,11 @@ def _responses(route: Route) -> dict[str, Any]:
         responses = {"200": {**ok, "description": "final (wait=true)"}, "202": accepted}
     elif route.operation == "sweep":
         responses = {"202": {"description": "ingestion jobs queued", "content": ok["content"]}}
+    elif route.operation in JOB_OPERATIONS:
+        responses = {"202": {"description": "indicator job queued; poll statusUrl", "content": ok["content"]}}
+    elif route.operation == "alert-batch-update":
+        some = {"description": "some alerts failed or were skipped: each result says why", "content": ok["content"]}
+        responses = {"200": {**ok, "description": "every alert succeeded"}, "207": some}
     if route.operation != "openapi":
         problem = {"content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
         for status in _ERROR_STATUSES[route.method]:
@@ -113,9 +127,13 @@ def _responses(route: Route) -> dict[str, Any]:
 def _request_body(route: Route) -> dict[str, Any] | None:
     if route.operation == "machine-action" and route.action is not None:
         schema = _action_schema(route.action)
+    elif route.operation in INDICATOR_BODIES:
+        schema = INDICATOR_BODIES[route.operation]
     elif route.operation == "action-cancel":
         schema = {"type": "object", "required": ["comment"], "additionalProperties": False,
                   "properties": {"comment": _comment()}}  # fmt: skip
+    elif route.operation in TRIAGE_SCHEMAS:
+        schema = TRIAGE_SCHEMAS[route.operation]
     else:
         return None
     return {"required": True, "content": {"application/json": {"schema": schema}}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from shared.callers.roles import ADMIN, READ, RESPOND, AppRole
+from shared.callers.roles import ADMIN, INDICATORS, READ, RESPOND, TRIAGE, AppRole
 from shared.domain.catalogue import MACHINE_ACTIONS, ActionSpec
 
 Operation = Literal[
@@ -26,6 +26,18 @@ Operation = Literal[
     "openapi",
     "tenants",
     "tenant-health",
+    "indicators-push",
+    "indicators-sync",
+    "indicators-drift",
+    "indicators-remove",
+    "indicators-job",
+    "indicators-list",
+    "alert-update",
+    "alert-comment",
+    "alert-batch-update",
+    "incident-update",
+    "incident-comment",
+    "machine-tag",
 ]
 ROUTE_PREFIX: Final = "api"
 
@@ -40,7 +52,7 @@ class QueryParam:
 @dataclass(frozen=True)
 class Route:
     function_name: str  # the Functions function name (unique in the app)
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PATCH"]
     template: str  # e.g. "tenants/{tenantId}/machines/{machine}/isolate"
     operation: Operation
     summary: str
@@ -52,7 +64,7 @@ class Route:
     @property
     def mutating(self) -> bool:
         """Routes that change something in a tenant: audited, and honour ``Idempotency-Key``."""
-        return self.method == "POST"
+        return self.method in ("POST", "PATCH")
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -86,6 +98,26 @@ def _action_route(spec: ActionSpec) -> Route:
         role=ADMIN if spec.name == "offboard" else RESPOND,
     )
 
+
+# Triage (shared/triage, served by shared/http/triage_api.py): Graph alerts and incidents, MDE machine tags.
+# Updates are PATCH, like the Graph calls they make; the batch is its own route so a playbook closing an
+# incident's alerts makes one request.
+TRIAGE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("http_alert_update", "PATCH", "tenants/{tenantId}/alerts/{alertId}", "alert-update",
+          "Update an alert's status, classification, determination or owner (Microsoft Graph)", role=TRIAGE),
+    Route("http_alert_comment", "POST", "tenants/{tenantId}/alerts/{alertId}/comments", "alert-comment",
+          "Add a comment to an alert (Microsoft Graph)", role=TRIAGE),
+    Route("http_alert_batch_update", "POST", "tenants/{tenantId}/alerts/batch-update", "alert-batch-update",
+          "Close, classify or comment on many alerts of one tenant, with a result per alert", role=TRIAGE),
+    Route("http_incident_update", "PATCH", "tenants/{tenantId}/incidents/{incidentId}", "incident-update",
+          "Update an incident's status, classification, determination, owner or tags (Microsoft Graph)",
+          role=TRIAGE),
+    Route("http_incident_comment", "POST", "tenants/{tenantId}/incidents/{incidentId}/comments", "incident-comment",
+          "Add a comment to an incident (Microsoft Graph)", role=TRIAGE),
+    Route("http_machine_tag", "POST", "tenants/{tenantId}/machines/{machine}/tags", "machine-tag",
+          "Add or remove a machine tag (machine resolved exactly, as for the actions)", role=TRIAGE),
+)  # fmt: skip
+TRIAGE_OPERATIONS: Final = frozenset(route.operation for route in TRIAGE_ROUTES)
 
 ROUTES: Final[tuple[Route, ...]] = (
     *(_action_route(spec) for spec in MACHINE_ACTIONS),
@@ -149,7 +181,26 @@ ROUTES: Final[tuple[Route, ...]] = (
         "A tenant's health: last check, last sweep per feed, error and remedy",
         role=READ,
     ),
-)
+    # Served by shared/triggers/http_indicators.py (shared/http/indicators_api.py; docs/indicators.md).
+    Route("http_indicators_push", "POST", "indicators/push", "indicators-push",
+          "Push indicators to a tenant selection: one job per tenant (202 + job id)", role=INDICATORS),
+    Route("http_indicators_sync", "POST", "indicators/sync", "indicators-sync",
+          "Make a baseline the relay's indicators in each tenant: add, update, remove (dryRun: plan only)",
+          role=INDICATORS),
+    Route("http_indicators_drift", "POST", "indicators/drift", "indicators-drift",
+          "Drift report: per tenant, how the relay's indicators differ from a baseline (202 + job id)",
+          role=INDICATORS),
+    Route("http_indicators_remove", "POST", "indicators/remove", "indicators-remove",
+          "Remove indicators by value across tenants (only ones the relay created; 202 + job id)", role=INDICATORS),
+    Route("http_indicators_job", "GET", "indicators/jobs/{jobId}", "indicators-job",
+          "An indicator job's progress, totals and per-tenant outcomes", role=INDICATORS),
+    Route("http_indicators_list", "GET", "tenants/{tenantId}/indicators", "indicators-list",
+          "The indicators the relay created in one tenant", role=INDICATORS),
+    *TRIAGE_ROUTES,
+)  # fmt: skip
 # Operations served by their own blueprint rather than by HttpApi.
-SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"})
+INDICATOR_OPERATIONS: Final = frozenset(
+    {"indicators-push", "indicators-sync", "indicators-drift", "indicators-remove", "indicators-job", "indicators-list"}
+)
+SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"}) | INDICATOR_OPERATIONS
 ROUTES_BY_FUNCTION: Final = {route.function_name: route for route in ROUTES}

@@ -4,10 +4,13 @@ The caller is authenticated as on the action routes (function key or bearer toke
 request signing is configured (``RELAY_HTTP_SIGNING_SECRET_NAME``) the signature is verified too. The list
 holds only the tenants in the caller's scope, and a tenant's health outside it is 403. The routes
 are rows of ``shared.http.routes.ROUTES`` (so the OpenAPI document lists them) but are served here rather
-than by ``HttpApi``: they read the registry and checkpoints, never Defender, and write no audit record.
+than by ``HttpApi``: they read the registry and checkpoints, never Defender, and write an audit record only
+for a refusal of a role or scope.
 
 Health answers "what do I tell the customer?": the last check or job outcome, the error and its
-remedy, and per feed how far events have been delivered (the checkpoint cursor).
+remedy, and per feed how far events have been delivered (the checkpoint cursor). A tenant still on a
+feed whose API Microsoft retires (``mde-alerts``, ``xdr-incidents``: 2027-02-01) carries
+``retiringFeeds`` (feed, date, replacement, the ``migrate`` command) and a ``warnings`` line for each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditSto
 from shared.callers.authenticator import Authenticator, KeyAuthenticator
 from shared.callers.identity import Caller
 from shared.callers.scope import CallerScope, check_scope, filter_in_scope
+from shared.domain.catalogue import retiring
 from shared.domain.errors import OutOfScopeError, RoleRequiredError
 from shared.domain.tenant import Tenant, TenantHealth
 from shared.http.api import ApiRequest, ApiResponse, problem_response
@@ -29,6 +33,7 @@ from shared.http.problems import problem_from_error
 from shared.http.routes import Route
 from shared.http.signing import SignatureVerifier
 from shared.ingest.checkpoint_table import CheckpointStore
+from shared.tenants.readiness import migrate_command, retirement_warnings
 
 logger = logging.getLogger("defender_relay.http")
 
@@ -62,7 +67,8 @@ class TenantsApi:
         reachable = {t.tenant_id for t in filter_in_scope(scope, (t for t, _ in pairs))}
         tenants = [tenant_summary(t, h) for t, h in pairs if t.tenant_id in reachable]
         failing = sum(1 for t in tenants if t["status"] not in ("ok", "unknown"))
-        return {"tenants": tenants, "count": len(tenants), "failing": failing}
+        on_retiring = sum(1 for t in tenants if t["retiringFeeds"])
+        return {"tenants": tenants, "count": len(tenants), "failing": failing, "onRetiringFeeds": on_retiring}
 
     def health(self, tenant_id: str) -> dict[str, Any]:
         tenant = self._registry.get(tenant_id)
@@ -131,6 +137,9 @@ def tenant_summary(tenant: Tenant, health: TenantHealth) -> dict[str, Any]:
         "consecutiveFailures": health.consecutive_failures,
         "error": {"kind": health.last_error_kind, "message": health.last_error_message,
                   "remedy": health.last_error_remedy} if failing else None,
+        "retiringFeeds": [{"feed": spec.name, "retiresOn": str(spec.retires_on), "replacement": spec.successor,
+                           "command": migrate_command(tenant)} for spec in retiring(tenant.feeds)],
+        "warnings": retirement_warnings(tenant),
     }  # fmt: skip
 
 

@@ -1,11 +1,9 @@
-"""The worker's ``ChangeSource`` over the real ``DefenderClient``: one feed, ascending, page by page.
+"""The worker's ``ChangeSource`` over the real ``DefenderClient``: one feed, window by window.
 
-- ``mde-alerts``: ``GET /api/alerts`` filtered on ``lastUpdateTime`` (docs/microsoft-apis.md §Alerts,
-  §OData subset).
-- ``xdr-incidents``: ``GET /api/incidents``, ``$top`` at most 100
-  (docs/microsoft-apis.md §Defender XDR incidents); the service lists the newest first by default, so the
-  client asks for ``$orderby=lastUpdateTime asc``. ``$orderby`` is not documented on either list: that the
-  real services honour it is unconfirmed (same section).
+Every feed (``mde-alerts``, ``xdr-incidents``, ``graph-alerts``, ``graph-incidents``) is read in windows
+that are complete whatever order the service returns items in (``shared.domain.windows``,
+``shared.defender.feeds``): none of these lists documents ``$orderby`` (docs/microsoft-apis.md
+§OData subset, §Graph query options and paging).
 
 Throttles are counted from the HTTP responses themselves (a session response hook) per thread: one job
 runs on one thread at a time, so the difference before and after a job is exactly that job's 429s even
@@ -24,6 +22,7 @@ import requests
 from shared.defender.client import DefenderClient
 from shared.domain.job import Feed
 from shared.domain.tenant import Tenant
+from shared.domain.windows import ChangePage
 from shared.platform.sessions import TimeoutSession
 
 
@@ -56,13 +55,8 @@ class DefenderChangeSource:
 
     def iter_changes(
         self, tenant: Tenant, feed: Feed, since: datetime, until: datetime, *, page_size: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        if feed == "mde-alerts":
-            for alerts in self._client.list_alerts_since(tenant, since, until, page_size=page_size):
-                yield [dict(a) for a in alerts]
-        else:
-            for incidents in self._client.list_incidents_since(tenant, since, until, page_size=page_size):
-                yield [dict(i) for i in incidents]
+    ) -> Iterator[ChangePage]:
+        return self._client.list_changes(tenant, feed, since, until, page_size=page_size)
 
     def throttle_count(self) -> int:
         return self._counter.count()

@@ -8,7 +8,8 @@ keys can never be read again, so they are pruned and the entity stays small.
 
 Table ``checkpoints``: PartitionKey = tenant id, RowKey = feed. ``cursor``; ``seen`` as JSON split over
 string properties ``seen_0``, ``seen_1``, ... (a Table string property holds at most 64 KiB, an entity
-1 MiB); ``lease_owner`` and ``lease_expires_at`` (empty when free).
+1 MiB); ``handover`` (the keys a retired predecessor delivered, set by ``migrate``) the same way as
+``handover_0``, ...; ``lease_owner`` and ``lease_expires_at`` (empty when free).
 
 The lease lives in the checkpoint entity so that a job costs three Table round trips, not five: read
 the entity, *claim* it (a merge of the lease columns conditional on the ETag just read), and at the end
@@ -46,6 +47,7 @@ _CHUNK_CHARS: Final = 30_000  # UTF-16: 60 KB, under the 64 KiB property limit
 
 
 _MAX_CHUNKS: Final = 28  # ~840 K chars, under the 1 MiB entity limit with room for the other properties
+_MAX_HANDOVER_CHUNKS: Final = 8  # handover keys share that room with seen (they are the old feed's seen keys)
 
 
 # What a worker process remembers of released entities, in characters of encoded ``seen`` keys
@@ -211,28 +213,43 @@ def _key(tenant_id: str, feed: str) -> dict[str, Any]:
 
 
 def _chars(fields: Mapping[str, Any]) -> int:
-    return sum(len(str(fields.get(f"seen_{i}", ""))) for i in range(int(fields.get("seen_chunks") or 0))) + 64
+    chunks = [f"{name}_{i}" for name in ("seen", "handover") for i in range(int(fields.get(f"{name}_chunks") or 0))]
+    return sum(len(str(fields.get(chunk, ""))) for chunk in chunks) + 64
 
 
 def _encode(checkpoint: Checkpoint) -> dict[str, Any]:
+    handover = _encode_keys("handover", checkpoint.handover, _MAX_HANDOVER_CHUNKS) if checkpoint.handover else {}
+    return {
+        "cursor": format_time(checkpoint.cursor) if checkpoint.cursor else "",
+        **_encode_keys("seen", checkpoint.seen, _MAX_CHUNKS - (len(handover) - 1 if handover else 0)),
+        **handover,
+    }
+
+
+def _encode_keys(name: str, keys: frozenset[tuple[str, str]], max_chunks: int) -> dict[str, Any]:
     # Newest first, so if the window ever holds more than an entity can, the oldest keys are what is
     # dropped: at worst a consumer sees a repeat (same dedup key), never a loss.
-    ordered = sorted(checkpoint.seen, key=lambda key: (parse_time(key[1]), key), reverse=True)
+    ordered = sorted(keys, key=lambda key: (parse_time(key[1]), key), reverse=True)
     text = json.dumps([list(key) for key in ordered], separators=(",", ":"))
-    while len(text) > _CHUNK_CHARS * _MAX_CHUNKS:
+    while len(text) > _CHUNK_CHARS * max_chunks:
         ordered = ordered[: len(ordered) * 9 // 10]
         text = json.dumps([list(key) for key in ordered], separators=(",", ":"))
     chunks = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] if ordered else []
-    return {
-        "cursor": format_time(checkpoint.cursor) if checkpoint.cursor else "",
-        "seen_chunks": len(chunks),
-        **{f"seen_{i}": chunk for i, chunk in enumerate(chunks)},
-    }
+    return {f"{name}_chunks": len(chunks), **{f"{name}_{i}": chunk for i, chunk in enumerate(chunks)}}
+
+
+def _decode_keys(name: str, entity: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    count = int(entity.get(f"{name}_chunks") or 0)
+    text = "".join(str(entity.get(f"{name}_{i}", "")) for i in range(count))
+    return frozenset((str(key[0]), str(key[1])) for key in json.loads(text)) if count else frozenset()
 
 
 def _decode(tenant_id: str, feed: str, entity: Mapping[str, Any]) -> Checkpoint:
     cursor = entity.get("cursor")
-    count = int(entity.get("seen_chunks") or 0)
-    text = "".join(str(entity.get(f"seen_{i}", "")) for i in range(count))
-    seen = frozenset((str(key[0]), str(key[1])) for key in json.loads(text)) if count else frozenset()
-    return Checkpoint(tenant_id=tenant_id, feed=feed, cursor=parse_time(cursor) if cursor else None, seen=seen)
+    return Checkpoint(
+        tenant_id=tenant_id,
+        feed=feed,
+        cursor=parse_time(cursor) if cursor else None,
+        seen=_decode_keys("seen", entity),
+        handover=_decode_keys("handover", entity),
+    )

@@ -16,6 +16,9 @@ soon as nothing is visible and nothing runs: a job handed back with a delay, or 
 stays on the queue for the next sweep or the Functions host, and the run says so.
 
 ``python -m shared.cli.drain`` runs it as a process of its own, with the settings from the environment.
+
+Another queue with a handler of its own (``queue_name``, ``handle``: the indicator jobs of
+``shared.indicators.worker``) gets the same host semantics; the ingestion parts are then never built.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def drain(
     deps: IngestDeps | None = None,
     producing: Callable[[], bool] | None = None,
     wait_for_hidden: bool = True,
+    queue_name: str = JOBS_QUEUE,
+    handle: Callable[[str], object] | None = None,
 ) -> DrainStats:
     """Run until the queue has stayed empty (visible or not) for ``idle_seconds``, or ``max_seconds``.
 
@@ -89,7 +94,7 @@ def drain(
     """
     drainer = _Drainer(
         services,
-        deps or services.ingest_deps,
+        deps or (None if handle is not None else services.ingest_deps),
         producing=producing or (lambda: False),
         wait_for_hidden=wait_for_hidden,
         retry_delay=retry_delay,
@@ -97,6 +102,8 @@ def drain(
         on_result=on_result,
         batch_size=min(MAX_BATCH, max(1, threads)),
         threads=max(1, threads),
+        queue_name=queue_name,
+        handle=handle,
     )
     deadline = time.monotonic() + max_seconds
     roles: list[tuple[Callable[..., None], tuple[float, ...], str]] = [
@@ -127,7 +134,7 @@ class _Drainer:
     def __init__(
         self,
         services: DrainHost,
-        deps: IngestDeps,
+        deps: IngestDeps | None,
         *,
         producing: Callable[[], bool],
         wait_for_hidden: bool,
@@ -136,13 +143,17 @@ class _Drainer:
         on_result: Callable[[JobResult, float, float], None] | None,
         batch_size: int,
         threads: int,
+        queue_name: str,
+        handle: Callable[[str], object] | None,
     ) -> None:
         self.services = services
         self.deps = deps
+        self.handle = handle
         self.producing = producing
         self.wait_for_hidden = wait_for_hidden
-        self.queue = services.storage.queue(JOBS_QUEUE)
-        self.poison = services.storage.queue(JOBS_QUEUE + "-poison")
+        self.queue_name = queue_name
+        self.queue = services.storage.queue(queue_name)
+        self.poison = services.storage.queue(queue_name + "-poison")
         self.retry_delay = retry_delay
         self.max_dequeue_count = max_dequeue_count
         self.on_result = on_result
@@ -171,7 +182,7 @@ class _Drainer:
                     ).by_page()
                     batch = list(next(pages, []))  # one page: one Storage call
                 except AzureError as exc:  # Storage hiccup: the host keeps polling too
-                    logger.warning("receive from %s failed: %s; trying again", JOBS_QUEUE, type(exc).__name__)
+                    logger.warning("receive from %s failed: %s; trying again", self.queue_name, type(exc).__name__)
                     time.sleep(1.0)
                     continue
                 for message in batch:
@@ -227,6 +238,9 @@ class _Drainer:
 
     def process(self, message: QueueMessage) -> bool:
         started = time.time()
+        if self.handle is not None:
+            return self.process_other(message)
+        assert self.deps is not None
         try:
             result = handle_message(message.content, deps=self.deps, requeue=self.services.requeue)
         except Exception as exc:  # the host's view: any exception fails the invocation
@@ -245,6 +259,20 @@ class _Drainer:
             self.stats.results.append(result)
         if self.on_result is not None:
             self.on_result(result, started, ended)
+        return True
+
+    def process_other(self, message: QueueMessage) -> bool:
+        """A message of another queue through its own handler; only the counts are kept."""
+        assert self.handle is not None
+        try:
+            self.handle(message.content)
+        except Exception as exc:  # the host's view: any exception fails the invocation
+            logger.warning("job failed (dequeue %s): %s", message.dequeue_count, type(exc).__name__)
+            with self.lock:
+                self.stats.failures += 1
+            return False
+        with self.lock:
+            self.stats.jobs += 1
         return True
 
     def fail(self, message: QueueMessage) -> None:

@@ -4,10 +4,12 @@
 2. A short per-(tenant, feed) lease in the checkpoint entity, renewed by a heartbeat while the job runs
    (``shared.ingest.lease``), keeps two workers off one cursor. Held by another process: ``lease_until``
    says until when (``shared.ingest.worker`` hands the job back). The release is the cursor's write.
-3. Read ``[cursor - overlap, now - settle]`` in ascending ``lastUpdateTime`` order, page by page; a
-   first run starts ``RELAY_INITIAL_LOOKBACK_HOURS`` back. The overlap re-reads late writes.
-4. Drop versions already delivered: the checkpoint keeps the ``(id, lastUpdateTime)`` keys seen inside
-   the overlap window, so ties across a page boundary and late writes are neither lost nor repeated.
+3. Read ``[cursor - overlap, now - settle]`` in windows that are complete whatever order the service
+   answers in (``shared.domain.windows``); a first run starts ``RELAY_INITIAL_LOOKBACK_HOURS`` back. The
+   overlap re-reads late writes. The cursor moves only as far as the windows read completely.
+4. Drop versions already delivered: the checkpoint keeps the ``(id, change time)`` keys seen inside
+   the overlap window, so ties and late writes are neither lost nor repeated; right after a migration
+   also the versions the retired feed delivered (``Checkpoint.handover``).
 5. Deliver each page to every sink, *then* move the checkpoint. A failure in between means the job is
    retried and the page delivered again with the same dedup keys (at-least-once).
 6. Record the tenant's health and log one summary line (never a token or secret). A success that
@@ -27,13 +29,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from shared.domain.checkpoint import Checkpoint, SeenKey
-from shared.domain.envelope import EventItem, ItemKind
 from shared.domain.errors import (
     AuthError,
     DefenderForbiddenError,
@@ -43,27 +44,30 @@ from shared.domain.errors import (
     ThrottledError,
     TokenServiceError,
 )
-from shared.domain.job import Feed, Job, parse_time
+from shared.domain.job import Feed, Job
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
+from shared.domain.windows import ChangePage
 from shared.ingest.checkpoint_table import CheckpointStore
 from shared.ingest.lease import LeaseKeeper
 from shared.ingest.sinks.base import Sink
+from shared.ingest.versions import new_versions
 
 logger = logging.getLogger("defender_relay.ingest")
 
 Status = Literal["ok", "skipped", "lease-held", "auth-failed", "throttled", "failed"]
-_KINDS: Mapping[str, tuple[ItemKind, str]] = {
-    "mde-alerts": ("alert", "id"),
-    "xdr-incidents": ("incident", "incidentId"),
-}
 
 
 class ChangeSource(Protocol):
-    """Everything of one feed changed in ``[since, until]``, ascending by ``lastUpdateTime``, page by page."""
+    """Everything of one feed changed in ``[since, until)``, a page at a time, in any order within a page.
+
+    Each page says how far the read is complete (``ChangePage.complete_until``): every version changed
+    before it has been handed over. The last page carries the final mark (``until`` when the read got
+    through); a read that finds nothing yields one empty page.
+    """
 
     def iter_changes(
         self, tenant: Tenant, feed: Feed, since: datetime, until: datetime, *, page_size: int
-    ) -> Iterator[list[dict[str, Any]]]: ...
+    ) -> Iterator[ChangePage]: ...
 
     def throttle_count(self) -> int:
         """429s seen so far by the calling thread (the summary line reports the difference per job)."""
@@ -220,22 +224,27 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
     until = now - opts.settle if job.until is None else min(now - opts.settle, job.until)
     since = _window_start(job, checkpoint, now, opts)
     seen: set[SeenKey] = set(checkpoint.seen)
+    complete = since  # how far the read is complete: the cursor never moves past it
     for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
         if run.pending is not None:  # a further page arrived: the previous one was not the last, save its progress
             checkpoint, run.pending = run.lease.save(run.pending).checkpoint, None
         result.pages += 1
-        result.items += len(page)
-        fresh, newest = _fresh_items(job, page, seen, result)
+        result.items += len(page.items)
+        fresh, repeats = new_versions(job, page.items, seen=seen, handover=checkpoint.handover)
+        result.repeats += repeats
         if fresh:
             for sink in deps.sinks:
                 sink.deliver(job.tenant_id, job.feed, fresh)
         result.delivered += len(fresh)
-        if newest is not None and (checkpoint.cursor is None or newest > checkpoint.cursor):
-            run.pending = checkpoint.advanced(min(newest, until), seen, overlap=opts.overlap)
+        complete = max(complete, min(page.complete_until, until))
+        if fresh or checkpoint.cursor is None or complete > checkpoint.cursor:
+            # Also when only keys were added (a late write behind the cursor): a retry then drops them.
+            cursor = complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
+            run.pending = checkpoint.advanced(cursor, seen, overlap=opts.overlap)
             seen = set(run.pending.seen)  # keys older than the window cannot come back: keep memory flat
         else:
             run.pending = None
-    final_cursor = until if checkpoint.cursor is None else max(until, checkpoint.cursor)
+    final_cursor = complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
     return checkpoint.advanced(final_cursor, seen, overlap=opts.overlap)
 
 
@@ -268,30 +277,6 @@ def _window_start(job: Job, checkpoint: Checkpoint, now: datetime, opts: IngestO
     if checkpoint.cursor is None:
         return now - opts.initial_lookback
     return checkpoint.cursor - opts.overlap
-
-
-def _fresh_items(
-    job: Job, page: Iterable[dict[str, Any]], seen: set[SeenKey], result: JobResult
-) -> tuple[list[EventItem], datetime | None]:
-    kind, id_field = _KINDS[job.feed]
-    fresh: list[EventItem] = []
-    newest: datetime | None = None
-    for raw in page:
-        item_id, version = raw.get(id_field), raw.get("lastUpdateTime")
-        if item_id is None or not isinstance(version, str):
-            logger.warning(
-                "tenant %s feed %s: item without %s/lastUpdateTime skipped", job.tenant_id, job.feed, id_field
-            )
-            continue
-        key = (str(item_id), version)
-        when = parse_time(version)
-        newest = when if newest is None or when > newest else newest
-        if key in seen:
-            result.repeats += 1
-            continue
-        seen.add(key)
-        fresh.append(EventItem(tenant_id=job.tenant_id, kind=kind, id=key[0], version=version, data=raw))
-    return fresh, newest
 
 
 def _log_summary(result: JobResult) -> None:

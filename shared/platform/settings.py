@@ -79,6 +79,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "RELAY_LEASE_SECONDS", "60", False, "per-(tenant, feed) lease, renewed every third of it while a job runs"
     ),
+    SettingSpec(
+        "RELAY_GRAPH_CALLS_PER_MINUTE", "150", False, "client-side limit of Graph security calls per tenant per minute"
+    ),
     SettingSpec("RELAY_SINKS", "queue", False, "comma list of queue, webhook, archive"),
     SettingSpec("RELAY_EVENTS_QUEUE", "defender-events", False, "queue the queue sink writes to"),
     SettingSpec("RELAY_WEBHOOK_URL", None, False, "webhook sink URL (https)"),
@@ -164,6 +167,7 @@ class Settings:
     settle_seconds: int
     page_size: int
     lease_seconds: int
+    graph_calls_per_minute: int
     sinks: tuple[SinkName, ...]
     events_queue: str
     webhook_url: str | None
@@ -273,6 +277,9 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
         # $top max 10,000 (docs/microsoft-apis.md §OData subset)
         page_size=_int(env, "RELAY_PAGE_SIZE", 1, 10_000, problems),
         lease_seconds=_int(env, "RELAY_LEASE_SECONDS", 15, 3_600, problems),
+        # 150 requests per minute per app per tenant on /security (docs/microsoft-apis.md §Graph errors and
+        # throttling); lower it when other apps of the partner share the quota, raise it if Microsoft does.
+        graph_calls_per_minute=_int(env, "RELAY_GRAPH_CALLS_PER_MINUTE", 1, 10_000, problems),
         sinks=sinks,
         events_queue=_name(env, "RELAY_EVENTS_QUEUE", check_queue_name, problems),
         webhook_url=webhook_url,

@@ -37,6 +37,9 @@ CONNECTION_SETTING: Final = "AzureWebJobsStorage"
 JOBS_QUEUE: Final = "tenant-jobs"
 
 
+INDICATOR_JOBS_QUEUE: Final = "indicator-jobs"  # indicator fan-outs and per-tenant runs (shared/indicators/jobs.py)
+
+
 EVENTS_QUEUE: Final = "defender-events"
 
 

@@ -12,6 +12,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.domain.catalogue import LEGACY_DEFAULT_FEEDS
 from shared.domain.errors import TenantNotFoundError, ValidationError
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, parse_tenant, row_key, success_clears
 
@@ -148,6 +149,8 @@ def _entity_from_tenant(tenant: Tenant) -> dict[str, Any]:
         "feeds": ",".join(sorted(tenant.feeds)),
         # Table storage has no null: "default" marks "use RELAY_DEFAULT_ALLOWED_ACTIONS".
         "allowed_actions": "default" if tenant.allowed_actions is None else ",".join(sorted(tenant.allowed_actions)),
+        "expand_incident_alerts": tenant.expand_incident_alerts,
+        "service_sources": "all" if tenant.service_sources is None else ",".join(sorted(tenant.service_sources)),
         "tags": ",".join(sorted(tenant.tags)),  # an entity written before tags existed reads as no tags
     }
 
@@ -160,8 +163,12 @@ def _tenant_from_entity(entity: Mapping[str, Any]) -> Tenant:
         "cloud": entity.get("cloud", "commercial"),
         "region": entity.get("region", "auto"),
         "enabled": bool(entity.get("enabled", True)),
-        "feeds": str(entity.get("feeds", "mde-alerts")),
+        # A row written before feeds were configurable (no column) meant the default of its day, mde-alerts:
+        # it keeps reading it, while a new tenant gets the Graph feeds (DEFAULT_FEEDS).
+        "feeds": str(entity.get("feeds", ",".join(sorted(LEGACY_DEFAULT_FEEDS)))),
         "allowed_actions": None if actions == "default" else str(actions or ""),
+        "expand_incident_alerts": bool(entity.get("expand_incident_alerts", False)),
+        "service_sources": str(entity.get("service_sources") or "all"),
         "tags": str(entity.get("tags") or ""),
     }
     return parse_tenant(raw, where=f"table tenants/{entity['RowKey']}")

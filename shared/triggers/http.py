@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -83,18 +82,19 @@ def serve(api: Lazy[Any], route: Route, req: func.HttpRequest) -> func.HttpRespo
     return to_http_response(handler.handle(route, to_api_request(req)))
 
 
-def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+def register(blueprint: func.Blueprint, api: Lazy[Any], route: Route) -> None:
+    """One route of the table as a function of ``blueprint``, named after the route, served by ``api``."""
+
     def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return serve(_api, route, req)
+        return serve(api, route, req)
 
     handle.__name__ = route.function_name
     handle.__qualname__ = route.function_name
-    return handle
+    blueprint.function_name(name=route.function_name)(
+        blueprint.route(route=route.template, methods=[route.method], auth_level=auth_level())(handle)
+    )
 
 
 for _route in ROUTES:
-    if _route.operation in SEPARATE_OPERATIONS:  # registered by shared/triggers/http_tenants.py
-        continue
-    bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=auth_level())(_handler(_route))
-    )
+    if _route.operation not in SEPARATE_OPERATIONS:  # the others: shared/triggers/http_tenants.py, http_indicators.py
+        register(bp, _api, _route)

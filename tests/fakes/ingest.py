@@ -12,6 +12,7 @@ from shared.domain.envelope import EventItem
 from shared.domain.errors import DeliveryError, LeaseHeldError, TenantNotFoundError
 from shared.domain.job import Job, format_time, parse_time
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
+from shared.domain.windows import ChangePage
 from shared.ingest.runner import ChangeSource, IngestDeps, IngestOptions
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -30,7 +31,12 @@ class FakeClock:
 
 
 class FakeChangeSource:
-    """Alerts per tenant; pages by $top/$skip over a sorted snapshot, like the Defender client does."""
+    """Alerts per tenant; pages by $top/$skip over a sorted snapshot of ``[since, until)``.
+
+    Each page is complete up to its last item's time (the next page may still hold more of that instant),
+    the last one up to ``until``: the contract of ``ChangeSource`` without the real client's windows
+    (those are tested over a fake transport in tests/unit/test_change_paging.py).
+    """
 
     def __init__(self) -> None:
         self.items: dict[str, list[dict[str, Any]]] = {}
@@ -45,8 +51,8 @@ class FakeChangeSource:
 
     def iter_changes(
         self, tenant: Tenant, feed: str, since: datetime, until: datetime, *, page_size: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        window = [i for i in self.items.get(tenant.tenant_id, []) if since <= parse_time(i["lastUpdateTime"]) <= until]
+    ) -> Iterator[ChangePage]:
+        window = [i for i in self.items.get(tenant.tenant_id, []) if since <= parse_time(i["lastUpdateTime"]) < until]
         window.sort(key=lambda i: parse_time(i["lastUpdateTime"]))
         skip = 0
         while True:
@@ -54,9 +60,10 @@ class FakeChangeSource:
             if self.calls in self.fail_on_call:
                 raise self.fail_on_call[self.calls]
             page = window[skip : skip + page_size]
-            yield page
             if len(page) < page_size:
+                yield ChangePage(page, until)
                 return
+            yield ChangePage(page, parse_time(page[-1]["lastUpdateTime"]))
             skip += page_size
 
     def throttle_count(self) -> int:
@@ -156,6 +163,9 @@ class FakeTenants:
 
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         return [t for t in self.tenants.values() if t.enabled or not enabled_only]
+
+    def upsert(self, tenant: Tenant) -> None:
+        self.tenants[tenant.tenant_id] = tenant
 
     def record_success(
         self, tenant_id: str, *, now: datetime | None = None, scope: SuccessScope = "all"

@@ -120,7 +120,13 @@ def requests_with_bad_tokens(draw: st.DrawFn) -> tuple[str, Route, func.HttpRequ
     else:
         token = MAKERS[kind](draw, route.role, draw(st.sampled_from(["1.0", "2.0"])))
     tenant = TENANT_B if out_of_scope else TENANT_A
-    route_params = {"tenantId": tenant, "machine": MACHINE_A1, "actionId": ACTION_ID}
+    route_params = {
+        "tenantId": tenant,
+        "machine": MACHINE_A1,
+        "actionId": ACTION_ID,
+        "alertId": "da637",
+        "incidentId": "42",
+    }
     params = {"name": "web01.contoso.com"} if route.operation == "lookup" else {}
     scheme = draw(st.sampled_from(["Bearer", "bearer", "BEARER"]))
     request = func.HttpRequest(

@@ -119,7 +119,7 @@ def _settings_with_interval(settings: Settings, seconds: int) -> Settings:
 
 def test_a_job_message_delivers_the_tenants_changes_as_an_envelope(services: tuple[Services, FakeChangeSource]) -> None:
     svc, source = services
-    tenant = _tenant(svc)
+    tenant = _tenant(svc, feeds=frozenset({"mde-alerts"}))
     source.put(tenant.tenant_id, "da1", datetime.now(UTC) - timedelta(minutes=5), title="Suspicious PowerShell")
     job = new_job(tenant.tenant_id, "mde-alerts")
     # WHEN the host hands the worker the message
@@ -162,7 +162,7 @@ def test_an_unknown_tenant_completes_without_retry(
 
 def test_a_throttled_job_is_requeued_with_the_retry_after_delay(services: tuple[Services, FakeChangeSource]) -> None:
     svc, source = services
-    tenant = _tenant(svc)
+    tenant = _tenant(svc, feeds=frozenset({"mde-alerts"}))
     source.fail_on_call[1] = ThrottledError("quota", retry_at=datetime.now(UTC) + timedelta(seconds=30))
     job = new_job(tenant.tenant_id, "mde-alerts")
     ingest_tenant_job(QueueMessage(id="m3", body=job.to_json().encode(), dequeue_count=1))  # completes

@@ -20,7 +20,12 @@ from shared.ingest.sweep import run_sweep
 from shared.platform.settings import Settings
 from shared.platform.storage import JOBS_QUEUE, StorageClients
 
-FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
+FULL_ROLES = {
+    "mde": ["Alert.Read.All", "Machine.Read.All"],
+    "xdr": ["Incident.Read.All"],
+    "graph": ["SecurityAlert.Read.All", "SecurityIncident.Read.All"],
+}
+GRAPH_FEEDS = frozenset({"graph-alerts", "graph-incidents"})
 CLOUD_REGIONS = [
     ("commercial", "auto"),
     ("commercial", "eu"),
@@ -123,28 +128,35 @@ def add_tenants(
     return tenants
 
 
-def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str], *, readable_only: bool = True) -> set[str]:
-    """Every version the emulator produced for these tenants that a request could read, as relay dedup keys.
+def ground_truth(
+    emulator: EmulatorInfo, tenant_ids: Iterable[str], *, api: str = "mde", readable_only: bool = True
+) -> set[str]:
+    """Every version the emulator produced for these tenants on one API (``mde``: MDE alerts and XDR incidents;
+    ``graph``: Graph alerts and incidents) that a request could read, as relay dedup keys (time normalised).
 
     A version replaced before any request could read it (``"readable": false``) was never observable;
-    ``readable_only=False`` lists those too (Defender's whole history).
+    ``readable_only=False`` lists those too (the API's whole history).
     """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
+    if api == "graph":
+        alerts, incidents, time_field, incident_id = "graph_alerts", "graph_incidents", "lastUpdateDateTime", "id"
+    else:
+        alerts, incidents, time_field, incident_id = "alerts", "incidents", "lastUpdateTime", "incidentId"
     keys = {
-        _key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"])
-        for a in truth["alerts"]
+        normalised_key(a["tenant_id"], "alert", a["id"], a[time_field])
+        for a in truth[alerts]
         if a["readable"] or not readable_only
     }
     keys |= {
-        _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"])
-        for i in truth["incidents"]
+        normalised_key(i["tenant_id"], "incident", str(i[incident_id]), i[time_field])
+        for i in truth[incidents]
         if i["readable"] or not readable_only
     }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
-def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
+def normalised_key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
     return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
 
 
@@ -152,7 +164,7 @@ def current_alert_versions(services: Services, tenants: Iterable[Tenant]) -> set
     """The version of every alert that Defender (the emulator) serves now, read through the relay's own
     client: exactly what a read at this moment can return."""
     return {
-        _key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
+        normalised_key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
         for tenant in tenants
         for page in services.defender.iter_pages(tenant, "mde", "/api/alerts", page_size=1000)
         for alert in page
@@ -166,20 +178,27 @@ def delivered_keys(services: Services) -> list[str]:
 
 def delivered_items(services: Services) -> list[tuple[str, str]]:
     """Every item in defender-events (drained) as (normalised key, digest of its data and dedup_key)."""
-    queue = services.storage.queue(services.settings.events_queue)
     items: list[tuple[str, str]] = []
+    for tenant_id, item in delivered_entries(services):
+        key = normalised_key(tenant_id, item["kind"], item["id"], item["version"])
+        body = json.dumps([item["dedup_key"], item.get("data")], sort_keys=True).encode()
+        items.append((key, hashlib.sha256(body).hexdigest()))
+    return items
+
+
+def delivered_entries(services: Services) -> list[tuple[str, dict[str, Any]]]:
+    """Every envelope item in defender-events (drained), with its tenant id."""
+    queue = services.storage.queue(services.settings.events_queue)
+    entries: list[tuple[str, dict[str, Any]]] = []
     for _ in range(100_000):
         batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
         if not batch:
-            return items
+            return entries
         for message in batch:
             envelope = json.loads(message.content)
-            for item in envelope["items"]:
-                key = _key(envelope["tenant_id"], item["kind"], item["id"], item["version"])
-                body = json.dumps([item["dedup_key"], item.get("data")], sort_keys=True).encode()
-                items.append((key, hashlib.sha256(body).hexdigest()))
+            entries += [(envelope["tenant_id"], item) for item in envelope["items"]]
             queue.delete_message(message)
-    return items
+    return entries
 
 
 def emulator_clock(emulator: EmulatorInfo) -> Callable[[], datetime]:
@@ -203,6 +222,6 @@ def api_calls_by_tenant_feed(emulator: EmulatorInfo, tenant_ids: Iterable[str]) 
     for key, count in counters(emulator)["api_calls"].items():
         tenant_id, _, route = key.partition("|")
         if tenant_id in wanted:
-            feed = "xdr-incidents" if "incident" in route else "mde-alerts"
+            feed = route if route.startswith("graph-") else "xdr-incidents" if "incident" in route else "mde-alerts"
             calls[(tenant_id, feed)] = calls.get((tenant_id, feed), 0) + int(count)
     return calls

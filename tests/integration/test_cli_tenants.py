@@ -77,14 +77,14 @@ def test_import_validates_the_whole_file_and_names_the_line_and_field(relay: Rel
         f'  {{"tenant_id": "{B}", "display_name": "Fabrikam",\n'
         '   "region": "uk"},\n'
         '  {"tenant_id": "cccccccc-0000-4000-8000-000000000003",\n'
-        '   "feeds": ["mde-alerts", "graph-alerts"]}\n'
+        '   "feeds": ["mde-alerts", "siem-alerts"]}\n'
         "]}\n"
     )
     # WHEN it is imported
     result = relay.run("tenants", "import", str(path))
     # THEN nothing is written and the error names file, line, entry and field
     assert result.code == 2
-    assert f"{path} line 5 (tenants[2]).feeds: unknown value(s) graph-alerts" in result.err
+    assert f"{path} line 5 (tenants[2]).feeds: unknown value(s) siem-alerts" in result.err
     assert relay.json("tenants", "list")[1]["tenants"] == []
 
 

@@ -42,6 +42,10 @@ def client(emulator_env: EmulatorInfo, sleep: RecordingSleep) -> Iterator[Defend
     emulator_env.control("DELETE", "/faults")
 
 
+def _later() -> datetime:
+    return datetime.now(UTC) + timedelta(days=1)
+
+
 def registry_tenant(tenant_id: str, **fields: str) -> Tenant:
     return Tenant(tenant_id=tenant_id, display_name="T", **fields)  # type: ignore[arg-type]
 
@@ -51,25 +55,22 @@ def test_paging_reads_every_alert_exactly_once(client, emulator_env):
     tid = tenant_with_data(emulator_env, alerts=230)
     truth = emulator_env.control("GET", f"/ground-truth?tenant_id={tid}").json()["alerts"]
     # WHEN the client lists everything changed since long ago, 100 per page
-    pages = list(
-        client.list_alerts_since(registry_tenant(tid), LONG_AGO, datetime.now(UTC) + timedelta(days=1), page_size=100)
-    )
-    ids = [a["id"] for page in pages for a in page]
-    # THEN every alert arrives once, in lastUpdateTime order
-    # (pages hold at most 100; a page re-anchored on a tied timestamp drops the ties already read)
-    assert all(0 < len(p) <= 100 for p in pages)
+    until = datetime.now(UTC) + timedelta(days=1)
+    pages = list(client.list_changes(registry_tenant(tid), "mde-alerts", LONG_AGO, until, page_size=100))
+    ids = [a["id"] for page in pages for a in page.items]
+    # THEN every alert arrives once (windows read completely: none holds more than a page), complete to the end
+    assert all(len(p.items) < 100 for p in pages)
     assert len(ids) == 230
     assert sorted(ids) == sorted({a["id"] for a in truth})
-    times = [a["lastUpdateTime"] for page in pages for a in page]
-    assert times == sorted(times)
+    assert pages[-1].complete_until == until
 
 
 def test_429_is_honoured_then_the_call_succeeds(client, emulator_env, sleep):
     tid = tenant_with_data(emulator_env, alerts=3)
     rule = {"route": "alerts", "tenant_id": tid, "p429": 1.0, "retry_after": 2, "count": 2}
     assert emulator_env.control("PUT", "/faults", json={"rules": [rule], "seed": 1}).status_code in (200, 204)
-    pages = list(client.list_alerts_since(registry_tenant(tid), LONG_AGO, page_size=50))
-    assert sum(len(p) for p in pages) == 3
+    pages = list(client.list_changes(registry_tenant(tid), "mde-alerts", LONG_AGO, _later(), page_size=50))
+    assert sum(len(p.items) for p in pages) == 3
     assert sleep.slept == [2.0, 2.0]
     assert client.stats.throttled == 2
 
@@ -80,7 +81,7 @@ def test_long_retry_after_is_handed_back_as_throttled(client, emulator_env):
     emulator_env.control("PUT", "/faults", json={"rules": [rule], "seed": 1})
     before = datetime.now(UTC)
     with pytest.raises(ThrottledError) as info:
-        list(client.list_alerts_since(registry_tenant(tid), LONG_AGO, page_size=50))
+        list(client.list_changes(registry_tenant(tid), "mde-alerts", LONG_AGO, _later(), page_size=50))
     assert before + timedelta(seconds=85) < info.value.retry_at < before + timedelta(seconds=120)
 
 
@@ -100,8 +101,12 @@ def test_wrong_region_or_cloud_host_is_refused(client, emulator_env, name, regis
 def test_regional_and_gov_tenants_read_alerts_and_incidents_from_their_hosts(client, emulator_env, name):
     # GIVEN a UK tenant (regional host) and a DoD tenant (gov hosts, usgov app) with scenario data
     tenant = scenario_tenant(emulator_env, name)
-    incidents = [i for page in client.list_incidents_since(tenant, LONG_AGO, page_size=500) for i in page]
-    alerts = [a for page in client.list_alerts_since(tenant, LONG_AGO) for a in page]
+    incidents = [
+        i
+        for page in client.list_changes(tenant, "xdr-incidents", LONG_AGO, _later(), page_size=500)
+        for i in page.items
+    ]
+    alerts = [a for page in client.list_changes(tenant, "mde-alerts", LONG_AGO, _later()) for a in page.items]
     # THEN both feeds read (the incident page size is capped at the documented 100)
     assert incidents
     assert alerts

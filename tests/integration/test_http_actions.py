@@ -195,7 +195,11 @@ def test_sweep_and_audit_routes(emulator: EmulatorInfo, relay: Services) -> None
     relay.storage.queue(JOBS_QUEUE).clear_messages()
     assert call("POST", f"tenants/{tenant_id}/sweep").status_code == 202
     jobs = [json.loads(m.content) for m in relay.storage.queue(JOBS_QUEUE).receive_messages(max_messages=32)]
-    assert [(j["tenant_id"], j["mode"]) for j in jobs] == [(tenant_id, "manual")]
+    # a tenant registered without feeds reads both Graph feeds: one manual job each
+    assert sorted((j["tenant_id"], j["feed"], j["mode"]) for j in jobs) == [
+        (tenant_id, "graph-alerts", "manual"),
+        (tenant_id, "graph-incidents", "manual"),
+    ]
     isolate(tenant_id, "no-such-host.example")
     records = json_body(call("GET", f"tenants/{tenant_id}/audit"))["records"]
     assert [(r["action"], r["outcome"], r["status"]) for r in records] == [

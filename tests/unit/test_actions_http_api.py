@@ -117,7 +117,10 @@ def test_sweep_queues_one_manual_job_per_feed_of_the_tenant() -> None:
     h = build_harness()
     response = post(h, path=f"tenants/{TENANT_A}/sweep", body=b"")
     assert response.status == 202
-    assert [(j.tenant_id, j.feed, j.mode) for j in h.jobs.sent] == [(TENANT_A, "mde-alerts", "manual")]
+    assert [(j.tenant_id, j.feed, j.mode) for j in h.jobs.sent] == [
+        (TENANT_A, "graph-alerts", "manual"),
+        (TENANT_A, "graph-incidents", "manual"),
+    ]
 
 
 def test_audit_route_returns_the_records_of_that_tenant_only() -> None:

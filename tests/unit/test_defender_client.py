@@ -16,7 +16,7 @@ import pytest
 
 from shared.defender.client import DefenderClient
 from shared.defender.odata import odata_quote
-from shared.defender.rate_limit import RateLimiter
+from shared.defender.rate_limit import RateLimiter, api_family, default_windows
 from shared.defender.transport import MAX_RETRIES, DefenderTransport
 from shared.domain.clouds import Cloud, Region
 from shared.domain.errors import (
@@ -41,6 +41,7 @@ class Seen:
     query: dict[str, str]
     auth: str
     body: Any
+    prefer: str = ""
 
 
 @dataclass
@@ -63,6 +64,7 @@ def serve(fake: FakeDefender) -> ThreadingHTTPServer:
                 {k: v[0] for k, v in parse_qs(parts.query).items()},
                 self.headers.get("Authorization", ""),
                 json.loads(raw) if raw else None,
+                self.headers.get("Prefer", ""),
             )
             fake.seen.append(seen)
             status, headers, body = fake.handler(seen)
@@ -122,9 +124,15 @@ def fake() -> Iterator[FakeDefender]:
     server.server_close()
 
 
-def make_client(port: int, clock: FakeClock | None = None, tokens: FakeTokens | None = None) -> DefenderClient:
+def make_client(
+    port: int, clock: FakeClock | None = None, tokens: FakeTokens | None = None, limiter: RateLimiter | None = None
+) -> DefenderClient:
     base = f"http://127.0.0.1:{port}"
-    overrides = {"us.api.security.microsoft.com": base, "api-gov.securitycenter.microsoft.us": base}
+    overrides = {
+        "us.api.security.microsoft.com": base,
+        "api-gov.securitycenter.microsoft.us": base,
+        "graph.microsoft.com": base,
+    }
     settings = Settings.from_env(
         {
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -142,6 +150,7 @@ def make_client(port: int, clock: FakeClock | None = None, tokens: FakeTokens | 
             sleep=clock.sleep,
             clock=clock,
             jitter=lambda: 1.0,
+            limiter=limiter,
         )
     )
 
@@ -319,16 +328,76 @@ def test_odata_values_are_escaped_in_lookups(fake):
     assert fake.seen[0].query["$filter"] == "computerDnsName eq 'pc''1'"
 
 
-def test_alert_listing_filters_and_orders_on_last_update_time(fake):
-    fake.handler = lambda seen: (200, {}, {"value": [{"id": "a"}]})
+def test_alert_listing_reads_a_window_on_last_update_time_without_an_order(fake):
+    fake.handler = lambda seen: (200, {}, {"value": [{"id": "a", "lastUpdateTime": "2026-01-01T10:00:00Z"}]})
     since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    pages = list(make_client(fake.port).list_alerts_since(TENANT, since, until, page_size=500))
-    assert pages == [[{"id": "a"}]]
+    pages = list(make_client(fake.port).list_changes(TENANT, "mde-alerts", since, until, page_size=500))
+    assert [list(p.items) for p in pages] == [[{"id": "a", "lastUpdateTime": "2026-01-01T10:00:00Z"}]]
     q = fake.seen[0].query
     assert q["$filter"] == (
-        "lastUpdateTime ge 2026-01-01T00:00:00.000000Z and lastUpdateTime le 2026-01-02T00:00:00.000000Z"
+        "lastUpdateTime ge 2026-01-01T00:00:00.000000Z and lastUpdateTime lt 2026-01-02T00:00:00.000000Z"
     )
-    assert (q["$orderby"], q["$top"], fake.seen[0].path) == ("lastUpdateTime asc", "500", "/api/alerts")
+    assert "$orderby" not in q
+    assert (q["$top"], fake.seen[0].path, fake.seen[0].prefer) == ("500", "/api/alerts", "")
+
+
+def test_graph_alerts_go_to_graph_with_the_prefer_header_for_evolvable_enums(fake):
+    # GIVEN Graph answering one alert WHEN the graph-alerts feed is read
+    alert = {"id": "da1", "providerAlertId": "da1", "lastUpdateDateTime": "2026-01-01T10:00:00.1234567Z"}
+    fake.handler = lambda seen: (200, {}, {"value": [alert]})
+    tokens = FakeTokens()
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    pages = list(make_client(fake.port, tokens=tokens).list_changes(TENANT, "graph-alerts", since, until))
+    # THEN it asked alerts_v2 for the window on lastUpdateDateTime, with Prefer: include-unknown-enum-members
+    seen = fake.seen[0]
+    assert (seen.path, seen.prefer) == ("/v1.0/security/alerts_v2", "include-unknown-enum-members")
+    assert seen.query["$filter"].startswith("lastUpdateDateTime ge 2026-01-01T00:00:00.000000Z and ")
+    assert seen.query["$top"] == "1000"
+    assert tokens.roles_asked == [("SecurityAlert.Read.All",)]
+    assert pages[0].items == [alert]
+
+
+def test_graph_error_bodies_become_typed_errors_with_the_request_id(fake):
+    message = "Missing application roles. API required roles: SecurityAlert.Read.All"
+    inner = {"request-id": "5e0c7a4f-0000-4000-8000-000000000001", "date": "2026-01-01T00:00:00"}
+    body = {"error": {"code": "Forbidden", "message": message, "innerError": inner}}
+    fake.handler = lambda seen: (403, {}, body)
+    with pytest.raises(DefenderForbiddenError) as caught:
+        make_client(fake.port).request(TENANT, "graph", "GET", "/v1.0/security/alerts_v2")
+    assert caught.value.code == "Forbidden"
+    assert "Microsoft Graph GET /v1.0/security/alerts_v2 answered 403" in caught.value.message
+    assert "SecurityAlert.Read.All" in caught.value.message
+    assert "request-id 5e0c7a4f-0000-4000-8000-000000000001" in caught.value.message
+
+
+def test_a_graph_429_without_retry_after_backs_off_exponentially(fake):
+    # GIVEN Graph throttling twice without saying how long, then answering
+    replies = iter([(429, {}, {"error": {"code": "TooManyRequests"}})] * 2 + [(200, {}, {"value": []})])
+    fake.handler = lambda seen: next(replies)
+    clock = FakeClock()
+    # WHEN a call is made THEN it waited 2 s, then 4 s (the backoff doubles), and got the answer
+    assert make_client(fake.port, clock).request(TENANT, "graph", "GET", "/v1.0/security/incidents") == {"value": []}
+    assert clock.slept == [2.0, 4.0]
+
+
+def test_the_graph_quota_is_its_own_and_set_by_the_caller(fake):
+    # GIVEN a limiter allowing 3 Graph calls a minute (RELAY_GRAPH_CALLS_PER_MINUTE)
+    clock = FakeClock()
+    client = make_client(fake.port, clock, limiter=RateLimiter(clock, default_windows(graph_per_minute=3)))
+    for _ in range(3):
+        client.request(TENANT, "graph", "GET", "/v1.0/security/incidents")
+    # WHEN a fourth comes within the minute THEN the job is handed back to the queue until a slot frees up
+    with pytest.raises(ThrottledError, match="client-side graph quota"):
+        client.request(TENANT, "graph", "GET", "/v1.0/security/incidents")
+    assert len(fake.seen) == 3
+    # AND Graph incidents do not count against the XDR incidents quota
+    assert api_family("graph", "/v1.0/security/incidents") == "graph"
+    assert api_family("xdr", "/api/incidents") == "incidents"
+
+
+def test_a_graph_next_link_to_another_host_is_refused(fake):
+    with pytest.raises(DefenderError, match="another host"):
+        make_client(fake.port).follow(TENANT, "graph", "https://evil.example/v1.0/security/alerts_v2?$skip=10")
 
 
 def test_machine_action_helpers_use_defender_routes(fake):

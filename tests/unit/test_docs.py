@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from shared.domain.catalogue import FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS
-from shared.domain.envelope import EventItem, payload_path
+from shared.domain.catalogue import FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS, TRIAGE_ROLES
+from shared.domain.envelope import EventItem, event_item, payload_path
 from shared.domain.errors import SignatureError
 from shared.http.problems import PROBLEM_TYPES, Problem
 from shared.http.routes import ROUTES
@@ -53,7 +53,7 @@ def _verifier() -> SignatureVerifier:
 
 
 def test_route_table_is_the_app_route_table() -> None:
-    documented = set(re.findall(r"^\| (GET|POST) \| `(/api/[^`]+)` \|", _text("soar-integration.md"), re.M))
+    documented = set(re.findall(r"^\| (GET|POST|PATCH) \| `(/api/[^`]+)` \|", _text("soar-integration.md"), re.M))
     served = {(r.method, f"/api/{r.template}") for r in ROUTES}
     assert documented == served, {"undocumented": served - documented, "not served": documented - served}
 
@@ -131,13 +131,18 @@ def test_envelope_example_keys_and_blob_paths_follow_the_code() -> None:
         assert entry["dedup_key"] == item.dedup_key
         if "blob" in entry:
             assert entry["blob"] == "defender-payloads/" + payload_path(item)
+        else:  # the correlation fields are what the relay writes for that item of that feed
+            built = event_item(envelope["tenant_id"], envelope["feed"], entry["data"], entry["version"])
+            assert {k: v for k, v in entry.items() if k != "data"} == built.entry()
+        assert set(entry) - {"data", "blob"} == set(item.entry())
 
 
 def test_permissions_table_is_the_code_catalogue() -> None:
     section = _text("partner-setup.md").split("## 2.", 1)[1].split("## 3.", 1)[0]
-    documented = set(re.findall(r"`((?:Alert|Incident|Machine)\.[A-Za-z.]+)`", section))
+    documented = set(re.findall(r"`((?:Alert|Incident|Machine|SecurityAlert|SecurityIncident)\.[A-Za-z.]+)`", section))
     needed = {r for feed in FEED_SPECS.values() for r in feed.roles}
     needed |= {spec.role for spec in MACHINE_ACTIONS} | {LOOKUP_ROLE}
+    needed |= {role for roles in TRIAGE_ROLES.values() for role in roles}
     assert documented == needed
 
 

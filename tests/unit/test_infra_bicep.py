@@ -129,9 +129,13 @@ def test_storage_names_of_the_contract_are_created() -> None:
     # docs/contracts.md §4: queues, tables and containers the app uses.
     storage = parse(INFRA / "modules" / "storage.bicep")
     variables = storage["variables"]
-    assert {"tenant-jobs", "tenant-jobs-poison", "eventsQueueName"} <= set(variables["queueNames"]["value"])
-    assert set(variables["tableNames"]["value"]) == {"tenants", "checkpoints", "audit", "idempotency", "callers"}
-    assert {"defender-payloads", "archiveContainerName"} <= set(variables["containerNames"]["value"])
+    assert {"tenant-jobs", "tenant-jobs-poison", "eventsQueueName", "indicator-jobs", "indicator-jobs-poison"} <= set(
+        variables["queueNames"]["value"]
+    )
+    assert set(variables["tableNames"]["value"]) == {
+        "tenants", "checkpoints", "audit", "idempotency", "indicatorjobs", "callers"
+    }  # fmt: skip
+    assert {"defender-payloads", "archiveContainerName", "indicator-sets"} <= set(variables["containerNames"]["value"])
     assert storage["parameters"]["eventsQueueName"]["default"] == "defender-events"
     assert storage["parameters"]["archiveContainerName"]["default"] == "defender-archive"
 

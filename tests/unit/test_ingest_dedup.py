@@ -195,7 +195,7 @@ def test_unknown_or_disabled_tenants_are_completed_not_retried(enabled: bool | N
     if enabled is None:
         w.tenants.tenants.clear()
     else:
-        w.tenants.add(enabled=False)
+        w.tenants.add(enabled=False, feeds=frozenset({"mde-alerts"}))
     result = w.run()
     assert result.status == "skipped"
     assert message in result.message

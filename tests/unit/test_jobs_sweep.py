@@ -79,14 +79,14 @@ def test_run_sweep_enqueues_every_planned_job() -> None:
         tenants.add(f"00000000-0000-0000-0000-{n:012}")
     queue = FakeJobQueue()
     result = run_sweep(tenants=tenants, queue=queue, interval_seconds=300, clock=lambda: T0)
-    assert (result.tenants, result.jobs) == (50, 50)
+    assert (result.tenants, result.jobs) == (50, 100)  # graph-alerts and graph-incidents each
     assert {job.tenant_id for job, _ in queue.sent} == set(tenants.tenants)
     assert {job.sweep_id for job, _ in queue.sent} == {result.sweep_id}
 
 
 def _deps(source: FakeChangeSource, clock: FakeClock) -> IngestDeps:
     tenants = FakeTenants()
-    tenants.add()
+    tenants.add(feeds=frozenset({"mde-alerts"}))
     return IngestDeps(
         tenants=tenants,
         source=source,

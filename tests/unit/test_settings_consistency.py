@@ -134,6 +134,7 @@ PARAMETER_SETTINGS = {
     "sweepSchedule": "RELAY_SWEEP_SCHEDULE",
     "sinks": "RELAY_SINKS",
     "eventsQueueName": "RELAY_EVENTS_QUEUE",
+    "graphCallsPerMinute": "RELAY_GRAPH_CALLS_PER_MINUTE",
     "archiveContainerName": "RELAY_ARCHIVE_CONTAINER",
     "httpAuth": "RELAY_HTTP_AUTH",
     "purgeSchedule": "RELAY_PURGE_SCHEDULE",
