@@ -37,6 +37,9 @@ CONNECTION_SETTING: Final = "AzureWebJobsStorage"
 JOBS_QUEUE: Final = "tenant-jobs"
 
 
+HUNT_JOBS_QUEUE: Final = "hunt-jobs"  # one message per (hunt, tenant): shared/hunting/job.py
+
+
 EVENTS_QUEUE: Final = "defender-events"
 
 
