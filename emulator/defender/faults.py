@@ -16,7 +16,8 @@ from emulator.world import Counters
 
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
 ROUTES = (
-    "alerts", "incidents", "machines", "machineactions", "graph-alerts", "graph-incidents", "token", "keyvault", "*",
+    "alerts", "incidents", "machines", "machineactions", "graph-alerts", "graph-incidents", "graph-hunting", "token",
+    "keyvault", "*",
 )  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),

@@ -207,7 +207,8 @@ class FakeSchedules:
         current = self.get(saved.schedule_id)
         if current.etag != saved.etag:
             return False
-        self.saved[saved.schedule_id] = replace(current, last_slot=slot, last_hunt_id=hunt_id, etag=(current.etag or "") + "1")
+        etag = (current.etag or "") + "1"
+        self.saved[saved.schedule_id] = replace(current, last_slot=slot, last_hunt_id=hunt_id, etag=etag)
         return True
 
 
