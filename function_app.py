@@ -3,7 +3,9 @@
 import azure.functions as func
 
 from shared.triggers.http import bp as http_bp
+from shared.triggers.http_hunts import bp as http_hunts_bp
 from shared.triggers.http_tenants import bp as http_tenants_bp
+from shared.triggers.hunting import bp as hunting_bp
 from shared.triggers.queue import bp as queue_bp
 from shared.triggers.timer import bp as timer_bp
 
@@ -12,3 +14,5 @@ app.register_functions(timer_bp)
 app.register_functions(queue_bp)
 app.register_functions(http_bp)
 app.register_functions(http_tenants_bp)
+app.register_functions(hunting_bp)
+app.register_functions(http_hunts_bp)

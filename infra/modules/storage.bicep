@@ -24,6 +24,8 @@ param payloadRetentionDays int = 14
 var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
+  'hunt-jobs'
+  'hunt-jobs-poison'
   eventsQueueName
 ]
 var tableNames = [
@@ -31,10 +33,13 @@ var tableNames = [
   'checkpoints'
   'audit'
   'idempotency'
+  'hunts'
+  'huntschedules'
 ]
 var containerNames = [
   deploymentContainerName
   'defender-payloads'
+  'hunt-results'
   archiveContainerName
 ]
 

@@ -23,6 +23,12 @@ Operation = Literal[
     "openapi",
     "tenants",
     "tenant-health",
+    "hunt-start",
+    "hunt-status",
+    "hunt-results",
+    "schedule-add",
+    "schedule-list",
+    "schedule-remove",
 ]
 ROUTE_PREFIX: Final = "api"
 
@@ -80,6 +86,32 @@ def _action_route(spec: ActionSpec) -> Route:
     )
 
 
+HUNT_ROUTES: Final[tuple[Route, ...]] = (
+    # Served by shared/triggers/http_hunts.py (shared.http.hunts_api): hunting across tenants, docs/hunting.md.
+    Route("http_hunt_start", "POST", "hunts", "hunt-start", "Start a hunt: one KQL query in many tenants (202)"),
+    Route("http_hunt_status", "GET", "hunts/{huntId}", "hunt-status", "A hunt's state and each tenant's outcome"),
+    Route(
+        "http_hunt_results",
+        "GET",
+        "hunts/{huntId}/results",
+        "hunt-results",
+        "A page of a hunt's merged rows (NDJSON or CSV), tenantId and tenantName first",
+        query=(
+            QueryParam("format", "ndjson (default) or csv", {"type": "string", "enum": ["ndjson", "csv"]}),
+            QueryParam("limit", "rows per page, 1 to 50000 (default 5000)", {"type": "integer"}),
+            QueryParam("cursor", "the next page's cursor, from the Link header", {"type": "string"}),
+        ),
+    ),
+    Route("http_hunt_schedule_add", "POST", "hunt-schedules", "schedule-add", "Save a hunt on an NCRONTAB schedule"),
+    Route("http_hunt_schedule_list", "GET", "hunt-schedules", "schedule-list", "List the saved hunts"),
+    Route(
+        "http_hunt_schedule_remove",
+        "POST",
+        "hunt-schedules/{scheduleId}/remove",
+        "schedule-remove",
+        "Remove a saved hunt",
+    ),
+)
 ROUTES: Final[tuple[Route, ...]] = (
     *(_action_route(spec) for spec in MACHINE_ACTIONS),
     Route(
@@ -130,7 +162,8 @@ ROUTES: Final[tuple[Route, ...]] = (
         "tenant-health",
         "A tenant's health: last check, last sweep per feed, error and remedy",
     ),
+    *HUNT_ROUTES,
 )
 # Operations served by their own blueprint rather than by HttpApi.
-SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"})
+SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"} | {route.operation for route in HUNT_ROUTES})
 ROUTES_BY_FUNCTION: Final = {route.function_name: route for route in ROUTES}

@@ -55,9 +55,15 @@ class ResultStore(Protocol):
 
 
 class TenantDirectory(Protocol):
-    def get(self, tenant_id: str) -> Tenant: ...
+    """The registry as a hunt's start sees it (``shared.tenants.store.TenantStore``)."""
 
     def list_with_health(self) -> list[tuple[Tenant, TenantHealth]]: ...
+
+
+class TenantLookup(Protocol):
+    """The registry as a job sees it (``shared.tenants.snapshot.RegistrySnapshot``: one read per 30 s)."""
+
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]: ...
 
 
 class HuntJobSender(Protocol):
@@ -83,7 +89,11 @@ class SeenRows(Protocol):
 
 
 class HuntAudit(Protocol):
-    def record(self, tenant_id: str, hunt: Hunt, *, outcome: str, detail: str, at: datetime) -> None: ...
+    """The audit trail (``shared.actions.audit.HuntAuditTrail``): who hunted what, in which tenant, and how it went."""
+
+    def record(
+        self, tenant_id: str, *, hunt_id: str, requested_by: str, query: str, outcome: str, detail: str, at: datetime
+    ) -> None: ...
 
 
 class NewRowDelivery(Protocol):

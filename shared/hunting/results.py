@@ -18,7 +18,6 @@ from azure.storage.blob import ContainerClient
 
 from shared.domain.errors import DeliveryError
 
-CONTAINER: Final = "hunt-results"
 CHUNK_ROWS: Final = 5_000
 CHUNK_BYTES: Final = 4 * 1024 * 1024
 

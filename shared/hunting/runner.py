@@ -48,7 +48,7 @@ from shared.hunting.ports import (
     HuntStore,
     NewRowDelivery,
     ResultStore,
-    TenantDirectory,
+    TenantLookup,
 )
 from shared.platform.queue_host import visibility_delay
 
@@ -61,7 +61,7 @@ class HuntDeps:
     hunts: HuntStore
     results: ResultStore
     api: HuntingApi
-    tenants: TenantDirectory
+    tenants: TenantLookup
     jobs: HuntJobSender
     delivery: NewRowDelivery | None = None  # saved hunts: new rows to the sinks
     audit: HuntAudit | None = None
@@ -113,7 +113,7 @@ def run_hunt_job(job: HuntJob, *, deps: HuntDeps, dequeue_count: int = 1) -> Hun
 
 def _run(job: HuntJob, hunt: Hunt, run: TenantRun, deps: HuntDeps, dequeue_count: int) -> HuntJobResult:
     try:
-        tenant = deps.tenants.get(run.tenant_id)
+        tenant = deps.tenants.get_with_health(run.tenant_id)[0]
     except TenantNotFoundError:
         tenant = None
     if tenant is None or not tenant.enabled:
@@ -216,6 +216,9 @@ def _audit(deps: HuntDeps, hunt: Hunt, tenant_id: str, outcome: str, detail: str
     if deps.audit is None:
         return
     try:
-        deps.audit.record(tenant_id, hunt, outcome=outcome, detail=detail, at=deps.clock())
+        deps.audit.record(
+            tenant_id, hunt_id=hunt.hunt_id, requested_by=hunt.requested_by, query=hunt.query, outcome=outcome,
+            detail=detail, at=deps.clock(),
+        )  # fmt: skip
     except Exception:  # the run's outcome is stored; a lost audit line must not rerun the query
         logger.exception("hunt %s tenant %s: audit record not written", hunt.hunt_id, tenant_id)

@@ -46,6 +46,9 @@ EVENTS_QUEUE: Final = "defender-events"
 PAYLOADS_CONTAINER: Final = "defender-payloads"
 
 
+HUNT_RESULTS_CONTAINER: Final = "hunt-results"  # each tenant's rows of a hunt: shared/hunting/results.py
+
+
 ARCHIVE_CONTAINER: Final = "defender-archive"
 
 

@@ -4,14 +4,15 @@ WindowsDefenderATP (the MDE API) carries the alert and machine roles; Microsoft 
 XDR API) carries ``Incident.Read.All`` (docs/microsoft-apis.md §Token audience and scope, §Alerts,
 §Action routes and permissions, §Defender XDR incidents). Resolving a machine by name and following an
 action read machines, so any allowed action also needs ``Machine.Read.All``; cancel needs any Machine.*
-action role, which an allowed action already brings.
+action role, which an allowed action already brings. Hunting (``runHuntingQuery``, when ``RELAY_HUNTING_ENABLED``
+is on) needs ``ThreatHunting.Read.All`` on Microsoft Graph (docs/microsoft-apis.md §Advanced hunting).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, LOOKUP_ROLE
+from shared.domain.catalogue import ACTIONS_BY_NAME, EXPLICIT_ONLY, FEED_SPECS, HUNTING_ROLE, LOOKUP_ROLE
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.tenant import Tenant
 
@@ -21,8 +22,10 @@ def allowed_actions(tenant: Tenant, default_allowed: frozenset[str]) -> frozense
     return tenant.allowed_actions if tenant.allowed_actions is not None else default_allowed - EXPLICIT_ONLY
 
 
-def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Resource, frozenset[str]]:
-    """Per API, the roles this tenant's token must carry for its feeds and actions (empty APIs left out)."""
+def required_roles(
+    tenant: Tenant, default_allowed: frozenset[str], *, hunting: bool = False
+) -> dict[Resource, frozenset[str]]:
+    """Per API, the roles this tenant's token must carry for its feeds, actions and (``hunting``) hunts."""
     needed: dict[Resource, set[str]] = {}
     for feed in tenant.feeds:
         need = FEED_SPECS[feed]
@@ -31,6 +34,8 @@ def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Reso
     action_roles = {spec.role for name, spec in ACTIONS_BY_NAME.items() if name in allowed}
     if action_roles:
         needed.setdefault("mde", set()).update(action_roles | {LOOKUP_ROLE})
+    if hunting:
+        needed.setdefault("graph", set()).add(HUNTING_ROLE)
     return {resource: frozenset(roles) for resource, roles in needed.items()}
 
 

@@ -48,8 +48,10 @@ def to_api_request(req: func.HttpRequest) -> ApiRequest:
 
 
 def to_http_response(response: ApiResponse) -> func.HttpResponse:
+    # Bytes are a body already in its own media type (NDJSON, CSV: hunt results); everything else is JSON.
+    body = response.body if isinstance(response.body, bytes) else json.dumps(response.body, separators=(",", ":"))
     return func.HttpResponse(
-        json.dumps(response.body, separators=(",", ":")),
+        body,
         status_code=response.status,
         headers=response.headers,
         mimetype=response.content_type,

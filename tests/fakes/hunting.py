@@ -127,10 +127,10 @@ class FakeTenants:
         self.tenants = {t.tenant_id: t for t in tenants}
         self.health = health or {}
 
-    def get(self, tenant_id: str) -> Tenant:
+    def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
         if tenant_id not in self.tenants:
             raise TenantNotFoundError(tenant_id)
-        return self.tenants[tenant_id]
+        return self.tenants[tenant_id], self.health.get(tenant_id, TenantHealth())
 
     def list_with_health(self) -> list[tuple[Tenant, TenantHealth]]:
         return [(t, self.health.get(t.tenant_id, TenantHealth())) for t in self.tenants.values()]

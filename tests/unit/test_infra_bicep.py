@@ -129,9 +129,11 @@ def test_storage_names_of_the_contract_are_created() -> None:
     # docs/contracts.md §4: queues, tables and containers the app uses.
     storage = parse(INFRA / "modules" / "storage.bicep")
     variables = storage["variables"]
-    assert {"tenant-jobs", "tenant-jobs-poison", "eventsQueueName"} <= set(variables["queueNames"]["value"])
-    assert set(variables["tableNames"]["value"]) == {"tenants", "checkpoints", "audit", "idempotency"}
-    assert {"defender-payloads", "archiveContainerName"} <= set(variables["containerNames"]["value"])
+    queues = {"tenant-jobs", "tenant-jobs-poison", "hunt-jobs", "hunt-jobs-poison", "eventsQueueName"}
+    assert queues <= set(variables["queueNames"]["value"])
+    tables = {"tenants", "checkpoints", "audit", "idempotency", "hunts", "huntschedules"}
+    assert set(variables["tableNames"]["value"]) == tables
+    assert {"defender-payloads", "hunt-results", "archiveContainerName"} <= set(variables["containerNames"]["value"])
     assert storage["parameters"]["eventsQueueName"]["default"] == "defender-events"
     assert storage["parameters"]["archiveContainerName"]["default"] == "defender-archive"
 
