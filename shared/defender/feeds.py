@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 from shared.defender.odata import odata_datetime, odata_quote
 from shared.domain.catalogue import ApiResource, FeedSpec
 from shared.domain.errors import DefenderError
+from shared.domain.job import parse_time
 from shared.domain.tenant import Tenant
 from shared.domain.windows import ChangePage, Window, WindowPlan
 
@@ -81,7 +82,7 @@ def read_changes(
         windows += 1
         items, complete = reader.first(window)
         if not complete:
-            if plan.split(window):
+            if plan.split(window, *reader.sample(items)):
                 continue
             items = reader.rest(window, items)
         if items:
@@ -105,6 +106,16 @@ class _WindowReader:
         page = self._get({**self._params(window), "$top": self._size})
         items = self._items(page)
         return items, len(items) < self._size and not page.get("@odata.nextLink")
+
+    def sample(self, items: list[dict[str, Any]]) -> tuple[list[datetime], list[datetime]]:
+        """The change and creation times of a full page: where to split its window."""
+        changed = [parse_time(str(i[self._feed.time_field])) for i in items]
+        created = []
+        for item in items:
+            value = item.get(self._feed.created_field)
+            if isinstance(value, str) and _CHANGE_TIME.fullmatch(value):
+                created.append(parse_time(value))
+        return changed, created
 
     def rest(self, window: Window, first: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The pages after the first of a window that cannot be split (one change and one creation time)."""

@@ -7,8 +7,9 @@ whenever one leaves the result between two pages. So a read never depends on ord
 - A run reads the fixed window ``[since, until)`` on the feed's change time (``ge``/``lt`` filters).
 - A window is *complete* when one request answers it with fewer items than ``$top`` and no
   ``@odata.nextLink``: a single answer holds everything in the window, in whatever order.
-- A window that comes back full is split in halves, each read the same way (left first), so the
-  windows that are read completely are handed over in time order.
+- A window that comes back full is split in two (at the median change time of the items it returned,
+  a sample in whatever order), each part read the same way (left first), so the windows that are read
+  completely are handed over in time order.
 - Items that share one change time (a *tie*; more of them than a page can hold) cannot be split by
   time: that instant is split by creation time instead (also a documented ``$filter`` field).
 - Only an instant whose items also share one creation time and fill a page is paged
@@ -43,25 +44,38 @@ class Window:
     end: datetime
     created: tuple[datetime, datetime] | None = None
 
-    def halves(self) -> tuple[Window, Window] | None:
-        """The two halves to read instead of a full window, or None when it cannot be split any more."""
+    def split(self, changed: Sequence[datetime] = (), created: Sequence[datetime] = ()) -> tuple[Window, Window] | None:
+        """Two windows to read instead of this full one, or None when it cannot be split any more.
+
+        ``changed`` and ``created`` are the times of the items its full page held: a sample of the window
+        in whatever order the service chose. Splitting at the sample's median keeps the number of reads
+        logarithmic when the order is arbitrary, and isolates a tie (many items at one instant) in two
+        steps instead of halving down to the microsecond. Only the split point is guessed: a window is
+        complete only when one answer holds it, so a poor guess costs a read, never an item.
+        """
         if self.created is None:
-            middle = _middle(self.start, self.end)
+            middle = _split_point(self.start, self.end, changed)
             if middle is not None:
                 return Window(self.start, middle), Window(middle, self.end)
-            return Window(self.start, self.end, (EARLIEST, self.end + CREATED_SLACK)).halves()
+            return Window(self.start, self.end, (EARLIEST, self.end + CREATED_SLACK)).split((), created)
         low, high = self.created
-        middle = _middle(low, high)
+        middle = _split_point(low, high, created)
         if middle is None:
             return None
         return Window(self.start, self.end, (low, middle)), Window(self.start, self.end, (middle, high))
 
 
-def _middle(low: datetime, high: datetime) -> datetime | None:
+def _split_point(low: datetime, high: datetime, sample: Sequence[datetime]) -> datetime | None:
+    """A point strictly inside ``(low, high)``: the sample's median, or the middle without a sample."""
     if high - low < 2 * RESOLUTION:
         return None
-    steps = (high - low) // RESOLUTION // 2
-    return low + steps * RESOLUTION
+    # Times carry microseconds, like the filters (parse_time cuts a 7th digit): no rounding is needed.
+    inside = sorted(t for t in sample if low <= t < high)
+    if not inside:
+        return low + (high - low) // RESOLUTION // 2 * RESOLUTION
+    middle = inside[len(inside) // 2]
+    # The median at the window's start (most of the sample sits at one instant): cut that instant off.
+    return middle if middle > low else low + RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -88,12 +102,12 @@ class WindowPlan:
         while self.pending:
             yield self.pending.pop()
 
-    def split(self, window: Window) -> bool:
-        """Read the halves of ``window`` instead (left first); False when it cannot be split."""
-        halves = window.halves()
-        if halves is None:
+    def split(self, window: Window, changed: Sequence[datetime] = (), created: Sequence[datetime] = ()) -> bool:
+        """Read two parts of ``window`` instead (left first); False when it cannot be split."""
+        parts = window.split(changed, created)
+        if parts is None:
             return False
-        self.pending.extend(reversed(halves))
+        self.pending.extend(reversed(parts))
         return True
 
     @property

@@ -225,8 +225,10 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
                 sink.deliver(job.tenant_id, job.feed, fresh)
         result.delivered += len(fresh)
         complete = max(complete, min(page.complete_until, until))
-        if checkpoint.cursor is None or complete > checkpoint.cursor:
-            run.pending = checkpoint.advanced(complete, seen, overlap=opts.overlap)
+        if fresh or checkpoint.cursor is None or complete > checkpoint.cursor:
+            # Also when only keys were added (a late write behind the cursor): a retry then drops them.
+            cursor = complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
+            run.pending = checkpoint.advanced(cursor, seen, overlap=opts.overlap)
             seen = set(run.pending.seen)  # keys older than the window cannot come back: keep memory flat
         else:
             run.pending = None

@@ -20,7 +20,12 @@ from shared.ingest.sweep import run_sweep
 from shared.platform.settings import Settings
 from shared.platform.storage import JOBS_QUEUE, StorageClients
 
-FULL_ROLES = {"mde": ["Alert.Read.All", "Machine.Read.All"], "xdr": ["Incident.Read.All"]}
+FULL_ROLES = {
+    "mde": ["Alert.Read.All", "Machine.Read.All"],
+    "xdr": ["Incident.Read.All"],
+    "graph": ["SecurityAlert.Read.All", "SecurityIncident.Read.All"],
+}
+GRAPH_FEEDS = frozenset({"graph-alerts", "graph-incidents"})
 CLOUD_REGIONS = [
     ("commercial", "auto"),
     ("commercial", "eu"),
@@ -123,12 +128,19 @@ def add_tenants(
     return tenants
 
 
-def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str]) -> set[str]:
-    """Every version the emulator produced for these tenants, as relay dedup keys (time normalised)."""
+def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str], *, api: str = "mde") -> set[str]:
+    """Every version the emulator produced for these tenants on one API (``mde``: MDE alerts and XDR incidents;
+    ``graph``: Graph alerts and incidents), as relay dedup keys (time normalised)."""
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
-    keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
-    keys |= {_key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]}
+    if api == "graph":
+        keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateDateTime"]) for a in truth["graph_alerts"]}
+        keys |= {_key(i["tenant_id"], "incident", i["id"], i["lastUpdateDateTime"]) for i in truth["graph_incidents"]}
+    else:
+        keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
+        keys |= {
+            _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]
+        }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
@@ -180,6 +192,6 @@ def api_calls_by_tenant_feed(emulator: EmulatorInfo, tenant_ids: Iterable[str]) 
     for key, count in counters(emulator)["api_calls"].items():
         tenant_id, _, route = key.partition("|")
         if tenant_id in wanted:
-            feed = "xdr-incidents" if "incident" in route else "mde-alerts"
+            feed = route if route.startswith("graph-") else "xdr-incidents" if "incident" in route else "mde-alerts"
             calls[(tenant_id, feed)] = calls.get((tenant_id, feed), 0) + int(count)
     return calls

@@ -177,3 +177,20 @@ def test_what_a_worker_remembers_is_bounded_and_the_least_recently_released_goes
         sent.methods.clear()
         store.claim(TENANT, feed, owner="again", duration=MINUTE)
         assert sent.methods == expected, feed
+
+
+def test_handover_keys_written_by_migrate_survive_a_round_trip_and_are_pruned_with_the_cursor(
+    store: TableCheckpointStore,
+) -> None:
+    # GIVEN a Graph feed's first checkpoint as migrate writes it: the old cursor and the old feed's keys
+    cursor = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    keys = frozenset({("da1", "2026-11-01T11:55:00.000000Z"), ("da2", "2026-11-01T11:40:00.000000Z")})
+    claim = store.claim("t1", "graph-alerts", owner="migrate", duration=timedelta(seconds=30))
+    store.release(claim, Checkpoint("t1", "graph-alerts", cursor=cursor, handover=keys))
+    # WHEN a worker reads it THEN the keys are there
+    assert store.get("t1", "graph-alerts").handover == keys
+    # AND once the cursor has moved on past the overlap, the older key is pruned and the entity shrinks
+    claim = store.claim("t1", "graph-alerts", owner="worker", duration=timedelta(seconds=30))
+    moved = claim.checkpoint.advanced(cursor + timedelta(minutes=10), (), overlap=timedelta(minutes=15))
+    store.release(claim, moved)
+    assert store.get("t1", "graph-alerts").handover == {("da1", "2026-11-01T11:55:00.000000Z")}

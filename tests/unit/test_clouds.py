@@ -123,3 +123,25 @@ def test_rewrite_url_maps_known_hosts_and_keeps_path_and_query():
         == "https://eu.api.security.microsoft.com/api"
     )
     assert rewrite_url("https://api.security.microsoft.com/api", {}) == "https://api.security.microsoft.com/api"
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region", "graph"),
+    [
+        ("commercial", "eu", "https://graph.microsoft.com"),  # Graph has no regional hosts
+        ("gcc", "auto", "https://graph.microsoft.com"),  # GCC uses the commercial Graph
+        ("gcc-high", "auto", "https://graph.microsoft.us"),
+        ("dod", "auto", "https://dod-graph.microsoft.us"),
+    ],
+)
+def test_graph_host_scope_and_audience_per_cloud(cloud, region, graph):
+    # https://learn.microsoft.com/graph/deployments: one Graph root per national cloud, scope = root + /.default
+    ep = endpoints_for(cloud, region)
+    assert (ep.base_url("graph"), ep.scope("graph")) == (graph, graph + "/.default")
+    assert ep.audiences("graph") == {graph, graph + "/", "00000003-0000-0000-c000-000000000000"}
+    assert ep.audiences("graph").isdisjoint(ep.audiences("mde"))
+
+
+def test_an_unknown_api_resource_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown API resource"):
+        endpoints_for("commercial").base_url("siem")

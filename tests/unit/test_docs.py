@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.domain.catalogue import FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS
-from shared.domain.envelope import EventItem, payload_path
+from shared.domain.envelope import EventItem, event_item, payload_path
 from shared.domain.errors import SignatureError
 from shared.http.problems import PROBLEM_TYPES, Problem
 from shared.http.routes import ROUTES
@@ -114,6 +114,10 @@ def test_envelope_example_keys_and_blob_paths_follow_the_code() -> None:
         assert entry["dedup_key"] == item.dedup_key
         if "blob" in entry:
             assert entry["blob"] == "defender-payloads/" + payload_path(item)
+        else:  # the correlation fields are what the relay writes for that item of that feed
+            built = event_item(envelope["tenant_id"], envelope["feed"], entry["data"], entry["version"])
+            assert {k: v for k, v in entry.items() if k != "data"} == built.entry()
+        assert set(entry) - {"data", "blob"} == set(item.entry())
 
 
 def test_permissions_table_is_the_code_catalogue() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from shared.domain.clouds import Cloud, Region
 from shared.domain.errors import ValidationError
-from shared.domain.tenant import load_tenants_json, parse_tenant
+from shared.domain.tenant import load_tenants_json, parse_tenant, tenant_to_json
 
 TID = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"
 
@@ -79,3 +79,35 @@ def test_json_import_accepts_a_list_or_an_object_and_reports_the_index():
 def test_emulator_style_entries_import_when_unknown_fields_are_ignored():
     entry = {"tenant_id": TID, "display_name": "A", "consent": "full", "roles": {}, "machines": 5}
     assert load_tenants_json(json.dumps([entry]), ignore_unknown=True)[0].tenant_id == TID.lower()
+
+
+def test_graph_options_of_a_tenant_round_trip_and_are_checked():
+    raw = {
+        "tenant_id": TID,
+        "expand_incident_alerts": True,
+        "service_sources": "microsoftDefenderForEndpoint,dataLossPrevention",
+    }
+    t = parse_tenant(raw, where="t")
+    assert (t.expand_incident_alerts, t.service_sources) == (
+        True,
+        {"microsoftDefenderForEndpoint", "dataLossPrevention"},
+    )
+    assert parse_tenant(tenant_to_json(t), where="again") == t
+    # "all" and an empty list mean every source
+    assert parse_tenant({"tenant_id": TID, "service_sources": "all"}, where="t").service_sources is None
+    # a value that is not an enum member name is refused by field, so it can never reach an OData filter
+    with pytest.raises(ValidationError) as caught:
+        parse_tenant({"tenant_id": TID, "service_sources": ["x' or 1 eq 1"]}, where="tenants[0]")
+    assert caught.value.field == "service_sources"
+    with pytest.raises(ValidationError, match="expand_incident_alerts: must be true or false"):
+        parse_tenant({"tenant_id": TID, "expand_incident_alerts": "yes"}, where="t")
+
+
+def test_a_registry_row_from_before_the_graph_feeds_keeps_reading_mde_alerts():
+    # GIVEN a stored row with no feeds and no Graph options (written before either existed)
+    from shared.tenants.store import _tenant_from_entity
+
+    tenant = _tenant_from_entity({"RowKey": TID.lower(), "display_name": "Old", "cloud": "commercial"})
+    # THEN it still means what it meant: the MDE alert feed, every service source, no $expand
+    assert tenant.feeds == {"mde-alerts"}
+    assert (tenant.expand_incident_alerts, tenant.service_sources) == (False, None)

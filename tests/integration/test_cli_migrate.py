@@ -1,0 +1,223 @@
+"""``migrate --report``, ``migrate --tenant``, and the warnings of ``check``/``permissions``/health for tenants on
+the retiring feeds, against the emulator (its Graph hosts, and Northwind Traders, which consented before
+the partner app asked for the Graph roles).
+
+The proof: a tenant moved while alerts keep arriving ends up with every MDE/XDR version of the ground
+truth delivered exactly once, counted across both APIs by provider id and change time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localdev.demo_http import call_function, http_functions
+from localdev.emulator_process import EmulatorInfo
+from shared.bootstrap import Services, use_services
+from shared.domain.job import format_time, parse_time
+from shared.platform.settings import Settings
+from shared.platform.storage import StorageClients
+from shared.triggers.http_tenants import use_tenants_api
+from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
+from tests.integration.ingest_support import FULL_ROLES
+
+pytestmark = pytest.mark.integration
+
+OLD = "mde-alerts,xdr-incidents"
+CONSENT = "https://login.microsoftonline.com/common/oauth2/authorize?prompt=consent"
+
+
+@pytest.fixture(scope="module")
+def emulator(private_emulator: EmulatorInfo) -> EmulatorInfo:
+    """A re-consent changes a scenario tenant: this module has an emulator of its own."""
+    return private_emulator
+
+
+@pytest.fixture(scope="module")
+def legacy(relay: Relay) -> dict[str, str]:  # noqa: F811
+    """Scenario tenants registered on the retiring feeds (their ids by name)."""
+    names = ("Contoso", "Northwind Traders", "Relecloud", "Alpine Ski House", "Trey Research")
+    return dict(zip(names, register(relay, *names, feeds=OLD), strict=True))
+
+
+def test_the_report_lists_every_tenant_with_what_to_do_and_a_summary(relay: Relay, legacy: dict[str, str]) -> None:  # noqa: F811
+    # WHEN the readiness report runs
+    code, document = relay.json("migrate", "--report")
+    by_name = {t["display_name"]: t for t in document["tenants"]}
+    # THEN the healthy commercial and DoD tenants are ready, with the command to run
+    for name in ("Contoso", "Relecloud"):
+        assert by_name[name]["status"] == "ready", by_name[name]
+        assert by_name[name]["graph_reads"] == ["graph-alerts", "graph-incidents"]
+        assert by_name[name]["action"] == f"defender-relay migrate --tenant {legacy[name]}"
+    # AND the tenant that consented before the Graph roles needs consent again, with the link
+    northwind = by_name["Northwind Traders"]
+    assert northwind["status"] == "needs-consent"
+    assert northwind["graph_roles_missing"] == ["SecurityAlert.Read.All", "SecurityIncident.Read.All"]
+    assert CONSENT in northwind["action"]
+    # AND the summary line counts them; the exit status says not everyone is ready
+    assert document["summary"] == "2 of 5 tenants ready; 3 need consent"
+    assert code == 1
+    text = relay.run("migrate", "--report").out
+    assert "2 of 5 tenants ready; 3 need consent" in text
+    assert "defender-relay migrate --all" in text
+
+
+def test_check_permissions_and_health_warn_about_the_retirement(relay: Relay, legacy: dict[str, str]) -> None:  # noqa: F811
+    northwind = legacy["Northwind Traders"]
+    # WHEN check runs for a tenant whose feeds work but whose Graph consent is missing
+    code, document = relay.json("check", "--tenant", northwind)
+    tenant = document["tenants"][0]
+    # THEN it passes (today's feeds work) and warns: the date, the command, the consent link
+    assert (code, tenant["status"], tenant["graph_ready"]) == (0, "ok", False)
+    warnings = " ".join(tenant["warnings"])
+    assert "stops working on 2027-02-01" in warnings
+    assert f"defender-relay migrate --tenant {northwind}" in warnings
+    assert CONSENT in warnings
+    # AND permissions shows the Graph roles it will need, not granted, without failing the command
+    code, document = relay.json("permissions", "--tenant", northwind)
+    graph = next(r for r in document["tenants"] if r["api"] == "Microsoft Graph (for the move)")
+    assert (code, graph["status"]) == (0, "not-consented")
+    assert graph["needed"] == ["SecurityAlert.Read.All", "SecurityIncident.Read.All"]
+    assert CONSENT in graph["remedy"]
+    assert document["application_permissions"]["Microsoft Graph"] == [
+        "SecurityAlert.Read.All",
+        "SecurityIncident.Read.All",
+    ]
+    # AND the health route names the retiring feeds and the command
+    services = Services(Settings.from_env(relay.env))
+    with use_services(services):
+        use_tenants_api(None)
+        try:
+            _, health = call_function(http_functions()["http_tenant_health"], "GET", f"tenants/{northwind}/health")
+        finally:
+            use_tenants_api(None)
+    assert {f["feed"]: f["replacement"] for f in health["retiringFeeds"]} == {
+        "mde-alerts": "graph-alerts",
+        "xdr-incidents": "graph-incidents",
+    }
+    assert {f["retiresOn"] for f in health["retiringFeeds"]} == {"2027-02-01"}
+
+
+def test_a_tenant_without_graph_consent_is_not_moved_until_its_admin_consents_again(
+    relay: Relay,  # noqa: F811
+    legacy: dict[str, str],
+    emulator: EmulatorInfo,
+) -> None:
+    northwind = legacy["Northwind Traders"]
+    # WHEN it is migrated THEN it is not moved: exit 1, the reason and the consent link
+    result = relay.run("migrate", "--tenant", northwind)
+    assert result.code == 1
+    assert "not moved" in result.out
+    assert CONSENT in result.out
+    assert _feeds(relay, northwind) == ["mde-alerts", "xdr-incidents"]
+    # WHEN its admin consents again (the emulator's tenant gets the Graph roles) and it is migrated
+    roles = {**FULL_ROLES, "mde": relay.tenant("Northwind Traders")["roles"]["mde"]}
+    emulator.control("PATCH", f"/tenants/{northwind}", json={"roles": roles}).raise_for_status()
+    result = relay.run("migrate", "--tenant", northwind, "--dry-run")
+    assert (result.code, _feeds(relay, northwind)) == (0, ["mde-alerts", "xdr-incidents"])
+    assert "would-move" in result.out
+    result = relay.run("migrate", "--tenant", northwind)
+    # THEN it moved
+    assert result.code == 0, result.out + result.err
+    assert _feeds(relay, northwind) == ["graph-alerts", "graph-incidents"]
+
+
+def test_a_tenant_moved_while_alerts_arrive_gets_every_version_exactly_once(
+    relay: Relay,  # noqa: F811
+    emulator: EmulatorInfo,
+) -> None:
+    # GIVEN a tenant on the retiring feeds with history, swept once
+    tenant_id = str(uuid.uuid4())
+    body = {"tenant_id": tenant_id, "display_name": "Moving Co", "consent": "full", "machines": 3, "roles": FULL_ROLES}
+    assert emulator.control("POST", "/tenants", json={**body, "alerts": 12}).status_code == 201
+    assert relay.run("tenants", "add", tenant_id, "--name", "Moving Co", "--feeds", OLD).code == 0
+    storage = StorageClients.from_connection_string(relay.env["AzureWebJobsStorage"])
+    events = storage.queue("defender-events")
+    _drain_events(events)
+    _generate(emulator, tenant_id, new_alerts=5, updates=2, ties=2)
+    assert relay.run("sweep", "--once", "--tenant", tenant_id).code == 0
+    # (the history was written at once: of an alert worked on since, only its latest version was readable)
+    before = _alert_versions(emulator, tenant_id)
+    # WHEN it is migrated while the emulator keeps writing alerts (new ones and late writes; the updates come
+    # in single batches between sweeps, so every alert version is current when some sweep reads)
+    stop = threading.Event()
+
+    def produce() -> None:
+        for _ in range(40):
+            if stop.wait(0.05):
+                return
+            _generate(emulator, tenant_id, new_alerts=1, late=1, late_seconds=120)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        moved = relay.run("migrate", "--tenant", tenant_id)
+    finally:
+        stop.set()
+        producer.join(timeout=30)
+    assert moved.code == 0, moved.out + moved.err
+    # AND the Graph feeds run three times, with more alerts (new, updated, tied) before the later two
+    for batch in ({}, {"new_alerts": 3, "updates": 2, "ties": 2}, {"new_alerts": 2, "updates": 1}):
+        if batch:
+            _generate(emulator, tenant_id, **batch)
+        assert relay.run("sweep", "--once", "--tenant", tenant_id).code == 0
+    # THEN every alert version of the ground truth reached the sink exactly once, across both APIs
+    delivered = Counter(_drain_events(events))
+    truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant_id}").json()
+    alerts = (_alert_versions(emulator, tenant_id) - before) | _latest(before)
+    incidents = {("incident", str(i["incidentId"]), _norm(i["lastUpdateTime"])) for i in truth["incidents"]}
+    assert {key for key in delivered if key[0] == "alert"} == alerts
+    assert [key for key, n in delivered.items() if n > 1] == []
+    # AND every incident's latest version (an incident changes with each batch: versions overwritten before
+    # any sweep could read them are not owed), and no incident version that never existed
+    latest: dict[str, str] = {}
+    for _, ident, version in incidents:
+        latest[ident] = max(version, latest.get(ident, ""))
+    assert {("incident", i, v) for i, v in latest.items()} <= set(delivered)
+    assert {key for key in delivered if key[0] == "incident"} <= incidents
+    assert _feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
+
+
+def _alert_versions(emulator: EmulatorInfo, tenant_id: str) -> set[tuple[str, str, str]]:
+    truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant_id}").json()
+    return {("alert", a["id"], _norm(a["lastUpdateTime"])) for a in truth["alerts"]}
+
+
+def _latest(versions: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    newest: dict[str, str] = {}
+    for _, ident, version in versions:
+        newest[ident] = max(version, newest.get(ident, ""))
+    return {("alert", ident, version) for ident, version in newest.items()}
+
+
+def _generate(emulator: EmulatorInfo, tenant_id: str, **activity: Any) -> None:
+    answer = emulator.control("POST", "/generate", json={"tenant_id": tenant_id, "incidents": True, **activity})
+    assert answer.status_code == 200, answer.text
+
+
+def _norm(version: str) -> str:
+    return format_time(parse_time(version))
+
+
+def _feeds(relay: Relay, tenant_id: str) -> list[str]:  # noqa: F811
+    _, document = relay.json("tenants", "list")
+    return next(t["feeds"] for t in document["tenants"] if t["tenant_id"] == tenant_id)  # type: ignore[no-any-return]
+
+
+def _drain_events(queue: Any) -> Iterator[tuple[str, str, str]]:
+    """Every item on defender-events (deleted), as what a consumer correlates on across the switch."""
+    for _ in range(10_000):
+        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+        if not batch:
+            return
+        for message in batch:
+            for item in json.loads(message.content)["items"]:
+                ident = item["providerAlertId"] if item["kind"] == "alert" else item["incidentId"]
+                yield (item["kind"], str(ident), _norm(item["version"]))
+            queue.delete_message(message)
