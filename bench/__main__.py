@@ -44,6 +44,12 @@ BENCHES: dict[str, Bench] = {
     "sweep": Bench("sweep_bench", ("--tenants", "1000", "--feeds", "2"), 1, "sweep of 1,000 tenants x 2 feeds"),
     "isolate": Bench("isolate_bench", ("--calls", "1000", "--warmup", "200"), 2, "isolate over the HTTP API"),
     "emulator": Bench("emulator_throughput", ("--seconds", "10"), 1, "emulator requests/s (never the bottleneck)"),
+    "hunting": Bench(
+        "hunting_bench",
+        ("--tenants", "1000", "--rows", "100", "--latency-ms", "200", "--threads", "8", "--reader-rows", "1000000"),
+        4,
+        "one hunt across 1,000 tenants (wall vs tenants x latency / threads, every row once); reader RSS, 1M rows",
+    ),
 }
 
 

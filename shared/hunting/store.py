@@ -68,20 +68,25 @@ class TableHuntStore:
             raise HuntNotFoundError(hunt_id, f"hunt {hunt_id} has no run for tenant {tenant_id}") from None
 
     def update_run(self, run: TenantRun, *, guard_final: bool = True, **changes: Any) -> TenantRun | None:
+        """Merge ``changes`` under the run's ETag. The caller's copy is tried first (no read when nobody else wrote
+        since); after a conflict the run is read again, and a run that became final meanwhile is left alone."""
         unknown = set(changes) - _RUN_FIELDS
         if unknown:
             raise ValueError(f"not fields of a run: {sorted(unknown)}")
         changes.setdefault("updated_at", datetime.now(UTC))
+        current: TenantRun | None = run if run.etag and not (guard_final and run.final) else None
         for _ in range(_RETRIES):
-            current = self.get_run(run.hunt_id, run.tenant_id)
-            if guard_final and current.final:
-                return None
+            if current is None:
+                current = self.get_run(run.hunt_id, run.tenant_id)
+                if guard_final and current.final:
+                    return None
             entity = {"PartitionKey": run.hunt_id, "RowKey": run.tenant_id, **_encode(changes)}
             try:
                 meta = self._table.update_entity(
                     entity, mode=UpdateMode.MERGE, etag=current.etag, match_condition=MatchConditions.IfNotModified
                 )
             except ResourceModifiedError:
+                current = None
                 continue
             return replace(current, **changes, etag=str(meta.get("etag") or ""))
         raise ResourceModifiedError(f"run {run.hunt_id}/{run.tenant_id} kept changing under us")
