@@ -24,11 +24,11 @@ Refusals become errors the fan-out can act on (the transport has already mapped 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from shared.domain.catalogue import HUNTING_PATH, HUNTING_ROLE, ApiResource
+from shared.defender.client import Transport
+from shared.domain.catalogue import HUNTING_PATH, HUNTING_ROLE
 from shared.domain.errors import DefenderError, HuntLimitError, HuntQueryError
 from shared.domain.tenant import Tenant
 
@@ -41,19 +41,6 @@ _LIMIT_MESSAGES: tuple[tuple[str, str], ...] = (
 )
 # How the transport words a refusal: "... answered 400 BadRequest: <Microsoft's message> (request-id ...)".
 _UPSTREAM = re.compile(r"answered \d{3}(?: [A-Za-z]+)?: (?P<message>.*?)(?: \(request-id [^)]*\))?$", re.S)
-
-
-class Transport(Protocol):
-    def request(
-        self,
-        tenant: Tenant,
-        resource: ApiResource,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        required_roles: Iterable[str] = (),
-    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -74,9 +74,11 @@ def serve(api: Lazy[Any], route: Route, req: func.HttpRequest) -> func.HttpRespo
     return to_http_response(handler.handle(route, to_api_request(req)))
 
 
-def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+def function_for(api: Lazy[Any], route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """The Functions function of one route: named after it, serving it through ``api``."""
+
     def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return serve(_api, route, req)
+        return serve(api, route, req)
 
     handle.__name__ = route.function_name
     handle.__qualname__ = route.function_name
@@ -87,5 +89,7 @@ for _route in ROUTES:
     if _route.operation in SEPARATE_OPERATIONS:  # registered by shared/triggers/http_tenants.py
         continue
     bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(_handler(_route))
+        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(
+            function_for(_api, _route)
+        )
     )

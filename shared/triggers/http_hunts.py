@@ -7,15 +7,13 @@ the action routes in ``shared/triggers/http.py``. Hunts only queue work and read
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import azure.functions as func
 
 from shared.bootstrap import build_hunts_api
 from shared.http.hunts_api import HuntsApi
-from shared.http.routes import HUNT_ROUTES, Route
+from shared.http.routes import HUNT_ROUTES
 from shared.platform.lazy import Lazy
-from shared.triggers.http import serve
+from shared.triggers.http import function_for
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 _api: Lazy[HuntsApi] = Lazy(build_hunts_api)
@@ -26,16 +24,9 @@ def use_hunts_api(api: HuntsApi | None) -> None:
     _api.use(api)
 
 
-def _handler(route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return serve(_api, route, req)
-
-    handle.__name__ = route.function_name
-    handle.__qualname__ = route.function_name
-    return handle
-
-
 for _route in HUNT_ROUTES:
     bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(_handler(_route))
+        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(
+            function_for(_api, _route)
+        )
     )

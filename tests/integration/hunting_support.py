@@ -17,9 +17,8 @@ from shared.hunting.hunt_queue import drain_hunts
 from shared.hunting.job import HuntJob
 from shared.hunting.runner import HuntDeps, HuntJobResult
 from shared.platform.queue_host import HostOptions, HostStats
-from shared.platform.settings import Settings
-from shared.platform.storage import HUNT_JOBS_QUEUE, StorageClients
-from tests.integration.ingest_support import emulator_clock, relay_env
+from shared.platform.storage import HUNT_JOBS_QUEUE
+from tests.integration.ingest_support import relay_services
 
 HUNT_ROLES = {
     "mde": ["Alert.Read.All", "Machine.Read.All"],
@@ -35,16 +34,11 @@ def hunting_services(
     clock: Callable[[], datetime] | None = None,
     **overrides: str,
 ) -> Services:
-    """Services with hunting on, a clean registry and clean hunt-jobs / events queues."""
-    env = relay_env(azurite, emulator, RELAY_HUNTING_ENABLED="1", **overrides)
-    settings = Settings.from_env(env)
-    storage = StorageClients.from_connection_string(azurite.connection_string)
-    services = Services(settings, storage=storage, clock=clock or emulator_clock(emulator))
-    services.ensure_storage()
-    for name in (HUNT_JOBS_QUEUE, settings.events_queue):
-        services.storage.queue(name).clear_messages()
-    for tenant in services.tenants.list():
-        services.tenants.delete(tenant.tenant_id)
+    """``relay_services`` with hunting on (clean registry and queues), ``hunt-jobs`` emptied, the clock given."""
+    services = relay_services(azurite, emulator, RELAY_HUNTING_ENABLED="1", **overrides)
+    if clock is not None:
+        services.clock = clock  # before any part is built: the hunt parts take it when they are
+    services.storage.queue(HUNT_JOBS_QUEUE).clear_messages()
     return services
 
 

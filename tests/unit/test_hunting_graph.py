@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,21 +17,19 @@ from shared.domain.errors import (
     ValidationError,
 )
 from shared.hunting.cron import latest_slot, parse_schedule
-from tests.unit.test_defender_client import TENANT, FakeClock, FakeDefender, FakeTokens, Seen, make_client, serve
+from tests.unit.test_defender_client import (  # the local HTTP server standing in for Graph
+    TENANT,
+    FakeClock,
+    FakeDefender,
+    FakeTokens,
+    Seen,
+    fake,  # noqa: F401 - fixture
+    make_client,
+)
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeDefender]:
-    f = FakeDefender()
-    server = serve(f)
-    f.port = server.server_address[1]  # type: ignore[attr-defined]
-    yield f
-    server.shutdown()
-    server.server_close()
-
-
-def _hunting(fake: FakeDefender, **kwargs: object) -> GraphHuntingClient:
-    return GraphHuntingClient(transport=make_client(fake.port, **kwargs).transport)  # type: ignore[attr-defined, arg-type]
+def _hunting(server: FakeDefender, **kwargs: object) -> GraphHuntingClient:
+    return GraphHuntingClient(transport=make_client(server.port, **kwargs).transport)  # type: ignore[attr-defined, arg-type]
 
 
 def _graph_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], object]:
@@ -40,7 +37,7 @@ def _graph_error(status: int, code: str, message: str) -> tuple[int, dict[str, s
 
 
 def test_the_documented_request_goes_to_the_graph_host_and_the_answer_is_read_in_either_key_case(
-    fake: FakeDefender,
+    fake: FakeDefender,  # noqa: F811 - the fixture
 ) -> None:
     answers = iter([
         {"schema": [{"name": "Timestamp", "type": "DateTime"}], "results": [{"Timestamp": "t1"}]},
@@ -73,7 +70,10 @@ def test_the_documented_request_goes_to_the_graph_host_and_the_answer_is_read_in
     ],
 )  # fmt: skip
 def test_refusals_are_the_query_s_fault_a_tenant_limit_or_forbidden(
-    fake: FakeDefender, reply: tuple[int, dict[str, str], object], error: type[Exception], text: str
+    fake: FakeDefender,  # noqa: F811 - the fixture
+    reply: tuple[int, dict[str, str], object],
+    error: type[Exception],
+    text: str,
 ) -> None:
     fake.handler = lambda seen: reply
     with pytest.raises(error) as caught:
@@ -84,7 +84,7 @@ def test_refusals_are_the_query_s_fault_a_tenant_limit_or_forbidden(
         assert str(caught.value) == text  # Microsoft's words, without the transport's prefix or the request id
 
 
-def test_a_long_429_is_handed_back_and_5xx_is_not_retried_for_a_post(fake: FakeDefender) -> None:
+def test_a_long_429_is_handed_back_and_5xx_is_not_retried_for_a_post(fake: FakeDefender) -> None:  # noqa: F811
     fake.handler = lambda seen: (429, {"Retry-After": "300"}, {"error": {"code": "TooManyRequests", "message": "x"}})
     with pytest.raises(ThrottledError):
         _hunting(fake).run_query(TENANT, "x")
@@ -95,7 +95,7 @@ def test_a_long_429_is_handed_back_and_5xx_is_not_retried_for_a_post(fake: FakeD
     assert len(fake.seen) == 1  # the queue retries the job, not the transport (a POST)
 
 
-def test_hunting_calls_have_their_own_per_tenant_quota(fake: FakeDefender) -> None:
+def test_hunting_calls_have_their_own_per_tenant_quota(fake: FakeDefender) -> None:  # noqa: F811
     fake.handler = lambda seen: (200, {}, {"schema": [], "results": []})
     clock = FakeClock()
     limiter = RateLimiter(clock, default_windows(graph_per_minute=150, hunting_per_minute=2))
