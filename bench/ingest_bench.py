@@ -140,7 +140,9 @@ def _bare_fetch(relay: Services, tenants: list[Tenant], args: Any) -> float:
     session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=args.threads * 2))
 
     def fetch(tenant: Tenant) -> int:
-        url = rewrite_url(relay.defender.base_url(tenant, "mde") + "/api/alerts", relay.settings.host_overrides)
+        url = rewrite_url(
+            relay.defender.transport.base_url(tenant, "mde") + "/api/alerts", relay.settings.host_overrides
+        )
         params = {"$filter": f"lastUpdateTime ge {since:%Y-%m-%dT%H:%M:%SZ}", "$top": args.alerts}
         headers = {"Authorization": f"Bearer {tokens[tenant.tenant_id]}"}
         response = session.get(url, params=params, headers=headers, timeout=60)

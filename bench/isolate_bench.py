@@ -8,17 +8,18 @@ the emulator's: the point is the handler, not Defender's 100 calls/min) and make
 registered ``http_isolate`` function N times in sequence with real ``func.HttpRequest`` objects, audit
 write included, and reports per call:
 
-- handler: the whole function call (validation, tenant from the 15 s cache, token from MSAL's cache,
+- handler: the whole function call (validation, the tenant read from the registry, token from MSAL's cache,
   the Defender POST, the audit insert into Azurite, the response);
 - emulator: the emulator's response time for the Defender call (``requests``' ``Response.elapsed``:
   request sent to response headers parsed);
 - overhead = handler - emulator, p50 / p99 / max. Target: p99 < 25 ms;
-- the audit insert (wall, and Azurite's own response time for it), and garbage-collection pauses.
+- the audit insert (wall, and Azurite's own response time for it), the registry read behind the
+  allow/deny decision (wall), and garbage-collection pauses.
 
 Over the measured calls it also reports the CPU time per call of each process (this one, the emulator,
 Azurite) and of everything else on the machine: on 2 shared cores, p99 follows that contention.
 
-The warm-up (default 200 calls) covers MSAL's token cache, pooled connections, the tenant cache and
+The warm-up (default 200 calls) covers MSAL's token cache, pooled connections and
 Azurite's JIT (V8 optimises its request path over the first hundred or so requests).
 """
 
@@ -74,6 +75,7 @@ class Probes:
 
     audit_ms: list[float] = field(default_factory=list)  # TableAuditStore.write, wall
     audit_azurite_ms: list[float] = field(default_factory=list)  # Azurite's response time within it
+    registry_ms: list[float] = field(default_factory=list)  # the tenant's registry read (allow/deny), wall
     storage_ms: list[float] = field(default_factory=list)  # Azurite's response time of every storage call
     gc_ms: float = 0.0  # running total of collector pauses
     gc_started: float = 0.0
@@ -164,6 +166,21 @@ def _probe_audit(api: Any, probes: Probes) -> None:
     session.hooks["response"].append(lambda r, *a, **k: probes.storage_ms.append(r.elapsed.total_seconds() * 1000))
 
 
+def _probe_registry(api: Any, probes: Probes) -> None:
+    """Time the registry read behind each allow/deny decision (one Table point read per call)."""
+    tenants = api._service._tenants
+    get = tenants.get
+
+    def timed_get(tenant_id: str) -> Any:
+        began = time.perf_counter()
+        try:
+            return get(tenant_id)
+        finally:
+            probes.registry_ms.append((time.perf_counter() - began) * 1000)
+
+    tenants.get = timed_get
+
+
 def _azurite_process() -> psutil.Process:
     nodes = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("node")]
     return nodes[0]
@@ -228,6 +245,7 @@ def _isolate_caller(azurite: Any, emulator: Any, session: TimedSession, probes: 
     services.tenants.upsert(Tenant(tenant_id, "Bench"))
     api = build_http_api(services)
     _probe_audit(api, probes)
+    _probe_registry(api, probes)
     use_http_api(api)
     handler = functions()["http_isolate"].get_user_function()
     tenant = services.tenants.get(tenant_id)
@@ -260,6 +278,7 @@ def _run(azurite: Any, emulator: Any, log: WorkerLogHandler, calls: int, warmup:
             isolate()
         probes.audit_ms.clear()
         probes.audit_azurite_ms.clear()
+        probes.registry_ms.clear()
         processes = {"bench": psutil.Process(), "emulator": psutil.Process(emulator.pid), "azurite": _azurite_process()}
         machine: dict[str, Any] = {}
         records_before = log.count
@@ -292,6 +311,10 @@ def _summary(
         "audit_insert_azurite_response_ms": _stats(probes.audit_azurite_ms),
         "audit_insert_client_side_ms": _stats([a - s for a, s in zip(audit, probes.audit_azurite_ms, strict=True)]),
         "overhead_without_audit_ms": _stats([o - a for o, a in zip(overhead, audit, strict=True)]),
+        "registry_read_ms": _stats(probes.registry_ms),
+        "overhead_without_audit_and_registry_ms": _stats(
+            [o - a - r for o, a, r in zip(overhead, audit, probes.registry_ms, strict=True)]
+        ),
         "gc_pause_ms": {
             "calls_with_a_pause": sum(1 for g in gc_pauses if g > 0),
             "total": sum(gc_pauses),

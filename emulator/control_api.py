@@ -42,10 +42,12 @@ class ControlService:
         describe: Callable[[], dict[str, Any]],
         on_tenant: TenantHook | None = None,
         extra_routes: list[web.RouteDef] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._world = world
         self._describe = describe
         self._on_tenant = on_tenant
+        self._on_change = on_change  # after a tenant is added or changed: emulator.json is rewritten
         self._extra = list(extra_routes or [])
 
     def app(self) -> web.Application:
@@ -74,12 +76,10 @@ class ControlService:
     async def _post_tenant(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         try:
-            spec = tenant_from_json(body)
-        except TenantFieldError as exc:
+            spec = self._world.add_tenant(tenant_from_json(body))
+        except ValueError as exc:  # TenantFieldError, or a domain another tenant holds
             return _bad_request(f"tenant: {exc}")
-        self._world.add_tenant(spec)
-        if self._on_tenant is not None:
-            self._on_tenant(spec, body)
+        self._tenant_changed(spec, body)
         return web.json_response(spec.to_json(), status=201)
 
     async def _patch_tenant(self, request: web.Request) -> web.Response:
@@ -89,16 +89,25 @@ class ControlService:
             return web.json_response({"error": f"tenant {tenant_id} is not in the emulator"}, status=404)
         body = await _json_body(request)
         try:
-            apply_patch(spec, body)
+            apply_patch(spec, body, check_domains=self._world.check_domains)
         except TenantFieldError as exc:
             return _bad_request(f"tenant {tenant_id}: {exc}")
+        self._tenant_changed(spec, body)
+        return web.json_response(spec.to_json())
+
+    def _tenant_changed(self, spec: TenantSpec, body: dict[str, Any]) -> None:
         if self._on_tenant is not None:
             self._on_tenant(spec, body)
-        return web.json_response(spec.to_json())
+        if self._on_change is not None:
+            self._on_change()
 
     def _time_json(self) -> dict[str, Any]:
         clock = self._world.clock
-        return {"now": clock.now().isoformat().replace("+00:00", "Z"), "offset_seconds": clock.offset_seconds}
+        return {
+            "now": clock.now().isoformat().replace("+00:00", "Z"),
+            "offset_seconds": clock.offset_seconds,
+            "advanced_seconds": clock.advanced_seconds,
+        }
 
     async def _time(self, request: web.Request) -> web.Response:
         return web.json_response(self._time_json())

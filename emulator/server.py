@@ -152,6 +152,8 @@ async def start(state_dir: Path, *, seed: int, scenario: str, tenants: int | Non
             describe=lambda: describe(emulator),
             on_tenant=defender.on_tenant if defender is not None else None,
             extra_routes=defender.control_routes() if defender is not None else None,
+            # Tenants added or changed through the control API are in emulator.json too (docs/contracts.md §1.2).
+            on_change=lambda: _write_atomically(emulator.info_path, describe(emulator)),
         )
         emulator.control_url = (await _serve(emulator, control.app()))[0] + PREFIX
         _write_atomically(emulator.info_path, describe(emulator))

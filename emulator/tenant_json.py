@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 from emulator.world import CLOUDS, REGIONS, CloudName, Resource, TenantSpec
 
 CONSENTS = ("full", "partial", "none")
-_FIELDS = {"tenant_id", "display_name", "cloud", "region", "consent", "roles", "machines", "note", "alerts"}
+_FIELDS = {
+    "tenant_id", "display_name", "cloud", "region", "consent", "roles", "machines", "note", "domains", "alerts",
+}  # fmt: skip
+_DNS_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class TenantFieldError(ValueError):
@@ -57,6 +62,16 @@ def _machines(value: Any) -> int:
     return value
 
 
+def _domains(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise TenantFieldError('domains must be a list of domain names like ["contoso.onmicrosoft.com"]')
+    names = [d.strip().lower() for d in value]
+    bad = [d for d in names if not _DNS_NAME.match(d)]
+    if bad:
+        raise TenantFieldError(f"domains: {bad[0]!r} is not a domain name")
+    return list(dict.fromkeys(names))
+
+
 def tenant_from_json(data: Any) -> TenantSpec:
     """A new tenant from a full tenant object (POST)."""
     data = _check_fields(data)
@@ -72,15 +87,25 @@ def tenant_from_json(data: Any) -> TenantSpec:
         roles=_roles(data.get("roles", {})),
         machines=_machines(data.get("machines", 5)),
         note=str(data.get("note", "")),
+        domains=_domains(data.get("domains", [])),
     )
 
 
-def apply_patch(spec: TenantSpec, data: Any) -> None:
-    """Change the given fields of an existing tenant (PATCH); validates everything before changing."""
+def apply_patch(spec: TenantSpec, data: Any, *, check_domains: Callable[[str, list[str]], None]) -> None:
+    """Change the given fields of an existing tenant (PATCH); validates everything before changing.
+
+    ``check_domains(tenant_id, domains)`` raises ValueError when another tenant holds one of them.
+    """
     data = _check_fields(data)
     if "tenant_id" in data and _tenant_id(data["tenant_id"]) != spec.tenant_id:
         raise TenantFieldError("tenant_id cannot be changed")
     merged = {**spec.to_json(), **{k: v for k, v in data.items() if k != "alerts"}}
     fresh = tenant_from_json(merged)
-    for name in ("display_name", "cloud", "region", "consent", "roles", "machines", "note"):
+    if not fresh.domains:
+        raise TenantFieldError("domains: a tenant keeps at least one domain")
+    try:
+        check_domains(spec.tenant_id, fresh.domains)
+    except ValueError as exc:
+        raise TenantFieldError(str(exc)) from exc
+    for name in ("display_name", "cloud", "region", "consent", "roles", "machines", "note", "domains"):
         setattr(spec, name, getattr(fresh, name))

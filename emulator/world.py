@@ -9,9 +9,11 @@ between reading and writing it.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 CloudName = Literal["commercial", "gcc", "gcc-high", "dod"]
@@ -32,6 +34,12 @@ MDE_ROLES_ALL: tuple[str, ...] = (
     "Machine.CollectForensics",
     "Machine.StopAndQuarantine",
     "Machine.Offboard",
+    "File.Read.All",
+    "Ip.Read.All",
+    "URL.Read.All",
+    "User.Read.All",
+    "Vulnerability.Read.All",
+    "Software.Read.All",
 )
 XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
 # Microsoft Graph security application permissions (least privileged first), from the Permissions tables of
@@ -59,6 +67,10 @@ class TenantSpec:
     roles: dict[Resource, list[str]] = field(default_factory=dict)
     machines: int = 5
     note: str = ""
+    # Verified domain names: the login hosts accept any of them in place of the tenant id ("in GUID or
+    # domain-name format", https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+    # Empty: World.add_tenant gives the initial <name>.onmicrosoft.com domain every tenant has.
+    domains: list[str] = field(default_factory=list)
 
     def granted(self, resource: Resource) -> list[str]:
         if self.consent == "none":
@@ -75,6 +87,7 @@ class TenantSpec:
             "roles": {k: list(v) for k, v in self.roles.items()},
             "machines": self.machines,
             "note": self.note,
+            "domains": list(self.domains),
         }
 
 
@@ -111,23 +124,39 @@ class ManagedIdentity:
 
 
 class Clock:
-    """Emulated time: the real UTC clock plus an offset that only ever moves forward."""
+    """Emulated time: the real UTC clock. Advancing it ages the data instead of running ahead of real time.
+
+    Each service that holds time stamps registers a listener (``on_advance``) that moves them into the past,
+    so a relay running on real time still sees the data change (emulator/defender/aging.py).
+    """
 
     def __init__(self) -> None:
-        self._offset = timedelta(0)
+        self._advanced = 0.0
+        self._listeners: list[Callable[[float], None]] = []
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset
+        return datetime.now(UTC)
+
+    def on_advance(self, listener: Callable[[float], None]) -> None:
+        self._listeners.append(listener)
 
     def advance(self, seconds: float) -> datetime:
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self._offset += timedelta(seconds=seconds)
+        for listener in self._listeners:
+            listener(seconds)
+        self._advanced += seconds
         return self.now()
 
     @property
+    def advanced_seconds(self) -> float:
+        """Seconds the data has been aged by, in total (what advancing would have added to the clock)."""
+        return self._advanced
+
+    @property
     def offset_seconds(self) -> float:
-        return self._offset.total_seconds()
+        """How far the emulated clock runs ahead of real time: never, since advancing ages the data."""
+        return 0.0
 
 
 @dataclass
@@ -184,7 +213,39 @@ class World:
     def tenant(self, tenant_id: str) -> TenantSpec | None:
         return self.tenants.get(tenant_id.lower())
 
+    def tenant_by_name(self, name: str) -> TenantSpec | None:
+        """A tenant by its id or by one of its domain names (case-insensitive, as DNS names are)."""
+        lowered = name.lower()
+        spec = self.tenants.get(lowered)
+        if spec is not None or "." not in lowered:
+            return spec
+        return next((t for t in self.tenants.values() if lowered in t.domains), None)
+
+    def domain_owner(self, domain: str) -> str | None:
+        """The id of the tenant that holds ``domain``, if any."""
+        spec = self.tenant_by_name(domain) if "." in domain else None
+        return spec.tenant_id if spec is not None else None
+
     def add_tenant(self, spec: TenantSpec) -> TenantSpec:
+        """Add or replace a tenant; a domain held by another tenant raises ValueError (a domain has one owner)."""
         spec.tenant_id = spec.tenant_id.lower()
+        spec.domains = [d.lower() for d in spec.domains] or [self._initial_domain(spec)]
+        self.check_domains(spec.tenant_id, spec.domains)
         self.tenants[spec.tenant_id] = spec
         return spec
+
+    def check_domains(self, tenant_id: str, domains: list[str]) -> None:
+        """Raise ValueError if another tenant holds one of ``domains``."""
+        for domain in domains:
+            owner = self.domain_owner(domain)
+            if owner is not None and owner != tenant_id.lower():
+                raise ValueError(f"domain {domain!r} already belongs to tenant {owner}")
+
+    def _initial_domain(self, spec: TenantSpec) -> str:
+        # Every Entra tenant gets <prefix>.onmicrosoft.com at creation; the prefix is unique in the cloud.
+        stem = re.sub(r"[^a-z0-9]+", "", spec.display_name.lower())[:27] or "tenant"
+        candidate = f"{stem}.onmicrosoft.com"
+        owner = self.domain_owner(candidate)
+        if owner is None or owner == spec.tenant_id:
+            return candidate
+        return f"{stem}{spec.tenant_id[:8]}.onmicrosoft.com"

@@ -1,10 +1,12 @@
 """``make demo``: the main job end to end, on this machine, in about a minute.
 
-Azurite (real Azure Storage) and the emulator of Entra ID / Defender for Endpoint / Defender XDR / Key
-Vault start with a dozen customer tenants. Then, with the real CLI, the real worker code and the real
-HTTP functions: register the tenants, check them all, sweep until caught up while new alerts keep
-arriving, prove nothing was lost against the emulator's ground truth, isolate a machine through the
-HTTP API and follow it to Succeeded. Nothing printed is canned: every table comes from a real call.
+Azurite (real Azure Storage) and the emulator of Entra ID / Defender for Endpoint / Defender XDR /
+Microsoft Graph / Key Vault start with a dozen customer tenants. Then, with the real CLI, the real
+worker code and the real HTTP functions: register the tenants (most on the Graph feeds, two still on
+the retiring MDE/XDR feeds), check them all, sweep while new alerts keep arriving, ask who is ready for
+Graph, move one tenant live and another once its admin consented again, sweep until caught up, prove
+nothing was lost against the emulator's ground truth, isolate a machine through the HTTP API and
+follow it to Succeeded. Nothing printed is canned: every table comes from a real call.
 
 Each step is a function taking a ``DemoWorld`` so ``tests/integration/test_demo.py`` runs the same flow.
 """
@@ -25,6 +27,7 @@ from typing import Any, TextIO
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.demo_http import call_function, http_functions
+from localdev.demo_migration import LEGACY, MigrationReport, produce_other_products, step_migrate, step_report
 from localdev.emulator_process import EmulatorInfo, running_emulator
 from localdev.reconcile import Reconciliation, consume_events, latest_versions, readable_tenants, reconcile
 from localdev.serve_local import relay_environment, write_tenants_file
@@ -33,10 +36,13 @@ from shared.cli import main as cli_main
 from shared.domain.tenant import Tenant
 from shared.platform.settings import Settings
 
-PRODUCE_ROUNDS = 3  # sweeps during which the emulator keeps producing alerts
-MAX_SWEEPS = 8  # bound: production stops after PRODUCE_ROUNDS, catching up takes one or two more
+PRODUCE_ROUNDS = 2  # sweeps during which the emulator keeps producing alerts (before and after the moves)
+MAX_SWEEPS = 6  # bound: production stops after PRODUCE_ROUNDS, catching up takes one or two more
 GENERATE = {"tenant_id": "*", "new_alerts": 4, "updates": 3, "ties": 2, "late": 1, "incidents": True}
-THROTTLE_SOME = {"rules": [{"route": "alerts", "p429": 0.05, "retry_after": 1}], "seed": 7}
+THROTTLE_SOME = {
+    "rules": [{"route": route, "p429": 0.05, "retry_after": 1} for route in ("alerts", "graph-alerts")],
+    "seed": 7,
+}
 
 
 @dataclass
@@ -57,10 +63,12 @@ class DemoReport:
     reconciliation: Reconciliation = field(default_factory=Reconciliation)
     action: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
+    migration: MigrationReport = field(default_factory=MigrationReport)
 
     @property
     def ok(self) -> bool:
-        return self.caught_up and self.reconciliation.ok and self.action.get("status") == "Succeeded"
+        moved = self.migration.moved_live_exit == 0 and self.migration.after_consent_exit == 0
+        return self.caught_up and self.reconciliation.ok and self.action.get("status") == "Succeeded" and moved
 
 
 @contextmanager
@@ -107,7 +115,9 @@ def cli(world: DemoWorld, *args: str, show: bool = True) -> tuple[int, str]:
 
 def step_register(world: DemoWorld) -> None:
     say(world, "\n== 1. Register the customer tenants (what a partner does once per customer)")
-    path = write_tenants_file(world.emulator, world.workdir / "tenants.json")
+    say(world, f"   New tenants read Microsoft Graph; {' and '.join(LEGACY)} were registered before, on the")
+    say(world, "   MDE/XDR feeds that stop working on 2027-02-01.")
+    path = write_tenants_file(world.emulator, world.workdir / "tenants.json", legacy=LEGACY)
     cli(world, "tenants", "import", str(path))
     cli(world, "consent-link")
 
@@ -121,42 +131,49 @@ def step_check(world: DemoWorld, report: DemoReport) -> None:
     report.check_failures = {t["display_name"]: t["health"] for t in json.loads(text)["tenants"] if t["health"] != "ok"}
 
 
-def step_sweeps(world: DemoWorld, report: DemoReport) -> None:
-    say(world, "\n== 3. Sweeps (timer -> queue -> worker, run in-process) while alerts keep arriving")
-    say(world, "   Each round the emulator writes new alerts, updates old ones, some with identical timestamps")
-    say(world, "   and some 'late' (timestamped 3 minutes in the past); 5% of alert reads answer 429.")
+def step_sweeps(world: DemoWorld, report: DemoReport, *, title: str, until_caught_up: bool) -> None:
+    say(world, title)
+    say(world, "   Each round the emulator writes new alerts, updates old ones, some with identical timestamps,")
+    say(world, "   some 'late' (timestamped 3 minutes in the past), and Graph-only alerts of other products;")
+    say(world, "   5% of alert reads answer 429.")
     world.emulator.control("PUT", "/faults", json=THROTTLE_SOME).raise_for_status()
+    rounds = MAX_SWEEPS if until_caught_up else PRODUCE_ROUNDS
     try:
-        for number in range(1, MAX_SWEEPS + 1):
-            produced = _produce(world) if number <= PRODUCE_ROUNDS else "production stopped"
+        for number in range(1, rounds + 1):
+            produced = _produce(world, number) if number <= PRODUCE_ROUNDS else "production stopped"
             _, text = cli(world, "--json", "sweep", "--once", show=False)
             doc = json.loads(text)
             row = {k: sum(int(t[k]) for t in doc["tenants"]) for k in ("items", "delivered", "repeats", "throttles")}
             report.sweeps.append(row)
             say(world, f"   sweep {number}: {produced:<44} read {row['items']:>4}, delivered {row['delivered']:>4}, "
                 f"repeats dropped {row['repeats']:>3}, 429s absorbed {row['throttles']:>2}")  # fmt: skip
-            if number > PRODUCE_ROUNDS and row["delivered"] == 0:
+            if until_caught_up and number > PRODUCE_ROUNDS and row["delivered"] == 0:
                 report.caught_up = True
                 break
     finally:
         world.emulator.control("DELETE", "/faults")
-    say(world, "   caught up: the last sweep found nothing new" if report.caught_up else "   NOT caught up")
+    if until_caught_up:
+        say(world, "   caught up: the last sweep found nothing new" if report.caught_up else "   NOT caught up")
 
 
-def _produce(world: DemoWorld) -> str:
+def _produce(world: DemoWorld, number: int) -> str:
     answer = world.emulator.control("POST", "/generate", json=GENERATE)
     answer.raise_for_status()
     counts = answer.json().values()
     created = sum(int(c.get("alerts_created", 0)) for c in counts)
     updated = sum(int(c.get("alerts_updated", 0)) for c in counts)
-    return f"emulator +{created} new, {updated} updated alerts;"
+    other = produce_other_products(world, number)
+    return f"emulator +{created} new (+{other} Graph-only), {updated} updated;"
 
 
 def step_reconcile(world: DemoWorld, services: Services, report: DemoReport) -> None:
-    say(world, "\n== 4. Where did the events go? Sink queue 'defender-events' vs the emulator's ground truth")
+    say(world, "\n== 8. Where did the events go? Sink queue 'defender-events' vs the emulator's ground truth")
+    say(world, "   (MDE, XDR and Graph items together: a moved tenant is owed every item's latest version,")
+    say(world, "   whichever API delivered it)")
     envelopes, delivered = consume_events(services.storage.queue(services.settings.events_queue))
     truth = world.emulator.control("GET", "/ground-truth").json()
-    readable = readable_tenants(world.emulator.tenants)
+    feeds = {t.tenant_id: t.feeds for t in services.tenants.list()}
+    readable = readable_tenants(world.emulator.tenants, feeds)
     result = reconcile(latest_versions(truth, readable), delivered)
     result.delivered_envelopes = envelopes
     report.reconciliation = result
@@ -166,6 +183,8 @@ def step_reconcile(world: DemoWorld, services: Services, report: DemoReport) -> 
         name = names.get(tenant_id, tenant_id)
         say(world, f"   {name:<20} {counts['expected']:>8} {counts['delivered']:>9} {counts['lost']:>5}")
     unreadable = sorted(n for t, n in names.items() if t not in readable["alert"])
+    on_graph = sum(1 for f in feeds.values() if "graph-alerts" in f)
+    say(world, f"   {on_graph} of {len(feeds)} tenants read Microsoft Graph now.")
     say(world, f"   {envelopes} envelopes held {result.delivered_versions} item versions (at-least-once, dedup keys).")
     say(world, f"   Not readable by design (no consent / no roles): {', '.join(unreadable) or 'none'}.")
     verdict = "NOTHING LOST" if result.ok else f"LOST {len(result.lost)}: {result.lost[:5]}"
@@ -173,7 +192,8 @@ def step_reconcile(world: DemoWorld, services: Services, report: DemoReport) -> 
 
 
 def step_isolate(world: DemoWorld, services: Services) -> dict[str, Any]:
-    say(world, "\n== 5. Isolate a machine through the HTTP function (what a SOAR playbook calls)")
+    say(world, "\n== 9. Isolate a machine through the HTTP function (what a SOAR playbook calls; response")
+    say(world, "   actions stay on the MDE API: Graph v1.0 has no app-only machine actions)")
     spec = next(t for t in world.emulator.tenants if t["display_name"] == "Contoso")
     tenant: Tenant = services.tenants.get(spec["tenant_id"])
     machine = services.defender.request(tenant, "mde", "GET", "/api/machines", params={"$top": "1"})["value"][0]
@@ -199,7 +219,7 @@ def step_isolate(world: DemoWorld, services: Services) -> dict[str, Any]:
 
 
 def step_health(world: DemoWorld) -> dict[str, Any]:
-    say(world, "\n== 6. Health over HTTP (GET /api/tenants/{id}/health) for a broken tenant")
+    say(world, "\n== 10. Health over HTTP (GET /api/tenants/{id}/health) for a broken tenant")
     spec = next(t for t in world.emulator.tenants if t.get("consent") == "none")
     functions = http_functions()
     _, health = call_function(functions["http_tenant_health"], "GET", f"tenants/{spec['tenant_id']}/health")
@@ -214,7 +234,13 @@ def run_main_job(world: DemoWorld) -> DemoReport:
     with use_services(services), _http_apis():
         step_register(world)
         step_check(world, report)
-        step_sweeps(world, report)
+        title = "\n== 3. Sweeps (timer -> queue -> worker, run in-process) while alerts keep arriving"
+        step_sweeps(world, report, title=title, until_caught_up=False)
+        step_report(world, report.migration)
+        step_migrate(world, report.migration)
+        title = "\n== 7. More sweeps, the moved tenants on Graph now, until caught up"
+        step_sweeps(world, report, title=title, until_caught_up=True)
+        cli(world, "migrate", "--report")
         step_reconcile(world, services, report)
         report.action = step_isolate(world, services)
         report.health = step_health(world)
@@ -258,6 +284,8 @@ def _summary(report: DemoReport) -> str:
         f"- check found {len(report.check_failures)} broken tenant(s): {broken}; each with a remedy.\n"
         f"- {len(report.sweeps)} sweep(s): {sum(s['delivered'] for s in report.sweeps)} items delivered, "
         f"{sum(s['repeats'] for s in report.sweeps)} repeats dropped; caught up: {report.caught_up}.\n"
+        f"- Graph readiness before the moves: {report.migration.summary}; {report.migration.produced_during_switch} "
+        f"alerts written during a live move.\n"
         f"- {r.expected} latest versions expected, {len(r.lost)} lost.\n"
         f"- isolate -> {report.action.get('status')}.\n"
         "Next: `defender-relay --help`, docs/cli.md, and `make test`.\n"

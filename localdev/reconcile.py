@@ -19,8 +19,22 @@ from azure.storage.queue import QueueClient
 from shared.domain.job import parse_time
 
 ItemKey = tuple[str, str, str]  # (tenant_id, kind, id)
-# Which emulator role lets the relay read which kind (docs/microsoft-apis.md §Alerts, §Defender XDR incidents).
-READ_ROLE = {"alert": ("mde", "Alert.Read.All"), "incident": ("xdr", "Incident.Read.All")}
+Api = str  # "mde" (MDE alerts, XDR incidents) or "graph"
+# Which emulator role lets the relay read which kind on which API (docs/microsoft-apis.md §Alerts,
+# §Defender XDR incidents, §Graph calls and permissions), and where the ground truth lists its versions.
+READ_ROLE = {
+    ("alert", "mde"): ("mde", "Alert.Read.All"),
+    ("incident", "mde"): ("xdr", "Incident.Read.All"),
+    ("alert", "graph"): ("graph", "SecurityAlert.Read.All"),
+    ("incident", "graph"): ("graph", "SecurityIncident.Read.All"),
+}
+TRUTH = {
+    ("alert", "mde"): ("alerts", "id", "lastUpdateTime"),
+    ("incident", "mde"): ("incidents", "incidentId", "lastUpdateTime"),
+    ("alert", "graph"): ("graph_alerts", "id", "lastUpdateDateTime"),
+    ("incident", "graph"): ("graph_incidents", "id", "lastUpdateDateTime"),
+}
+_OLD_FEEDS = frozenset({"mde-alerts", "xdr-incidents"})
 
 
 @dataclass
@@ -54,30 +68,42 @@ def consume_events(queue: QueueClient, *, max_batches: int = 10_000) -> tuple[in
     return envelopes, seen
 
 
-def readable_tenants(tenants: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """Per kind, the emulator tenants whose consent lets the relay read it (independent of the relay)."""
-    readable: dict[str, set[str]] = {kind: set() for kind in READ_ROLE}
+def readable_tenants(
+    tenants: Iterable[Mapping[str, Any]], feeds: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, dict[str, Api]]:
+    """Per kind, the emulator tenants whose consent lets the relay read it, and from which API: the
+    tenant's feeds (``feeds`` by tenant id; default the MDE and XDR ones) decide, independent of the relay."""
+    readable: dict[str, dict[str, Api]] = {"alert": {}, "incident": {}}
     for tenant in tenants:
+        tenant_id = str(tenant["tenant_id"]).lower()
         if tenant.get("consent") == "none":
             continue
-        for kind, (resource, role) in READ_ROLE.items():
+        enabled = set((feeds or {}).get(tenant_id, _OLD_FEEDS))
+        for kind, graph_feed in (("alert", "graph-alerts"), ("incident", "graph-incidents")):
+            api = "graph" if graph_feed in enabled else "mde"
+            resource, role = READ_ROLE[(kind, api)]
             if role in (tenant.get("roles") or {}).get(resource, []):
-                readable[kind].add(str(tenant["tenant_id"]).lower())
+                readable[kind][tenant_id] = api
     return readable
 
 
-def latest_versions(ground_truth: Mapping[str, Any], readable: Mapping[str, set[str]]) -> dict[ItemKey, datetime]:
+def latest_versions(
+    ground_truth: Mapping[str, Any], readable: Mapping[str, Mapping[str, Api]]
+) -> dict[ItemKey, datetime]:
+    """The latest version of every item of every readable tenant, from the API the tenant reads it from.
+
+    An MDE alert's Graph twin has the same id and times, so a tenant moved to Graph is owed the latest
+    version whichever API delivered it.
+    """
     latest: dict[ItemKey, datetime] = {}
-    for kind, entries, id_field in (
-        ("alert", ground_truth.get("alerts", []), "id"),
-        ("incident", ground_truth.get("incidents", []), "incidentId"),
-    ):
-        for entry in entries:
+    for (kind, api), (section, id_field, time_field) in TRUTH.items():
+        for entry in ground_truth.get(section, []):
             tenant_id = str(entry["tenant_id"]).lower()
-            if tenant_id not in readable[kind]:
+            # a version replaced in the instant it was written was never observable: nobody owes it
+            if readable[kind].get(tenant_id) != api or not entry.get("readable", True):
                 continue
             key = (tenant_id, kind, str(entry[id_field]))
-            version = parse_time(entry["lastUpdateTime"])
+            version = parse_time(entry[time_field])
             if key not in latest or version > latest[key]:
                 latest[key] = version
     return latest

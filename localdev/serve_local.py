@@ -13,7 +13,7 @@ import argparse
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from shared.cli.output import EXIT_OK
 from shared.domain.tenant import Tenant, parse_tenant
 
 KEY_VAULT_URL = "https://relay-kv.vault.azure.net"  # rewritten to the emulator by RELAY_HOST_OVERRIDES
-ALL_FEEDS = ["mde-alerts", "xdr-incidents"]
+GRAPH_FEEDS = ["graph-alerts", "graph-incidents"]
+OLD_FEEDS = ["mde-alerts", "xdr-incidents"]  # retiring on 2027-02-01: tenants registered before the Graph feeds
 
 
 def relay_environment(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **overrides: str) -> dict[str, str]:
@@ -47,20 +48,26 @@ def relay_environment(azurite: AzuriteEndpoints, emulator: EmulatorInfo, **overr
     return env
 
 
-def scenario_tenants(emulator: EmulatorInfo) -> list[Tenant]:
-    """The emulator's customer tenants as registry entries, every feed enabled."""
+def scenario_tenants(emulator: EmulatorInfo, *, legacy: Iterable[str] = ()) -> list[Tenant]:
+    """The emulator's customer tenants as registry entries: the Graph feeds, except the tenants named in
+    ``legacy`` (registered before the Graph feeds existed), which read the retiring MDE and XDR feeds."""
     fields = ("tenant_id", "display_name", "cloud", "region")
+    old = set(legacy)
     return [
-        parse_tenant({**{k: t[k] for k in fields}, "feeds": ALL_FEEDS}, where=f"emulator tenant {t['display_name']}")
+        parse_tenant(
+            {**{k: t[k] for k in fields}, "feeds": OLD_FEEDS if t["display_name"] in old else GRAPH_FEEDS},
+            where=f"emulator tenant {t['display_name']}",
+        )
         for t in emulator.tenants
     ]
 
 
-def write_tenants_file(emulator: EmulatorInfo, path: Path) -> Path:
+def write_tenants_file(emulator: EmulatorInfo, path: Path, *, legacy: Iterable[str] = ()) -> Path:
     """A ``tenants import`` file for the scenario (what a partner would keep in their own repo)."""
     from shared.domain.tenant import tenant_to_json
 
-    path.write_text(json.dumps({"tenants": [tenant_to_json(t) for t in scenario_tenants(emulator)]}, indent=2))
+    tenants = scenario_tenants(emulator, legacy=legacy)
+    path.write_text(json.dumps({"tenants": [tenant_to_json(t) for t in tenants]}, indent=2))
     return path
 
 

@@ -38,6 +38,7 @@ from shared.ingest.sinks.payloads import BlobPayloads
 from shared.ingest.sinks.queue import QueueSink
 from shared.ingest.sinks.webhook import WebhookSink
 from shared.ingest.sweep import SweepResult, run_sweep
+from shared.platform.redaction import install_log_redaction
 from shared.platform.settings import Settings, StorageSettings
 from shared.platform.storage import (
     CHECKPOINTS_TABLE,
@@ -90,6 +91,7 @@ class Services:
         self._sinks = tuple(sinks) if sinks is not None else None
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        install_log_redaction()  # before any client logs a URL: keys in webhook URLs stay out of the logs
 
     @cached_property
     def storage(self) -> StorageClients:
@@ -203,10 +205,10 @@ class Services:
         return SignatureVerifier(secrets=[secret.encode("utf-8")], replay_guard=guard)
 
     def action_service(self) -> ActionService:
-        from shared.actions.service import ActionService, CachedTenants
+        from shared.actions.service import ActionService
 
         return ActionService(
-            tenants=CachedTenants(self.tenants),
+            tenants=self.tenants,  # read on every call: a disable or allow-list change holds at once
             defender=self.defender,
             default_allowed=self.settings.default_allowed_actions,
         )

@@ -1,15 +1,14 @@
 """Shared fixtures. Integration fixtures start real servers on free loopback ports and always stop them.
 
 - ``azurite``: one Azurite per test session (per xdist worker), yields its endpoints (connection string).
-- Tests that need clean storage make their own queue/table names (``unique_name``) instead of
-  restarting Azurite.
+- Tests that need clean storage make their own queue/table names (``unique_name``; ``table_name`` also
+  creates the table and deletes it after) instead of restarting Azurite.
 - ``emulator``: one emulator of the Microsoft services (``python -m emulator``, scenario "test") per test
   session (per xdist worker); yields its ``EmulatorInfo``. ``emulator_env`` puts the emulator's client
   environment (CA bundle, managed identity endpoint, host overrides) into ``os.environ`` for one test.
 - ``private_emulator``: an emulator of a module's own. A module that moves the emulated clock
-  (``/_emulator/time/advance``) must use it (override ``emulator`` with it): alerts are stamped with the
-  emulated clock, and a shared emulator running ahead of real time would hide new alerts from other
-  modules' workers, which read up to their own (real) ``now - settle``.
+  (``/_emulator/time/advance``) must use it (override ``emulator`` with it): advancing ages every tenant's
+  data, and versions other modules' workers already delivered would reappear with aged time stamps.
 """
 
 from __future__ import annotations
@@ -20,11 +19,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from azure.data.tables import TableClient
 from hypothesis import settings
 
 from localdev.azurite import AzuriteEndpoints, running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
-from tests.log_guard import LogGuard, secrets_of
+from tests.log_guard import WEBHOOK_URL_KEY, LogGuard, secrets_of
 
 # CI runs the property tests with a fixed seed, so a landing never depends on luck; on a developer's
 # machine they stay random and keep finding new cases (with the example database to replay them).
@@ -38,9 +38,11 @@ def log_guard() -> Iterator[LogGuard]:
     """No token and no secret in any log record of the whole run (tests/log_guard.py).
 
     Our loggers are checked down to DEBUG, every other logger at INFO (what the Functions host emits).
-    The emulator fixtures add the credentials they hand out to ``secrets``.
+    The emulator fixtures add the credentials they hand out to ``secrets``; the webhook URL key is in it
+    from the start.
     """
     guard = LogGuard()
+    guard.secrets.add(WEBHOOK_URL_KEY)
     root, ours = logging.getLogger(), logging.getLogger("defender_relay")
     levels = (root.level, ours.level)
     root.addHandler(guard)
@@ -64,6 +66,15 @@ def azurite() -> Iterator[AzuriteEndpoints]:
 def unique_name() -> str:
     """A storage-safe unique name (lowercase letters and digits, starts with a letter)."""
     return "t" + uuid.uuid4().hex[:20]
+
+
+@pytest.fixture
+def table_name(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[str]:
+    """A fresh table in the session's Azurite (its name), deleted after the test."""
+    client = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
+    client.create_table()
+    yield unique_name
+    client.delete_table()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 The conftest installs ``LogGuard`` for the whole session: our loggers (``defender_relay.*``) down to
 DEBUG and every other logger at INFO (what the Functions host emits in Azure), with exception text.
-Secrets are every credential the emulators of the run handed out (client secrets, Key Vault values);
-tokens are recognised by shape (a JWT: three base64url parts, the first two JSON objects).
+Secrets are every credential the emulators of the run handed out (client secrets, Key Vault values) and
+``WEBHOOK_URL_KEY``, the key that every webhook URL of the suite carries in its query string (as an Azure
+Function's ``?code=`` or a SAS ``sig=`` does); tokens are recognised by shape (a JWT: three base64url
+parts, the first two JSON objects).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+WEBHOOK_URL_KEY = "webhook-url-key-4c1f9e2a7b"  # put it in the query (or the userinfo) of every test webhook URL
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _MIN_SECRET_CHARS = 12  # shorter values would match by accident (and no real credential is that short)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.defender import activity
+from emulator.defender import activity, aging
 from emulator.defender.auth import Authorizer, host_configs
 from emulator.defender.control_routes import control_routes
 from emulator.defender.faults import FaultDecision, FaultInjector
@@ -31,8 +31,9 @@ class DefenderService:
         self.world = world
         self.store = DefenderStore(world)
         self.faults = FaultInjector(world.counters, seed=world.seed)
-        # Windows follow real time plus the emulated clock's offset: advancing time frees them too.
-        self.limiter = RateLimiter(now=lambda: time.monotonic() + world.clock.offset_seconds)
+        # Windows follow real time plus the time the clock was advanced by: advancing time frees them too.
+        self.limiter = RateLimiter(now=lambda: time.monotonic() + world.clock.advanced_seconds)
+        world.clock.on_advance(lambda seconds: aging.age(self.store, seconds))
         self.state = ApiState(world, self.store, Authorizer(world, tokens), self.limiter, self.faults)
         self._configs = host_configs()
         # More lists for GET /_emulator/ground-truth (the Graph part adds its versions): tenant id -> lists.

@@ -9,10 +9,16 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender.jsonfmt import ApiError, json_response
-from emulator.defender.machine_actions import ACTIONS, MachineAction, parse_action_body, parse_cancel_body
+from emulator.defender.machine_actions import (
+    ACTIONS,
+    ActionTiming,
+    MachineAction,
+    parse_action_body,
+    parse_cancel_body,
+)
 from emulator.defender.mde import read_json
-from emulator.defender.odata import Record, Schema
-from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.odata import Schema
+from emulator.defender.paging import CollectionRules, envelope, query
 from emulator.defender.pipeline import Ctx
 
 ACTION_SCHEMA = Schema(
@@ -22,7 +28,14 @@ ACTION_SCHEMA = Schema(
         **dict.fromkeys(("id", "status", "machineId", "type", "requestor", "computerDnsName", "scope"), "string"),
     },
 )
-_ACTION_RULES = CollectionRules(ACTION_SCHEMA, max_top=10_000)
+# "Supports OData V4 queries" (get-machineactions-collection): $select and $count=true are served.
+_ACTION_PROPERTIES = (
+    "id", "type", "title", "requestor", "requestorComment", "status", "machineId", "computerDnsName",
+    "creationDateTimeUtc", "lastUpdateDateTimeUtc", "cancellationRequestor", "cancellationComment",
+    "cancellationDateTimeUtc", "errorHResult", "scope", "externalId", "requestSource", "relatedFileInfo", "commands",
+    "troubleshootInfo",
+)  # fmt: skip
+_ACTION_RULES = CollectionRules(ACTION_SCHEMA, max_top=10_000, properties=_ACTION_PROPERTIES)
 
 
 def action_roles(args: tuple[str, ...]) -> tuple[str, ...]:
@@ -48,7 +61,7 @@ async def create_action(ctx: Ctx) -> web.Response:
         machine_id=machine["id"],
         computer_dns_name=machine["computerDnsName"],
         created=ctx.now,
-        timing=replace(ctx.state.store.timing),  # later timing changes affect new actions only
+        timing=_timing_for(ctx, machine),
         scope=request.scope,
         sha1=request.sha1,
     )
@@ -56,6 +69,22 @@ async def create_action(ctx: Ctx) -> web.Response:
     # The offboard page says "200 - Created" (https://learn.microsoft.com/defender-endpoint/api/offboard-machine-api);
     # every other action documents 201, and so does this one.
     return _render(ctx, action, status=201)
+
+
+def _timing_for(ctx: Ctx, machine: dict[str, Any]) -> ActionTiming:
+    """A copy of the configured timing (later changes affect new actions only), as the device can follow it.
+
+    A device that is offline (``Inactive``, ``NoSensorData``) never picks the action up: it stays Pending
+    and times out; one with ``ImpairedCommunication`` starts it and drops off mid-way: InProgress, then
+    TimeOut (INF: the pages say an action times out when the device does not respond, not after how long).
+    """
+    timing = replace(ctx.state.store.timing)
+    if machine["healthStatus"] in ("Inactive", "NoSensorData"):
+        return replace(timing, pending_seconds=timing.pending_seconds + timing.in_progress_seconds,
+                       in_progress_seconds=0.0, outcome="TimeOut")  # fmt: skip
+    if machine["healthStatus"] == "ImpairedCommunication":
+        return replace(timing, outcome="TimeOut")
+    return timing
 
 
 def _render(ctx: Ctx, action: MachineAction, *, status: int = 200) -> web.Response:
@@ -83,9 +112,7 @@ async def cancel_action(ctx: Ctx) -> web.Response:
 
 async def list_actions(ctx: Ctx) -> web.Response:
     records = [action.to_json(ctx.now) for action in ctx.data.actions.values()]
-    page, next_link = select(ctx.request, records, _ACTION_RULES, ctx.state.settings.alerts_page_size)
-    return json_response(envelope(ctx.context("MachineActions"), page, next_link, _same))
-
-
-def _same(record: Record) -> Any:
-    return record
+    page = query(ctx.request, records, _ACTION_RULES, ctx.state.settings.alerts_page_size, host=ctx.config.host)
+    return json_response(
+        envelope(ctx.context("MachineActions"), page.items, page.next_link, page.shape, count=page.count)
+    )

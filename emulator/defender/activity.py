@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from emulator.defender import generator
+from emulator.defender import generator, incidents
 from emulator.defender.store import Alert, DefenderStore, Incident, TenantData
 
 _SEVERITY_RANK = {"UnSpecified": 0, "Informational": 1, "Low": 2, "Medium": 3, "High": 4}
@@ -68,7 +68,8 @@ def _progress(data: TenantData, alert: Alert, last_update: datetime) -> Alert:
         changed["resolvedTime"] = last_update
         changed["classification"] = data.rng.choice(("TruePositive", "FalsePositive"))
         changed["determination"] = "Malware" if changed["classification"] == "TruePositive" else "Clean"
-    changed["lastUpdateTime"] = last_update
+    # Versions of one alert only ever move forward: a stamp at or before the current one would be taken for it.
+    changed["lastUpdateTime"] = max(last_update, alert["lastUpdateTime"] + timedelta(microseconds=1))
     return changed
 
 
@@ -82,6 +83,7 @@ def generate(
     late: int = 0,
     late_seconds: float = 180.0,
     incidents: bool = True,
+    merges: bool = False,
 ) -> dict[str, int]:
     """One batch of activity at the emulated now (docs/contracts.md §1.5 ``POST /_emulator/generate``)."""
     now = store.world.clock.now()
@@ -99,23 +101,42 @@ def generate(
         written.append(_new_alert(data, stamp))
     for alert in written:
         store.record_alert(data, alert)
-    changed = group_into_incidents(store, data, written, now) if incidents else 0
+    # Merges re-stamp the alerts they move: opt-in, so a batch of tied writes stays tied.
+    changed = group_into_incidents(store, data, written, now, merges=merges) if incidents else 0
     created = new_alerts + late
     return {"alerts_created": created, "alerts_updated": len(to_update), "incidents_changed": changed}
 
 
-def group_into_incidents(store: DefenderStore, data: TenantData, alerts: list[Alert], now: datetime) -> int:
-    """Attach new alerts to the open incident of their machine (or a new one); refresh the rest."""
+def group_into_incidents(
+    store: DefenderStore, data: TenantData, alerts: list[Alert], now: datetime, *, merges: bool = True
+) -> int:
+    """Attach new alerts to an open incident of their machine (or a new one); refresh the rest.
+
+    A new incident is open to the alerts after it in the same batch, so incidents hold several alerts and
+    grow over later batches too; now and then two open incidents of one machine are merged
+    (https://learn.microsoft.com/defender-xdr/api-list-incidents: ``redirectIncidentId`` "Only populated in case
+    an incident is being grouped together with another incident").
+    """
     touched: dict[int, Incident] = {}
+    created: set[int] = set()
     for alert in alerts:
         incident = data.incidents.get(alert["incidentId"]) if alert["incidentId"] is not None else None
         if incident is None:
-            incident = _open_incident_for(data, alert["machineId"]) or _new_incident(data, alert)
+            incident = _open_incident_for(data, alert["machineId"])
+            if incident is None:
+                incident = _new_incident(data, alert)
+                data.incidents[incident.incident_id] = incident  # open to the rest of this batch
+                created.add(incident.incident_id)
             alert["incidentId"] = incident.incident_id
             incident.alert_ids.append(alert["id"])
         touched[incident.incident_id] = incident
+    for incident in list(touched.values()) if merges else ():
+        merged = incidents.maybe_merge(store, data, incident, now)
+        if merged is not None:
+            touched[merged.incident_id] = merged
     for incident in touched.values():
-        _refresh(data, incident, now)
+        if incident.record["status"] != "Redirected":
+            _refresh(data, incident, now, new=incident.incident_id in created)
         store.record_incident(data, incident)
     return len(touched)
 
@@ -123,7 +144,7 @@ def group_into_incidents(store: DefenderStore, data: TenantData, alerts: list[Al
 def _open_incident_for(data: TenantData, machine_id: str) -> Incident | None:
     for incident in reversed(data.incidents.values()):
         if incident.machine_id == machine_id and incident.record["status"] == "Active":
-            return incident if data.rng.random() < 0.5 else None
+            return incident if data.rng.random() < 0.6 else None
     return None
 
 
@@ -148,15 +169,22 @@ def _new_incident(data: TenantData, alert: Alert) -> Incident:
     return Incident(record=record, machine_id=alert["machineId"])
 
 
-def _refresh(data: TenantData, incident: Incident, now: datetime) -> None:
-    """Severity, status and ``lastUpdateTime`` follow the incident's alerts."""
+def _refresh(data: TenantData, incident: Incident, now: datetime, *, new: bool) -> None:
+    """Severity, status and ``lastUpdateTime`` follow the incident's alerts.
+
+    The incident changes a few seconds after its newest alert (so update times spread like the alerts'),
+    never after ``now``; a change to an incident already seen (a late alert) is stamped ``now``: its version
+    must be newer than the last one a reader saw.
+    """
     alerts = [data.alerts[i] for i in incident.alert_ids if i in data.alerts]
     record = incident.record
     record["severity"] = max((a["severity"] for a in alerts), key=_SEVERITY_RANK.__getitem__)
     record["status"] = "Resolved" if all(a["status"] == "Resolved" for a in alerts) else "Active"
     newest: datetime = max(a["lastUpdateTime"] for a in alerts)
-    # A late alert still changes the incident now: its version must be newer than the last one seen.
-    record["lastUpdateTime"] = newest if newest > record["lastUpdateTime"] else now
+    stamp = min(now, newest + timedelta(milliseconds=data.rng.randint(200, 20_000)))
+    if not new and stamp <= record["lastUpdateTime"]:
+        stamp = max(now, record["lastUpdateTime"] + timedelta(microseconds=1))
+    record["lastUpdateTime"] = stamp
 
 
 def update_alert(
@@ -178,7 +206,8 @@ def update_alert(
     changed["lastUpdateTime"] = now
     store.record_alert(data, changed)
     if changed["incidentId"] is not None:
-        group_into_incidents(store, data, [changed], now)
+        # no merge here: the answer to the PATCH must stay the alert's current version
+        group_into_incidents(store, data, [changed], now, merges=False)
     return changed
 
 
@@ -198,9 +227,10 @@ def backfill(store: DefenderStore, data: TenantData, *, alerts: int, span_second
     worked_on: list[Alert] = []
     for alert in written:
         if data.rng.random() < 0.33:
-            age = (now - alert["lastUpdateTime"]).total_seconds()
-            stamp = alert["lastUpdateTime"] + timedelta(seconds=data.rng.uniform(0, age))
-            worked_on.append(_progress(data, data.alerts[alert["id"]], stamp))
+            current = data.alerts[alert["id"]]  # (grouping may have written a newer version already)
+            age = (now - current["lastUpdateTime"]).total_seconds()
+            stamp = current["lastUpdateTime"] + timedelta(seconds=data.rng.uniform(0, age), microseconds=1)
+            worked_on.append(_progress(data, current, min(stamp, now)))  # (_progress keeps it after current)
             store.record_alert(data, worked_on[-1])
     group_into_incidents(store, data, worked_on, now)
     return alerts

@@ -53,10 +53,11 @@ def _generate_options(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(late_seconds, bool) or not isinstance(late_seconds, int | float) or not 0 <= late_seconds <= 86_400:
         raise ControlInputError(f"late_seconds must be a number between 0 and 86400, got {late_seconds!r}")
     options["late_seconds"] = float(late_seconds)
-    incidents = body.get("incidents", True)
-    if not isinstance(incidents, bool):
-        raise ControlInputError(f"incidents must be true or false, got {incidents!r}")
-    options["incidents"] = incidents
+    for name, default in (("incidents", True), ("merges", False)):
+        value = body.get(name, default)
+        if not isinstance(value, bool):
+            raise ControlInputError(f"{name} must be true or false, got {value!r}")
+        options[name] = value
     return options
 
 

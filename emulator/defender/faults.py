@@ -16,8 +16,8 @@ from emulator.world import Counters
 
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
 ROUTES = (
-    "alerts", "incidents", "machines", "machineactions", "graph-alerts", "graph-incidents", "graph-hunting", "token",
-    "keyvault", "*",
+    "alerts", "incidents", "machines", "machineactions", "files", "vulnerabilities", "software",
+    "graph-alerts", "graph-incidents", "graph-hunting", "token", "keyvault", "*",
 )  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),
@@ -50,6 +50,7 @@ class FaultRule:
     pslow: float = 0.0
     slow_seconds: float = 2.0
     retry_after: int = 1
+    retry_after_max: int | None = None  # "retry_after": [low, high] draws each 429's wait from the range
     count: int | None = None  # faults left to inject; None = unlimited
 
     @classmethod
@@ -57,7 +58,7 @@ class FaultRule:
         where = f"rules[{index}]"
         if not isinstance(data, dict):
             raise FaultConfigError(f"{where} must be an object")
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        unknown = set(data) - (set(cls.__dataclass_fields__) - {"retry_after_max"})
         if unknown:
             raise FaultConfigError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
         route = data.get("route", "*")
@@ -69,7 +70,7 @@ class FaultRule:
         if sum(getattr(rule, name) for name, _ in _PROBABILITIES) > 1.0:
             raise FaultConfigError(f"{where}: p429 + p500 + p503 + preset + pslow must not exceed 1")
         rule.slow_seconds = _number(data, "slow_seconds", where, default=2.0, low=0.0, high=300.0)
-        rule.retry_after = int(_number(data, "retry_after", where, default=1, low=0, high=3600))
+        rule.retry_after, rule.retry_after_max = _retry_after(data.get("retry_after", 1), where)
         if data.get("count") is not None:
             rule.count = int(_number(data, "count", where, default=0, low=0, high=10**9))
         return rule
@@ -78,6 +79,18 @@ class FaultRule:
         if self.route not in ("*", route):
             return False
         return self.tenant_id is None or self.tenant_id == (tenant_id or "").lower()
+
+
+def _retry_after(value: Any, where: str) -> tuple[int, int | None]:
+    """``retry_after``: seconds, or ``[low, high]`` (whole seconds, 0-3600) for a wait drawn per fault."""
+    if isinstance(value, list):
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise FaultConfigError(f"{where}.retry_after must be seconds or [low, high], got {value!r}")
+        low, high = value
+        if not 0 <= low <= high <= 3600:
+            raise FaultConfigError(f"{where}.retry_after [low, high] needs 0 <= low <= high <= 3600, got {value!r}")
+        return low, high
+    return int(_number({"retry_after": value}, "retry_after", where, default=1, low=0, high=3600)), None
 
 
 def _tenant(value: Any, where: str) -> str | None:
@@ -137,7 +150,10 @@ class FaultInjector:
                     if rule.count is not None:
                         rule.count -= 1
                     self._counters.faults[f"{kind}|{route}"] += 1
-                    return FaultDecision(kind, rule.retry_after, rule.slow_seconds)
+                    wait = rule.retry_after
+                    if rule.retry_after_max is not None:
+                        wait = self._rng.randint(rule.retry_after, rule.retry_after_max)
+                    return FaultDecision(kind, wait, rule.slow_seconds)
         return None
 
     def latency_seconds(self) -> float:
@@ -148,7 +164,14 @@ class FaultInjector:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rules": [dict(rule.__dict__) for rule in self.rules],
+            "rules": [_rule_json(rule) for rule in self.rules],
             "latency_ms": self.latency_ms,
             "jitter_ms": self.jitter_ms,
         }
+
+
+def _rule_json(rule: FaultRule) -> dict[str, Any]:
+    body = {name: value for name, value in rule.__dict__.items() if name != "retry_after_max"}
+    if rule.retry_after_max is not None:
+        body["retry_after"] = [rule.retry_after, rule.retry_after_max]
+    return body

@@ -16,7 +16,21 @@ from emulator.defender.store import Alert, Machine, TenantData
 _DOTNET_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 # Host names: the first two share a prefix on purpose (a `startswith` filter must not confuse them).
 _HOST_NAMES = ("web01", "web01-backup", "dc01", "sql01", "fs01", "hr-laptop-02", "build-agent-7")
-_OS = (("Windows11", "23H2", 22631), ("Windows10", "22H2", 19045), ("WindowsServer2022", "21H2", 20348))
+_OS: tuple[tuple[str, str, int | None], ...] = (
+    ("Windows11", "23H2", 22631), ("Windows10", "22H2", 19045), ("WindowsServer2022", "21H2", 20348),
+    ("Windows11", "22H2", 22621), ("Linux", "Ubuntu 22.04", None), ("macOS", "14.4", None),
+    ("WindowsServer2019", "1809", 17763), ("Windows10", "21H2", 19044),
+)  # fmt: skip
+# (healthStatus, onboardingStatus) by machine index: the first three are healthy (tests act on them); then a
+# device that lost its connection (actions on it start, then time out), one offline (actions stay pending, then
+# time out), one onboarded but sending no sensor data, and a discovered device that is not onboarded
+# (values of https://learn.microsoft.com/defender-endpoint/api/machine).
+_STATES = (
+    ("Active", "Onboarded"), ("Active", "Onboarded"), ("Active", "Onboarded"), ("ImpairedCommunication", "Onboarded"),
+    ("Inactive", "Onboarded"), ("NoSensorData", "Onboarded"), ("Inactive", "CanBeOnboarded"), ("Active", "Onboarded"),
+)  # fmt: skip
+# Tags as operators set them: some machines none, some several, one tag differing only in case.
+_TAGS: tuple[tuple[str, ...], ...] = (("ExampleTag", "prod"), (), ("prod",), ("VIP", "ExampleTag"), ("exampletag",))
 
 _DETECTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     # (title, category, detectionSource, mitreTechniques)
@@ -41,6 +55,23 @@ EVIDENCE_FIELDS = (
 )  # fmt: skip
 
 
+# Every property of a machine and of an alert, in the API's order (what $select may name).
+MACHINE_PROPERTIES = (
+    "id", "mergedIntoMachineId", "isPotentialDuplication", "isExcluded", "exclusionReason", "computerDnsName",
+    "firstSeen", "lastSeen", "osPlatform", "osVersion", "osProcessor", "version", "lastIpAddress",
+    "lastExternalIpAddress", "agentVersion", "osBuild", "healthStatus", "deviceValue", "rbacGroupId", "rbacGroupName",
+    "riskScore", "exposureLevel", "isAadJoined", "aadDeviceId", "machineTags", "defenderAvStatus", "onboardingStatus",
+    "osArchitecture", "managedBy", "managedByStatus", "ipAddresses", "vmMetadata",
+)  # fmt: skip
+ALERT_PROPERTIES = (
+    "id", "incidentId", "investigationId", "assignedTo", "severity", "status", "classification", "determination",
+    "investigationState", "detectionSource", "detectorId", "category", "threatFamilyName", "title", "description",
+    "alertCreationTime", "firstEventTime", "lastEventTime", "lastUpdateTime", "resolvedTime", "machineId",
+    "computerDnsName", "rbacGroupName", "aadTenantId", "threatName", "mitreTechniques", "relatedUser", "comments",
+    "evidence",
+)  # fmt: skip
+
+
 def domain_for(display_name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "", display_name.lower()) or "tenant"
     return f"{slug}.local"
@@ -54,6 +85,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
     rng = data.rng
     host = _HOST_NAMES[index] if index < len(_HOST_NAMES) else f"desktop-{_hex(rng, 28)}"
     os_platform, version, build = _OS[index % len(_OS)]
+    health, onboarding = _STATES[index % len(_STATES)]
     subnet = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}"
     ip = f"{subnet}.{10 + index}"
     first_seen = now - timedelta(days=rng.randint(30, 400), seconds=rng.randint(0, 86_399))
@@ -65,7 +97,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "exclusionReason": None,
         "computerDnsName": f"{host}.{data.domain}",
         "firstSeen": first_seen,
-        "lastSeen": now - timedelta(minutes=rng.randint(1, 600)),
+        "lastSeen": now - timedelta(minutes=rng.randint(1, 600) * (1 if health == "Active" else 60)),
         "osPlatform": os_platform,
         "osVersion": None,
         "osProcessor": "x64",
@@ -74,7 +106,7 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "lastExternalIpAddress": f"203.0.113.{rng.randint(1, 254)}",
         "agentVersion": "10.8760.22621.3880",
         "osBuild": build,
-        "healthStatus": "Active",
+        "healthStatus": health,
         "deviceValue": "Normal",
         "rbacGroupId": 0,
         "rbacGroupName": None,
@@ -82,9 +114,9 @@ def make_machine(data: TenantData, index: int, now: datetime) -> Machine:
         "exposureLevel": rng.choice(("Low", "Medium", "High")),
         "isAadJoined": True,
         "aadDeviceId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "machineTags": [],
+        "machineTags": list(_TAGS[index % len(_TAGS)]),
         "defenderAvStatus": "Updated",
-        "onboardingStatus": "Onboarded",
+        "onboardingStatus": onboarding,
         "osArchitecture": "64-bit",
         "managedBy": "Intune",
         "managedByStatus": "Success",
@@ -154,7 +186,8 @@ def make_evidence(data: TenantData, machine: Machine, created: datetime, user: s
     }
     user_fields = {"entityType": "User", "accountName": user, "domainName": data.domain.split(".")[0].upper()}
     ip_fields = {"entityType": "Ip", "ipAddress": machine["lastExternalIpAddress"]}
-    for fields in (file_fields, user_fields, ip_fields)[: rng.randint(1, 3)]:
+    url_fields = {"entityType": "Url", "url": f"http://{rng.choice(('cdn-update', 'login-check'))}.example.net/p"}
+    for fields in (file_fields, user_fields, ip_fields, url_fields)[: rng.randint(1, 4)]:
         item = dict.fromkeys(EVIDENCE_FIELDS)
         item.update(fields)
         item["evidenceCreationTime"] = created

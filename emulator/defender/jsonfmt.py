@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.defender.ticks import tick_digit
+
 # Response headers as captured real answers show them. Compression and chunking are left to the client's
 # Accept-Encoding handling in aiohttp; they carry no information a client should depend on.
 ODATA_CONTENT_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
@@ -21,7 +23,7 @@ _FORMATTED: dict[datetime, str] = {}  # the same timestamps are written out agai
 
 
 def format_datetime(value: datetime) -> str:
-    """Seven fractional digits with trailing zeros trimmed, UTC ``Z`` (``…59.2Z`` on the alerts page).
+    """Seven fractional digits (the seventh from :mod:`ticks`), UTC ``Z``; whole seconds without a fraction.
 
     https://learn.microsoft.com/defender-endpoint/api/alerts
     """
@@ -37,8 +39,7 @@ def _format(value: datetime) -> str:
     value = value.astimezone(UTC)
     base = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
-        # Python keeps microseconds: the 7th digit is always 0, and trimming removes it.
-        base += "." + f"{value.microsecond:06d}".rstrip("0")
+        base += f".{value.microsecond:06d}{tick_digit(value.microsecond)}"
     return base + "Z"
 
 
@@ -68,9 +69,12 @@ def entity_bytes(context: str, entity_json: bytes) -> bytes:
     return b'{"@odata.context":' + dumps(context).encode() + b"," + entity_json[1:]
 
 
-def collection_bytes(context: str, items: list[bytes], next_link: str | None) -> bytes:
+def collection_bytes(context: str, items: list[bytes], next_link: str | None, *, count: int | None = None) -> bytes:
+    head = b'{"@odata.context":' + dumps(context).encode()
+    if count is not None:
+        head += b',"@odata.count":' + str(count).encode()
     tail = b',"@odata.nextLink":' + dumps(next_link).encode() if next_link else b""
-    return b'{"@odata.context":' + dumps(context).encode() + b',"value":[' + b",".join(items) + b"]" + tail + b"}"
+    return head + b',"value":[' + b",".join(items) + b"]" + tail + b"}"
 
 
 def error_response(

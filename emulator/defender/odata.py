@@ -4,11 +4,21 @@ The operators and examples are those of
 https://learn.microsoft.com/defender-endpoint/api/exposed-apis-odata-samples and of each list page
 (e.g. https://learn.microsoft.com/defender-endpoint/api/get-alerts).
 
-``$filter``: comparisons ``eq ne gt ge lt le``, ``and`` / ``or`` / ``not``, parentheses,
-``startswith(field,'x')``, string literals with ``''`` escaping, unquoted ISO date-times, numbers,
-``null``, ``true`` / ``false``. ``$orderby``: ``field [asc|desc]`` (comma list). ``$top`` / ``$skip``.
-Anything else is an :class:`ODataError` whose message says what was wrong; the API answers it with
-400 ``ODataError``. Literals are parsed, never spliced: a quote inside a value cannot change the query.
+``$filter``: comparisons ``eq ne gt ge lt le``, ``in (...)``, ``and`` / ``or`` / ``not``, parentheses,
+``startswith`` / ``endswith`` / ``contains(field,'x')``, ``tolower`` / ``toupper(field)``, lambdas over a
+string collection (``machineTags/any(tag: tag eq 'ExampleTag')``, the first example of the OData samples
+page in its earlier revisions, https://github.com/MicrosoftDocs/microsoft-365-docs history of
+exposed-apis-odata-samples.md; ``all`` likewise; ``any()`` = not empty), string literals with ``''``
+escaping, unquoted ISO date-times, numbers, ``null``, ``true`` / ``false``. ``$orderby``: ``field
+[asc|desc]`` (comma list). ``$top`` / ``$skip``. Anything else is an :class:`ODataError` whose message
+says what was wrong; the API answers it with 400 ``ODataError``. Literals are parsed, never spliced: a
+quote inside a value cannot change the query.
+
+String rules, the one place they are decided (the Defender pages are silent; docs/contracts.md §1.6a):
+comparisons and ``startswith`` / ``endswith`` / ``contains`` are **case-sensitive**, as OData defines
+them (https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html, 5.1.1.1 and
+5.1.1.5); a client that wants a case-insensitive match says ``tolower(field) eq 'x'``. Property *names* are
+matched case-insensitively (the get-alerts page itself writes ``InvestigationId`` beside ``incidentId``).
 """
 
 from __future__ import annotations
@@ -20,13 +30,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
-FieldType = Literal["datetime", "string", "int", "bool"]
+from emulator.defender.ticks import tick_digit
+
+FieldType = Literal["datetime", "string", "int", "bool", "strings"]  # strings: a collection of strings
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
 
+_NEVER = object()  # an `in` value no record holds
+_ELEMENT = "$element"  # where a lambda's predicate finds the collection element it tests
 MAX_DEPTH = 40  # nesting deeper than this is refused instead of exhausting the Python stack
 _OPS = ("eq", "ne", "gt", "ge", "lt", "le")
-_EDM = {"datetime": "Edm.DateTimeOffset", "string": "Edm.String", "int": "Edm.Int64", "bool": "Edm.Boolean"}
+_EDM = {
+    "datetime": "Edm.DateTimeOffset", "string": "Edm.String", "int": "Edm.Int64", "bool": "Edm.Boolean",
+    "strings": "Collection(Edm.String)",
+}  # fmt: skip
+_STRING_FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+    "contains": lambda value, part: part in value,
+}
+_CASE_FUNCTIONS: dict[str, Callable[[str], str]] = {"tolower": str.lower, "toupper": str.upper}
+Getter = Callable[[Record], Any]
 
 
 class ODataError(Exception):
@@ -55,7 +79,7 @@ _TOKEN = re.compile(
     | (?P<dt>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?)?(?:Z|[+-]\d{2}:\d{2})?)(?![\w:.-])
     | (?P<num>-?\d+(?:\.\d+)?)(?![\w.])
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<punct>[(),])
+    | (?P<punct>[(),/:])
     | (?P<bad>\S)
     )""",
     re.VERBOSE,
@@ -86,6 +110,35 @@ def parse_datetime(text: str) -> datetime:
 
 
 @dataclass(frozen=True)
+class DateTimeLiteral:
+    """A date-time literal: its microsecond, and where its ticks fall beside the stamp written for it.
+
+    ``offset`` 0: the literal is that written stamp; -1 / +1: just before / after it (between two stamps
+    the emulator can write, so it equals none of them).
+    """
+
+    when: datetime
+    offset: int
+
+
+def tick_offset(text: str) -> int:
+    """-1, 0 or +1: the literal's 100 ns tick against the one the emulator writes for its microsecond."""
+    match = _DT.match(text)
+    frac = (match.group(7) or "") if match else ""
+    micro = int(frac[:6].ljust(6, "0"))
+    given = int(frac[6]) if len(frac) > 6 else 0
+    written = tick_digit(micro)
+    return (given > written) - (given < written)
+
+
+# (operator, offset) -> the operator that gives the same answer on microseconds, for a literal between stamps.
+_SHIFTED = {
+    ("gt", 1): "gt", ("ge", 1): "gt", ("lt", 1): "le", ("le", 1): "le",
+    ("gt", -1): "ge", ("ge", -1): "ge", ("lt", -1): "lt", ("le", -1): "lt",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class _Tok:
     kind: str  # str, dt, num, ident, punct
     value: Any
@@ -112,7 +165,7 @@ def _tokenize(text: str) -> list[_Tok]:
         if kind == "str":
             value = raw[1:-1].replace("''", "'")
         elif kind == "dt":
-            value = parse_datetime(raw)
+            value = DateTimeLiteral(parse_datetime(raw), tick_offset(raw))
         elif kind == "num":
             value = float(raw) if "." in raw else int(raw)
         tokens.append(_Tok(kind, value, raw))
@@ -125,6 +178,7 @@ class _Parser:
         self.schema = schema
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.scope: str | None = None  # the range variable of the lambda being parsed (lowercase)
 
     def parse(self) -> Predicate:
         if not self.tokens:
@@ -184,36 +238,114 @@ class _Parser:
             return inner
         if tok.kind != "ident":
             raise ODataError(f"Syntax error: expected a property name but found '{tok.text}' in '{self.text}'.")
-        if self.pos < len(self.tokens) and self.tokens[self.pos].text == "(":
-            return self._function(str(tok.value))
-        return self._comparison(str(tok.value))
+        name = str(tok.value)
+        if self._at("(") and name.lower() in _STRING_FUNCTIONS:
+            return self._function(name.lower())
+        if self._at("/"):
+            return self._lambda(name, depth)
+        getter, kind = self._operand(name)
+        return self._comparison(getter, kind)
+
+    def _at(self, char: str) -> bool:
+        return (
+            self.pos < len(self.tokens)
+            and self.tokens[self.pos].kind == "punct"
+            and self.tokens[self.pos].value == char
+        )
+
+    def _operand(self, name: str) -> tuple[Getter, FieldType]:
+        """A property, the lambda's range variable, or ``tolower(...)`` / ``toupper(...)`` of one."""
+        lowered = name.lower()
+        if lowered in _CASE_FUNCTIONS and self._at("("):
+            self._expect_punct("(")
+            inner_tok = self._next("a property name")
+            if inner_tok.kind != "ident":
+                raise ODataError(f"{lowered} expects a property name, found '{inner_tok.text}'.")
+            inner, kind = self._operand(str(inner_tok.value))
+            self._expect_punct(")")
+            if kind != "string":
+                raise ODataError(f"{lowered} needs a string property; found {_EDM[kind]}.")
+            convert = _CASE_FUNCTIONS[lowered]
+            return (lambda r: convert(v) if isinstance(v := inner(r), str) else v), "string"
+        if self._at("("):
+            raise ODataError(f"Unknown function '{name}'.")
+        if self.scope is not None and lowered == self.scope:
+            return (lambda r: r.get(_ELEMENT)), "string"
+        field, kind = self.schema.resolve(name)
+        return (lambda r: r.get(field)), kind
 
     def _function(self, name: str) -> Predicate:
-        if name.lower() != "startswith":
-            raise ODataError(f"Unknown function '{name}'.")
         self._expect_punct("(")
         field_tok = self._next("a property name")
         if field_tok.kind != "ident":
-            raise ODataError(f"startswith expects a property name first, found '{field_tok.text}'.")
-        field, kind = self.schema.resolve(str(field_tok.value))
+            raise ODataError(f"{name} expects a property name first, found '{field_tok.text}'.")
+        getter, kind = self._operand(str(field_tok.value))
         if kind != "string":
-            raise ODataError(f"startswith needs a string property; '{field}' is {_EDM[kind]}.")
+            raise ODataError(f"{name} needs a string property; '{field_tok.text}' is {_EDM[kind]}.")
         self._expect_punct(",")
         literal = self._next("a string literal")
         if literal.kind != "str":
-            raise ODataError(f"startswith expects a string literal, found '{literal.text}'.")
+            raise ODataError(f"{name} expects a string literal, found '{literal.text}'.")
         self._expect_punct(")")
-        prefix: str = literal.value
-        return lambda r: isinstance(v := r.get(field), str) and v.startswith(prefix)
+        test, part = _STRING_FUNCTIONS[name], str(literal.value)
+        return lambda r: isinstance(v := getter(r), str) and test(v, part)
 
-    def _comparison(self, name: str) -> Predicate:
+    def _lambda(self, name: str, depth: int) -> Predicate:
+        """``machineTags/any(tag: tag eq 'x')``, ``.../all(...)``, ``.../any()``."""
+        if self.scope is not None and name.lower() == self.scope:
+            raise ODataError(f"Syntax error: any / all apply to a collection property; '{name}' is one Edm.String.")
         field, kind = self.schema.resolve(name)
+        self._expect_punct("/")
+        op_tok = self._next("any or all")
+        op = str(op_tok.value).lower() if op_tok.kind == "ident" else ""
+        if op not in ("any", "all") or kind != "strings":
+            what = f"'{op_tok.text}'" if op not in ("any", "all") else f"{_EDM[kind]} property '{field}'"
+            raise ODataError(f"Syntax error: any / all apply to a collection property; found {what}.")
+        self._expect_punct("(")
+        if op == "any" and self._at(")"):
+            self.pos += 1
+            return lambda r: bool(r.get(field))
+        var_tok = self._next("a range variable")
+        if var_tok.kind != "ident" or self.scope is not None:
+            raise ODataError(f"Syntax error: expected a range variable in '{self.text}'.")
+        self._expect_punct(":")
+        self.scope = str(var_tok.value).lower()
+        inner = self._or(depth + 1)
+        self.scope = None
+        self._expect_punct(")")
+        quantifier = any if op == "any" else all
+        return lambda r: quantifier(inner({_ELEMENT: e}) for e in (r.get(field) or ()))
+
+    def _comparison(self, getter: Getter, kind: FieldType) -> Predicate:
         op_tok = self._next("an operator")
         op = str(op_tok.value).lower() if op_tok.kind == "ident" else ""
+        if op == "in":
+            return self._in(getter, kind)
         if op not in _OPS:
-            raise ODataError(f"Syntax error: expected one of {', '.join(_OPS)} after '{field}', found '{op_tok.text}'.")
-        value = self._literal(field, kind)
-        return _compare(field, op, value)
+            raise ODataError(f"Syntax error: expected one of {', '.join(_OPS)}, in; found '{op_tok.text}'.")
+        if kind == "strings":
+            raise ODataError(
+                "A collection property cannot be compared: use any() or all() (e.g. tags/any(t: t eq 'x'))."
+            )
+        value = self._literal(op_tok.text, kind)
+        if isinstance(value, DateTimeLiteral):
+            if value.offset == 0:
+                return _compare(getter, op, value.when)
+            if op in ("eq", "ne"):  # between two stamps: equal to none of them
+                return (lambda r: True) if op == "ne" else (lambda r: False)
+            return _compare(getter, _SHIFTED[(op, value.offset)], value.when)
+        return _compare(getter, op, value)
+
+    def _in(self, getter: Getter, kind: FieldType) -> Predicate:
+        """``status in ('New', 'InProgress')`` (OData 4.01 ``in``)."""
+        self._expect_punct("(")
+        values = [self._literal("in", kind)]
+        while self._at(","):
+            self.pos += 1
+            values.append(self._literal("in", kind))
+        self._expect_punct(")")
+        allowed = tuple((v.when if v.offset == 0 else _NEVER) if isinstance(v, DateTimeLiteral) else v for v in values)
+        return lambda r: getter(r) in allowed
 
     def _literal(self, field: str, kind: FieldType) -> Any:
         tok = self._next("a value")
@@ -224,11 +356,10 @@ class _Parser:
             found = "bool"
             tok = _Tok("bool", str(tok.value).lower() == "true", tok.text)
         if found is None:
-            raise ODataError(f"Syntax error: expected a literal value for '{field}', found '{tok.text}'.")
+            raise ODataError(f"Syntax error: expected a literal value after '{field}', found '{tok.text}'.")
         if found != kind:
             raise ODataError(
-                f"The types '{_EDM[kind]}' and '{_EDM[found]}' are not compatible for property '{field}' "
-                f"(value {tok.text})."
+                f"The types '{_EDM[kind]}' and '{_EDM[found]}' are not compatible (after '{field}', value {tok.text})."
             )
         return tok.value
 
@@ -249,15 +380,15 @@ _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _compare(field: str, op: str, value: Any) -> Predicate:
+def _compare(getter: Getter, op: str, value: Any) -> Predicate:
     if op == "eq":
-        return lambda r: bool(r.get(field) == value)
+        return lambda r: bool(getter(r) == value)
     if op == "ne":
-        return lambda r: bool(r.get(field) != value)
+        return lambda r: bool(getter(r) != value)
     if value is None:
         return lambda r: False  # ordering against null is never true in OData
     ordering = _ORDERING[op]
-    return lambda r: (v := r.get(field)) is not None and ordering(v, value)
+    return lambda r: (v := getter(r)) is not None and ordering(v, value)
 
 
 def parse_filter(text: str, schema: Schema) -> Predicate:

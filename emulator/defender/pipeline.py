@@ -70,35 +70,83 @@ Roles = Callable[[tuple[str, ...]], tuple[str, ...]]  # route args -> roles (any
 
 @dataclass(frozen=True)
 class Route:
-    name: str  # counters and fault rules: alerts, machines, machineactions, incidents
+    name: str  # counters and fault rules: alerts, machines, machineactions, incidents, ...
     family: str  # rate-limit bucket
     resource: Resource
     methods: Mapping[str, tuple[Handler, Roles]]
+    # A method with its own documented limit (PATCH /api/incidents/{id} 50/min beside GET's 100/min).
+    method_families: Mapping[str, str] = field(default_factory=dict)
+
+    def family_for(self, method: str) -> str:
+        return self.method_families.get(method, self.family)
 
 
-def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """``/api[/v1.0]/machines/ID/isolate`` -> ``(("machines", "*", "*"), ("ID", "isolate"))``."""
-    parts = [p for p in path.split("/") if p]
-    if not parts or parts[0].lower() != "api":
-        return None
-    parts = parts[1:]
-    if parts and parts[0].lower() == "v1.0":
+RouteTable = Mapping[tuple[str, ...], Route]
+
+
+class Router:
+    """Paths to routes: a key's segments are lowercase literals or ``*`` (any one segment).
+
+    A literal beats ``*`` at the same place (``/api/machines/SoftwareVulnerabilitiesByMachine`` is not a
+    machine id), and a path no key matches is 404, whatever the method: a 405 with ``Allow`` tells a
+    client it used the wrong method on a route that exists (docs/contracts.md §1.6).
+    """
+
+    def __init__(self, routes: RouteTable) -> None:
+        self._by_length: dict[int, list[tuple[tuple[str, ...], Route]]] = {}
+        # Most literal first, so the first match is the most specific one.
+        for key, route in sorted(routes.items(), key=lambda item: item[0].count("*")):
+            self._by_length.setdefault(len(key), []).append((key, route))
+
+    def match(self, path: str) -> tuple[Route, tuple[str, ...]] | None:
+        """``/api[/v1.0]/machines/ID/isolate`` -> (the route, ``("ID", "isolate")``: the segments after the first)."""
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0].lower() != "api":
+            return None
         parts = parts[1:]
-    if not parts or len(parts) > 3:
+        if parts and parts[0].lower() == "v1.0":
+            parts = parts[1:]
+        lowered = [p.lower() for p in parts]
+        for key, route in self._by_length.get(len(parts), ()):
+            if all(k in ("*", seg) for k, seg in zip(key, lowered, strict=True)):
+                return route, tuple(parts[1:])
         return None
-    head = parts[0].lower()
-    if len(parts) == 3 and head == "machineactions":
-        return (head, "*", parts[2].lower()), (parts[1],)
-    return (head, *("*" for _ in parts[1:])), tuple(parts[1:])
+
+
+def _challenge(request: web.Request) -> str:
+    """The ``WWW-Authenticate`` of a 401: RFC 7235 §3.1 makes it a MUST, RFC 6750 §3 gives the Bearer form.
+
+    No credential: the bare challenge ("SHOULD NOT include an error code", RFC 6750 §3.1); a bad or expired
+    token: ``error="invalid_token"``. INF: the exact value the Defender hosts send is not documented.
+    """
+    if not (request.headers.get("Authorization") or "").startswith("Bearer "):
+        return 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
+    return (
+        'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+        'error="invalid_token", error_description="The access token is missing, invalid or expired"'
+    )
+
+
+def log_request(
+    log: deque[dict[str, Any]], request: web.Request, host: str, tenant: str, response: web.StreamResponse | None
+) -> None:
+    """One entry of ``GET /_emulator/requests``; status 0: the client got no answer (an injected reset)."""
+    transport = request.transport
+    answered = response is not None and transport is not None and not transport.is_closing()
+    status = response.status if answered and response is not None else 0
+    log.append(
+        {"method": request.method, "host": host, "path": request.path, "query": request.query_string,
+         "tenant": tenant, "status": status}
+    )  # fmt: skip
 
 
 class HostApp:
     """The aiohttp application of one emulated host."""
 
-    def __init__(self, state: ApiState, config: HostConfig, routes: Mapping[tuple[str, ...], Route]) -> None:
+    def __init__(self, state: ApiState, config: HostConfig, routes: RouteTable) -> None:
         self.state = state
         self.config = config
-        self.routes = {key: r for key, r in routes.items() if r.resource in config.resources}
+        self.router = Router({key: r for key, r in routes.items() if r.resource in config.resources})
 
     def build(self) -> web.Application:
         app = web.Application()
@@ -111,23 +159,17 @@ class HostApp:
         try:
             response, tenant = await self._dispatch(request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()))
+            headers = {"WWW-Authenticate": _challenge(request)} if exc.status == 401 else None
+            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()), headers=headers)
         finally:
-            # 0 in the log: the client got no answer (an injected connection reset).
-            transport = request.transport
-            answered = response is not None and transport is not None and not transport.is_closing()
-            status = response.status if answered and response is not None else 0
-            self.state.requests.append(
-                {"method": request.method, "host": self.config.host, "path": request.path,
-                 "query": request.query_string, "tenant": tenant, "status": status}
-            )  # fmt: skip
+            log_request(self.state.requests, request, self.config.host, tenant, response)
         return response
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
-        matched = route_key(request.path)
-        route = self.routes.get(matched[0]) if matched else None
-        if route is None or matched is None:
+        matched = self.router.match(request.path)
+        if matched is None:
             raise ApiError(404, "NotFound", f"No API matches the path {request.path}")
+        route, args = matched
         entry = route.methods.get(request.method)
         if entry is None:
             allow = ", ".join(sorted(route.methods))
@@ -141,12 +183,13 @@ class HostApp:
             raise
         tenant = caller.tenant_id
         counters.api_calls[f"{tenant}|{route.name}"] += 1
-        require_roles(caller, roles(matched[1]))
+        require_roles(caller, roles(args))
         refusal = await self._faults_and_limits(request, route, caller)
         if refusal is not None:
             return refusal, tenant
         data = activity.tenant_data(self.state.store, tenant)
-        ctx = Ctx(request, self.state, self.config, caller, data, matched[1], self.state.world.clock.now())
+        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
+        ctx = Ctx(request, self.state, self.config, caller, data, args, self.state.world.clock.now())
         return await handler(ctx), tenant
 
     async def _faults_and_limits(self, request: web.Request, route: Route, caller: Caller) -> web.Response | None:
@@ -159,7 +202,7 @@ class HostApp:
             injected = await self._inject(request, decision, caller.tenant_id)
             if injected is not None:
                 return injected
-        throttle = self.state.limiter.check(caller.tenant_id, caller.app_id, route.family)
+        throttle = self.state.limiter.check(caller.tenant_id, caller.app_id, route.family_for(request.method))
         if throttle is None:
             return None
         return self._too_many(caller.tenant_id, throttle.retry_after, throttle.message)

@@ -21,16 +21,30 @@ MINUTE = 60.0
 HOUR = 3600.0
 
 
+# Routes whose page states a limit of its own (calls per minute, per hour), under
+# https://learn.microsoft.com/defender-endpoint/api/: batch-update-alerts (10, 500), get-discovered-vulnerabilities
+# (50, 1500), get-assessment-software-vulnerabilities (30, 1000). Not changed by PUT /_emulator/limits.
+DOCUMENTED_LIMITS: dict[str, tuple[int, int]] = {
+    "alerts-batch": (10, 500),
+    "vulnerabilities": (50, 1500),
+    "assessments": (30, 1000),
+}
+
+
 @dataclass
 class Limits:
     per_minute: int = 100
     per_hour: int = 1500
     incidents_per_minute: int = 50
     enabled: bool = True
-    # families limited by ``incidents_per_minute`` instead of ``per_minute``
-    slow_families: frozenset[str] = field(default_factory=lambda: frozenset({"incidents"}))
+    # families limited by ``incidents_per_minute`` instead of ``per_minute``: the incidents list and
+    # PATCH /api/incidents/{id} ("up to 50 calls per minute", https://learn.microsoft.com/defender-xdr/api-update-incidents)
+    slow_families: frozenset[str] = field(default_factory=lambda: frozenset({"incidents", "incident-update"}))
 
     def for_family(self, family: str) -> tuple[int, int]:
+        documented = DOCUMENTED_LIMITS.get(family)
+        if documented is not None:
+            return documented
         minute = self.incidents_per_minute if family in self.slow_families else self.per_minute
         return minute, self.per_hour
 

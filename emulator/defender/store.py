@@ -44,6 +44,9 @@ class TenantData:
     actions: dict[str, MachineAction] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     next_incident_id: int = 1000
+    # Defender API requests served for this tenant: a version replaced before the count moved was never
+    # observable by anyone (ground truth marks it unreadable).
+    reads: int = 0
     # alert id -> (the alert version rendered, its JSON, its JSON without evidence). A version is never
     # changed once a request can see it (updates make a new dict), so its JSON can be reused.
     rendered: dict[str, tuple[Alert, bytes, bytes]] = field(default_factory=dict)
@@ -74,11 +77,13 @@ class TenantData:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Version:
     tenant_id: str
     id: str
     last_update: datetime
+    written_at: int = 0  # the tenant's ``reads`` when this version was written
+    readable: bool = True  # False once replaced with no request of the tenant served in between
 
 
 class DefenderStore:
@@ -88,6 +93,7 @@ class DefenderStore:
         self._tenants: dict[str, TenantData] = {}
         self.alert_versions: list[Version] = []
         self.incident_versions: list[Version] = []
+        self._current: dict[tuple[str, str, str], Version] = {}  # (kind, tenant, id) -> its newest version
 
     def find(self, tenant_id: str) -> TenantData | None:
         """The tenant's data, if it was added (:func:`activity.tenant_data` adds it on first use)."""
@@ -102,23 +108,33 @@ class DefenderStore:
 
     def record_alert(self, data: TenantData, alert: Alert) -> None:
         data.alerts[alert["id"]] = alert
-        self.alert_versions.append(Version(data.tenant_id, alert["id"], alert["lastUpdateTime"]))
+        self.alert_versions.append(self._version(data, "alert", alert["id"], alert["lastUpdateTime"]))
 
     def record_incident(self, data: TenantData, incident: Incident) -> None:
         data.incidents[incident.incident_id] = incident
-        version = Version(data.tenant_id, str(incident.incident_id), incident.record["lastUpdateTime"])
-        self.incident_versions.append(version)
+        incident_id = str(incident.incident_id)
+        self.incident_versions.append(self._version(data, "incident", incident_id, incident.record["lastUpdateTime"]))
+
+    def _version(self, data: TenantData, kind: str, item_id: str, last_update: datetime) -> Version:
+        key = (kind, data.tenant_id, item_id)
+        previous = self._current.get(key)
+        if previous is not None and previous.written_at == data.reads:
+            previous.readable = False  # replaced in the same instant: no request could have seen it
+        version = self._current[key] = Version(data.tenant_id, item_id, last_update, written_at=data.reads)
+        return version
 
     def ground_truth(self, tenant_id: str | None) -> dict[str, list[dict[str, Any]]]:
         wanted = tenant_id.lower() if tenant_id else None
         alerts = [
-            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateTime": format_datetime(v.last_update)}
+            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateTime": format_datetime(v.last_update),
+             "readable": v.readable}
             for v in self.alert_versions
             if wanted is None or v.tenant_id == wanted
-        ]
+        ]  # fmt: skip
         incidents = [
-            {"tenant_id": v.tenant_id, "incidentId": int(v.id), "lastUpdateTime": format_datetime(v.last_update)}
+            {"tenant_id": v.tenant_id, "incidentId": int(v.id), "lastUpdateTime": format_datetime(v.last_update),
+             "readable": v.readable}
             for v in self.incident_versions
             if wanted is None or v.tenant_id == wanted
-        ]
+        ]  # fmt: skip
         return {"alerts": alerts, "incidents": incidents}

@@ -1,14 +1,17 @@
-"""Defender XDR incident handlers (https://learn.microsoft.com/defender-xdr/api-list-incidents, api-get-incident)."""
+"""Defender XDR incident handlers (https://learn.microsoft.com/defender-xdr/api-list-incidents, api-get-incident,
+api-update-incidents)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from aiohttp import web
 
 from emulator.defender.jsonfmt import ApiError, json_response
+from emulator.defender.mde import read_json
 from emulator.defender.odata import Record, Schema
-from emulator.defender.paging import CollectionRules, envelope, select
+from emulator.defender.paging import CollectionRules, envelope, query
 from emulator.defender.pipeline import Ctx
 from emulator.defender.store import Alert, Incident, Machine, TenantData
 
@@ -22,13 +25,23 @@ INCIDENT_SCHEMA = Schema(
 )
 # "$top max 100", most recent first (https://learn.microsoft.com/defender-xdr/api-list-incidents); a larger $top is
 # refused with BadRequest (https://github.com/demisto/content/pull/12434).
+# The page lists its OData operators ($filter, $top, $skip): $select and $count are refused.
 _INCIDENT_RULES = CollectionRules(
     INCIDENT_SCHEMA,
     max_top=100,
     top_error_code="BadRequest",
     default_order=(("lastUpdateTime", True),),
     key_field="incidentId",
+    count=False,
 )
+# The update page's request body (https://learn.microsoft.com/defender-xdr/api-update-incidents).
+_STATUSES = ("Active", "Resolved", "InProgress", "Redirected")
+_CLASSIFICATIONS = ("TruePositive", "InformationalExpectedActivity", "FalsePositive")
+_DETERMINATIONS = (
+    "MultiStagedAttack", "MaliciousUserActivity", "CompromisedAccount", "Malware", "Phishing", "UnwantedSoftware",
+    "Other", "SecurityTesting", "LineOfBusinessApplication", "ConfirmedActivity", "Clean", "NoEnoughDataToValidate",
+)  # fmt: skip
+_UPDATABLE = ("status", "assignedTo", "classification", "determination", "tags", "comment")
 
 
 def _device(machine: Machine) -> dict[str, Any]:
@@ -107,19 +120,66 @@ def render_incident(data: TenantData, incident: Incident) -> dict[str, Any]:
 async def list_incidents(ctx: Ctx) -> web.Response:
     by_record = {id(inc.record): inc for inc in ctx.data.incidents.values()}
     records = [inc.record for inc in ctx.data.incidents.values()]
-    page, next_link = select(
-        ctx.request, records, _INCIDENT_RULES, ctx.state.settings.incidents_page_size, ordering=ctx.state.ordering
-    )
+    size = ctx.state.settings.incidents_page_size
+    page = query(ctx.request, records, _INCIDENT_RULES, size, host=ctx.config.host, ordering=ctx.state.ordering)
 
     def render(record: Record) -> Any:
         return render_incident(ctx.data, by_record[id(record)])
 
-    return json_response(envelope(ctx.context("Incidents"), page, next_link, render))
+    return json_response(envelope(ctx.context("Incidents"), page.items, page.next_link, render))
 
 
-async def get_incident(ctx: Ctx) -> web.Response:
+def _incident(ctx: Ctx) -> Incident:
     raw = ctx.args[0]
     incident = ctx.data.incidents.get(int(raw)) if raw.isdigit() else None
     if incident is None:
         raise ApiError(404, "ResourceNotFound", f"Incident {raw} was not found")
+    return incident
+
+
+async def get_incident(ctx: Ctx) -> web.Response:
+    incident = _incident(ctx)
+    return json_response({"@odata.context": ctx.context("Incidents/$entity"), **render_incident(ctx.data, incident)})
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "InvalidRequestBody", f"Request body is incorrect: {message}")
+
+
+def _check_update(body: Any, incident: Incident) -> dict[str, Any]:
+    if not isinstance(body, dict) or not body:
+        raise _invalid("expected a JSON object with changes")
+    for name, value in body.items():
+        if name not in _UPDATABLE:
+            raise _invalid(f"unknown property '{name}' (names are case-sensitive; expected {', '.join(_UPDATABLE)})")
+        allowed = {"status": _STATUSES, "classification": _CLASSIFICATIONS, "determination": _DETERMINATIONS}.get(name)
+        if name == "tags":
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise _invalid("tags must be a list of strings")
+        elif not (isinstance(value, str) or (value is None and name == "assignedTo")):
+            raise _invalid(f"{name} must be a string")
+        elif allowed is not None and value not in allowed:
+            raise _invalid(f"{name} must be one of {', '.join(allowed)}")
+    # "You can set the determination property only if classification is set to TruePositive."
+    classification = body.get("classification", incident.record["classification"])
+    if "determination" in body and classification != "TruePositive":
+        raise _invalid("determination can be set only when classification is TruePositive")
+    return body
+
+
+async def update_incident(ctx: Ctx) -> web.Response:
+    """``PATCH /api/incidents/{id}``: "The response body contains the incident entity with updated properties"."""
+    incident = _incident(ctx)
+    changes = _check_update(await read_json(ctx), incident)
+    record = copy.deepcopy(incident.record)
+    for name in ("status", "assignedTo", "classification", "determination", "tags"):
+        if name in changes:
+            record[name] = changes[name]
+    if "comment" in changes:
+        record["comments"].append(
+            {"comment": changes["comment"], "createdBy": ctx.caller.app_name, "createdTime": ctx.now}
+        )
+    record["lastUpdateTime"] = ctx.now
+    incident.record = record  # a new version: the one a list already rendered stays as it was
+    ctx.state.store.record_incident(ctx.data, incident)
     return json_response({"@odata.context": ctx.context("Incidents/$entity"), **render_incident(ctx.data, incident)})

@@ -63,6 +63,28 @@ def unknown_tenant(tenant: str) -> EntraError:
     )
 
 
+def no_tenant_identified() -> EntraError:
+    # AADSTS50059 MissingTenantRealmAndNoUserInformationProvided: "Tenant-identifying information was not
+    # found in either the request or implied by any provided credentials" (reference-error-codes); what
+    # /common and /organizations answer a client-credentials request (an app-only token needs a tenant).
+    return EntraError(
+        400,
+        "invalid_request",
+        50059,
+        "No tenant-identifying information found in either the request or implied by any provided credentials.",
+    )
+
+
+def conflicting_client_id() -> EntraError:
+    # INF: RFC 6749 §2.3 allows one client authentication method per request; Entra's answer is undocumented.
+    return EntraError(
+        401,
+        "invalid_client",
+        None,
+        "The client_id in the request body is not the one in the Authorization header.",
+    )
+
+
 def cross_cloud(tenant: str) -> EntraError:
     # Inferred, not documented: the tenant exists, but in the other national cloud; Entra refuses
     # confidential clients across clouds with 900382.

@@ -19,6 +19,7 @@ from aiohttp import web
 from emulator.entra import errors
 from emulator.entra.client_auth import authenticate_client
 from emulator.entra.errors import EntraError
+from emulator.entra.token_request import read_form
 from emulator.entra.tokens import IssuedToken, TokenService
 from emulator.platform_faults import FaultSource, injected
 from emulator.world import AppFamily, AppRegistration, Resource, World, app_family
@@ -49,6 +50,8 @@ REAL_LOGIN_HOST: dict[AppFamily, str] = {
     "usgov": "login.microsoftonline.us",
 }
 _NO_CACHE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+# Authorities that name no tenant: fine for sign-in and consent, refused for app-only tokens (AADSTS50059).
+MULTI_TENANT = ("common", "organizations")
 
 
 class LoginService:
@@ -73,6 +76,14 @@ class LoginService:
 
     # --- tenants -------------------------------------------------------------------------------
 
+    def _resolve(self, tenant: str) -> str | None:
+        """The tenant id a path segment names: a tenant id, or a domain of the tenant (or of the partner)."""
+        lowered = tenant.lower()
+        if lowered == self._world.partner_tenant_id:
+            return lowered
+        spec = self._world.tenant_by_name(lowered)
+        return spec.tenant_id if spec is not None else None
+
     def _tenant_family(self, tenant_id: str) -> AppFamily | None:
         if tenant_id == self._world.partner_tenant_id:
             return "commercial"
@@ -80,9 +91,11 @@ class LoginService:
         return app_family(spec.cloud) if spec else None
 
     def _require_tenant(self, tenant: str) -> str:
-        tenant_id = tenant.lower()
-        family = self._tenant_family(tenant_id)
-        if family is None:
+        if tenant.lower() in MULTI_TENANT:
+            raise errors.no_tenant_identified()
+        tenant_id = self._resolve(tenant)
+        family = self._tenant_family(tenant_id) if tenant_id else None
+        if tenant_id is None or family is None:
             raise errors.unknown_tenant(tenant)
         if family != self._family:
             raise errors.cross_cloud(tenant)
@@ -91,8 +104,14 @@ class LoginService:
     # --- discovery -----------------------------------------------------------------------------
 
     def _discovery_doc(self, request: web.Request, tenant: str, *, v2: bool) -> dict[str, Any]:
-        base = f"https://{request.host}/{tenant}"
-        real = f"https://{self.real_host}/{tenant}"
+        # A domain is answered with the tenant's id in every URL and in the issuer, as Entra does; a
+        # multi-tenant authority keeps its name, and its issuer holds the {tenantid} placeholder.
+        named = tenant if tenant.lower() in MULTI_TENANT else (self._resolve(tenant) or tenant)
+        issuer_tenant = "{tenantid}" if tenant.lower() in MULTI_TENANT else named
+        tenant_id = self._resolve(tenant)
+        family = (self._tenant_family(tenant_id) if tenant_id else None) or self._family
+        base = f"https://{request.host}/{named}"
+        real = f"https://{self.real_host}/{issuer_tenant}"
         suffix = "/v2.0" if v2 else ""
         return {
             "token_endpoint": f"{base}/oauth2{suffix}/token",
@@ -104,13 +123,14 @@ class LoginService:
             "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             # Issuers are the real ones: tokens say where they come from, not which port served them.
-            "issuer": f"{real}/v2.0" if v2 else f"https://sts.windows.net/{tenant}/",
+            "issuer": f"{real}/v2.0" if v2 else f"https://sts.windows.net/{issuer_tenant}/",
             "authorization_endpoint": f"{base}/oauth2{suffix}/authorize",
             "device_authorization_endpoint": f"{base}/oauth2{suffix}/devicecode",
             "end_session_endpoint": f"{base}/oauth2{suffix}/logout",
             "request_uri_parameter_supported": False,
-            "tenant_region_scope": "NA",
-            "cloud_instance_name": "microsoftonline.us" if self._family == "usgov" else "microsoftonline.com",
+            # The tenant's own cloud, whichever login host answered: how a client tells a cross-cloud tenant.
+            "tenant_region_scope": "USGov" if family == "usgov" else "NA",
+            "cloud_instance_name": "microsoftonline.us" if family == "usgov" else "microsoftonline.com",
             "cloud_graph_host_name": "graph.windows.net",
             "msgraph_host": "graph.microsoft.us" if self._family == "usgov" else "graph.microsoft.com",
         }
@@ -119,7 +139,8 @@ class LoginService:
         tenant = request.match_info["tenant"]
         # Inferred, not documented: discovery answers for a tenant of the other cloud too; the token request
         # is what fails.
-        if tenant.lower() not in ("common", "organizations") and self._tenant_family(tenant.lower()) is None:
+        tenant_id = self._resolve(tenant)
+        if tenant.lower() not in MULTI_TENANT and (tenant_id is None or self._tenant_family(tenant_id) is None):
             return errors.invalid_tenant_discovery(tenant).response(host=self.real_host)
         return web.json_response(self._discovery_doc(request, tenant, v2=v2))
 
@@ -142,12 +163,13 @@ class LoginService:
 
     async def _token(self, request: web.Request, *, v2: bool) -> web.Response:
         tenant = request.match_info["tenant"]
-        self._world.counters.token_requests[tenant.lower()] += 1
-        fault = await injected(self.faults, "token", tenant.lower(), request, self._fault_response)
+        counted = self._resolve(tenant) or tenant.lower()  # a domain counts for its tenant
+        self._world.counters.token_requests[counted] += 1
+        fault = await injected(self.faults, "token", counted, request, self._fault_response)
         if fault is not None:
             return fault
-        form = {k: str(v) for k, v in (await request.post()).items()}
         try:
+            form = await read_form(request)
             return self._grant(request, tenant, form, v2=v2)
         except EntraError as exc:
             return exc.response(host=self.real_host)
@@ -171,7 +193,7 @@ class LoginService:
             raise errors.missing_parameter("client_id")
         app = self._app_in_tenant(client_id, tenant_id, tenant)
         resource, kind = self._resource(form, tenant, v2=v2)
-        token_urls = self._token_urls(request, tenant)
+        token_urls = self._token_urls(request, tenant) | self._token_urls(request, tenant_id)
         appidacr = authenticate_client(form, app, token_urls=token_urls, tokens=self._tokens)
         roles = self._roles(tenant_id, kind)
         issued = self._tokens.issue(

@@ -1,6 +1,9 @@
 """Signed access tokens: what the emulated Entra ID issues and the emulated APIs verify.
 
-RS256 with one RSA key per emulator run, published in the JWKS of every tenant. Claims are the
+RS256 with one RSA key per emulator run, published in the JWKS of every tenant as Entra publishes its
+keys: ``kid`` and ``x5t`` are the base64url SHA-1 thumbprint of the key's certificate and ``x5c`` holds that
+certificate (https://learn.microsoft.com/entra/identity-platform/signing-key-rollover; the keys of
+https://login.microsoftonline.com/common/discovery/v2.0/keys have this shape). Claims are the
 v1.0 app-only shape that decoded real Defender tokens show, including the ``x5t`` header. The claims:
 https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference; why a v1.0 token comes
 from the v2 endpoint: https://learn.microsoft.com/entra/identity-platform/access-tokens#token-formats.
@@ -15,11 +18,14 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from emulator.world import Clock
 
@@ -29,6 +35,23 @@ BACKDATE_SECONDS = 300  # Entra backdates iat/nbf about five minutes
 
 class TokenInvalidError(Exception):
     """The bearer token is missing, malformed, badly signed, not yet valid or expired."""
+
+
+def _self_signed(key: rsa.RSAPrivateKey) -> bytes:
+    """A DER certificate for the signing key, as Entra's JWKS carries one per key (``x5c``)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.accesscontrol.windows.net")])
+    start = datetime.now(UTC) - timedelta(days=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=365 * 2))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _b64url_uint(value: int) -> str:
@@ -50,8 +73,9 @@ class TokenService:
         self._clock = clock
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
         self._public = self._key.public_key()
-        der = self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()  # noqa: S324 - a key id, not security
+        self._certificate = _self_signed(self._key)
+        thumbprint = hashlib.sha1(self._certificate, usedforsecurity=False).digest()
+        self.kid = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
         self._verified: dict[str, dict[str, Any]] = {}
 
     def jwks(self) -> dict[str, Any]:
@@ -65,6 +89,7 @@ class TokenService:
                     "x5t": self.kid,
                     "n": _b64url_uint(numbers.n),
                     "e": _b64url_uint(numbers.e),
+                    "x5c": [base64.b64encode(self._certificate).decode()],
                 }
             ]
         }
@@ -107,7 +132,9 @@ class TokenService:
         if roles:
             claims["roles"] = list(roles)
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
-        return IssuedToken(access_token=token, expires_in=exp - now, iat=iat, nbf=iat, exp=exp)
+        # Entra answers expires_in 3599 for an hour's token (the example of the client-credentials page): the
+        # second it spent issuing is already gone.
+        return IssuedToken(access_token=token, expires_in=exp - now - 1, iat=iat, nbf=iat, exp=exp)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a token this emulator signed; raise TokenInvalidError otherwise."""

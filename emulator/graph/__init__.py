@@ -34,12 +34,14 @@ class GraphService:
             world=world,
             store=defender.store,
             authorizer=GraphAuthorizer(world, tokens),
-            limiter=RateLimiter(graph_limits(), now=lambda: time.monotonic() + world.clock.offset_seconds),
+            limiter=RateLimiter(graph_limits(), now=lambda: time.monotonic() + world.clock.advanced_seconds),
             faults=defender.faults,
             ordering=defender.state.ordering,
             requests=defender.state.requests,
         )
         defender.ground_truth_extras.append(self.ground_truth)
+        # Advancing the clock ages the Graph-only alerts too (the Defender store ages itself).
+        world.clock.on_advance(self.state.other.age)
         self.hunting = HuntingService(world.clock)  # runHuntingQuery (emulator/graph/hunting.py)
 
     @property
@@ -62,24 +64,31 @@ class GraphService:
         wanted = tenant_id.lower() if tenant_id else None
         alerts = [
             {"tenant_id": v.tenant_id, "id": v.id, "providerAlertId": v.id,
-             "serviceSource": "microsoftDefenderForEndpoint", "lastUpdateDateTime": format_datetime(v.last_update)}
+             "serviceSource": "microsoftDefenderForEndpoint", "lastUpdateDateTime": format_datetime(v.last_update),
+             "readable": v.readable}
             for v in store.alert_versions
             if wanted is None or v.tenant_id == wanted
         ]  # fmt: skip
         incidents = [
-            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateDateTime": format_datetime(v.last_update)}
+            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateDateTime": format_datetime(v.last_update),
+             "readable": v.readable}
             for v in store.incident_versions
             if wanted is None or v.tenant_id == wanted
-        ]
+        ]  # fmt: skip
         other = self.state.other
         alerts += [
             {"tenant_id": v.tenant_id, "id": v.id, "providerAlertId": v.provider_id, "serviceSource": v.service_source,
-             "lastUpdateDateTime": format_datetime(v.last_update)}
+             "lastUpdateDateTime": format_datetime(v.last_update), "readable": True}
             for v in other.alert_versions
             if wanted is None or v.tenant_id == wanted
         ]  # fmt: skip
         incidents += [
-            {"tenant_id": v.tenant_id, "id": v.id, "lastUpdateDateTime": format_datetime(v.last_update)}
+            {
+                "tenant_id": v.tenant_id,
+                "id": v.id,
+                "lastUpdateDateTime": format_datetime(v.last_update),
+                "readable": True,
+            }
             for v in other.incident_versions
             if wanted is None or v.tenant_id == wanted
         ]

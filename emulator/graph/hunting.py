@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -69,10 +69,19 @@ class HuntingService:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.settings = HuntingSettings()
-        self.limiter = RateLimiter(self._limits(), now=lambda: time.monotonic() + clock.offset_seconds)
+        self.limiter = RateLimiter(self._limits(), now=lambda: time.monotonic() + clock.advanced_seconds)
         self._background: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._anchors: dict[str, datetime] = {}
         self.queries = 0  # answered with rows (GET /_emulator/graph/hunting)
+        clock.on_advance(self.age)
+
+    def age(self, seconds: float) -> None:
+        """Advancing the clock ages the data: the background processes move into the past with it."""
+        delta = timedelta(seconds=seconds)
+        self._anchors = {tenant: anchor - delta for tenant, anchor in self._anchors.items()}
+        for rows in self._background.values():
+            for row in rows:
+                row["Timestamp"] -= delta
 
     def _limits(self) -> Limits:
         return Limits(per_minute=self.settings.per_minute, per_hour=10**9, slow_families=frozenset())

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from emulator.defender.aging import shifted
 from emulator.defender.store import TenantData
 from emulator.graph import enums
 from emulator.graph.views import Rendered, render
@@ -85,6 +86,17 @@ class OtherSources:
         self._tenants: dict[str, OtherData] = {}
         self.alert_versions: list[OtherVersion] = []
         self.incident_versions: list[OtherVersion] = []
+
+    def age(self, seconds: float) -> None:
+        """Move every time stamp ``seconds`` into the past (``POST /_emulator/time/advance``, aging.py)."""
+        delta = timedelta(seconds=seconds)
+        for other in self._tenants.values():
+            for alert_id, rendered in other.alerts.items():
+                other.alerts[alert_id] = render(shifted(rendered.record, delta), enums.EVOLVABLE_ALERT_FIELDS)
+            for incident in other.incidents.values():
+                incident.record = shifted(incident.record, delta)
+        self.alert_versions = [replace(v, last_update=v.last_update - delta) for v in self.alert_versions]
+        self.incident_versions = [replace(v, last_update=v.last_update - delta) for v in self.incident_versions]
 
     def data(self, tenant_id: str) -> OtherData:
         return self._tenants.setdefault(tenant_id.lower(), OtherData())

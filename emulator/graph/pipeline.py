@@ -21,8 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender import activity
-from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.faults import FaultInjector
 from emulator.defender.ordering import OrderMode
+from emulator.defender.pipeline import log_request
 from emulator.defender.ratelimit import Limits, RateLimiter
 from emulator.defender.store import DefenderStore, TenantData
 from emulator.graph import enums
@@ -31,7 +32,7 @@ from emulator.graph.errors import GraphError, error_response, too_many_requests
 from emulator.graph.hosts import GraphHost
 from emulator.graph.other_sources import OtherSources
 from emulator.graph.views import GraphViews
-from emulator.platform_faults import reset_connection
+from emulator.platform_faults import injected
 from emulator.world import World
 
 ENTITY_SETS = ("alerts_v2", "incidents", "runhuntingquery")  # the last is an action: emulator/graph/hunting.py
@@ -134,13 +135,7 @@ class GraphHostApp:
         except GraphError as exc:
             response = error_response(request, exc, self.state.world.clock.now())
         finally:
-            transport = request.transport  # status 0 in the log: the client got no answer (a reset)
-            answered = response is not None and transport is not None and not transport.is_closing()
-            status = response.status if answered and response is not None else 0
-            self.state.requests.append(
-                {"method": request.method, "host": self.host.host, "path": request.path,
-                 "query": request.query_string, "tenant": tenant, "status": status}
-            )  # fmt: skip
+            log_request(self.state.requests, request, self.host.host, tenant, response)
         return response
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
@@ -165,6 +160,7 @@ class GraphHostApp:
         if refusal is not None:
             return refusal, caller.tenant_id
         data = activity.tenant_data(self.state.store, caller.tenant_id)
+        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
         prefer = enums.wants_unknown_members(request.headers.get("Prefer"))
         ctx = GraphCtx(request, self.state, self.host, caller, data, args, self.state.world.clock.now(), prefer)
         return await handler(ctx), caller.tenant_id
@@ -176,30 +172,28 @@ class GraphHostApp:
         delay = faults.latency_seconds()
         if delay:
             await asyncio.sleep(delay)
-        decision = faults.for_route(route.name, caller.tenant_id)
-        if decision is not None:
-            injected = await self._inject(request, decision, caller.tenant_id)
-            if injected is not None:
-                return injected
+        fault = await injected(faults, route.name, caller.tenant_id, request, self._fault_answer(request, caller))
+        if fault is not None:
+            return fault
         throttle = self.state.limiter.check(caller.tenant_id, caller.app_id, SECURITY_FAMILY)
         if throttle is None:
             return None
         self.state.world.counters.throttled[caller.tenant_id] += 1
         raise too_many_requests(throttle.retry_after)
 
-    async def _inject(self, request: web.Request, decision: FaultDecision, tenant_id: str) -> web.Response | None:
-        if decision.kind == "slow":
-            await asyncio.sleep(decision.slow_seconds)
-            return None
-        if decision.kind == "reset":
-            reset_connection(request)
-            return web.Response(status=500)  # never sent: aiohttp drops answers to aborted connections quietly
-        if decision.kind == "429":
-            self.state.world.counters.throttled[tenant_id] += 1
-            raise too_many_requests(decision.retry_after)
-        # The codes https://learn.microsoft.com/graph/errors lists for an unspecified error and an unavailable service.
-        if decision.kind == "500":
-            raise GraphError(500, "generalException", "An unspecified error has occurred.")
-        headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
-        raise GraphError(503, "serviceNotAvailable", "The service is not available. Try the request again after a "
-                         "delay.", headers=headers)  # fmt: skip
+    def _fault_answer(self, request: web.Request, caller: GraphCaller) -> Callable[[int, int | None], web.Response]:
+        """An injected HTTP fault in the Graph shape (codes from https://learn.microsoft.com/graph/errors)."""
+
+        def answer(status: int, retry_after: int | None) -> web.Response:
+            if status == 429:
+                self.state.world.counters.throttled[caller.tenant_id] += 1
+                error = too_many_requests(retry_after)
+            elif status == 500:
+                error = GraphError(500, "generalException", "An unspecified error has occurred.")
+            else:
+                headers = {"Retry-After": str(retry_after)} if retry_after else {}
+                message = "The service is not available. Try the request again after a delay."
+                error = GraphError(status, "serviceNotAvailable", message, headers=headers)
+            return error_response(request, error, self.state.world.clock.now())
+
+        return answer

@@ -55,34 +55,14 @@ class DefenderActions(machines.MachineFinder, Protocol):
 
 
 class TenantDirectory(Protocol):
-    def get(self, tenant_id: str) -> Tenant: ...
+    """The registry, read on every call: allow/deny must never come from a cache.
 
-
-class CachedTenants:
-    """The registry with a short read cache: one Table storage round trip saved on most HTTP calls.
-
-    A registry change (disable, allow-list) reaches this instance within ``ttl_seconds``; a missing
-    tenant is not cached, so a newly registered one works at once.
+    Disabling a tenant or narrowing its allow-list (offboarding, a compromised automation) has to hold
+    from that moment on every instance, and one point read of Table storage is small next to the
+    Defender call it guards (bench/results/isolate_bench.txt).
     """
 
-    def __init__(
-        self, tenants: TenantDirectory, *, ttl_seconds: float = 15.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._tenants = tenants
-        self._ttl = ttl_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Tenant]] = {}
-
-    def get(self, tenant_id: str) -> Tenant:
-        now = self._monotonic()
-        hit = self._cache.get(tenant_id)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        tenant = self._tenants.get(tenant_id)
-        if len(self._cache) > 10_000:  # bounded: thousands of tenants at most, never caller-controlled junk
-            self._cache.clear()
-        self._cache[tenant_id] = (now, tenant)
-        return tenant
+    def get(self, tenant_id: str) -> Tenant: ...
 
 
 @dataclass

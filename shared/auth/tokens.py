@@ -182,7 +182,8 @@ class TokenProvider:
                 f"({settings.setting_prefix}_CREDENTIAL) "
                 f"could not be loaded: {exc.message}",
                 tenant_id=tenant.tenant_id,
-                remedy=f"fix the secret named by {settings.setting_prefix}_CREDENTIAL or the vault access",
+                remedy=exc.remedy
+                or f"fix the secret named by {settings.setting_prefix}_CREDENTIAL or the vault access",
             ) from None
         with self._lock:
             self._credentials[settings.family] = credential

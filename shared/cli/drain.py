@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
     def record(result: JobResult, started: float, ended: float) -> None:
         if report is not None:
             with write_lock:
-                report.write(json.dumps({**asdict(result), "start": started, "end": ended, "pid": os.getpid()}) + "\n")
+                row = {**asdict(result), "start": started, "end": ended, "pid": os.getpid()}
+                report.write(json.dumps(row, default=str) + "\n")
                 report.flush()
 
     try:

@@ -22,6 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and something it checked or did failed (a tenant, an action)
 EXIT_USAGE = 2  # bad arguments or input file (argparse uses 2 as well)
 EXIT_CONFIG = 3  # the settings are incomplete or wrong: nothing was attempted
+EXIT_INCOMPLETE = 4  # nothing failed, but some work was left for later (a feed held by another worker, throttled)
 
 _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
 _GOOD_WORDS = {"ok", "succeeded", "enabled", "yes", "granted", "caught-up", "delivered"}

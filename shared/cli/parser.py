@@ -90,7 +90,7 @@ def _add_tenant_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     tsub = tenants.add_subparsers(title="tenant commands", metavar="ACTION", required=True, parser_class=_Parser)
     mod = "shared.cli.tenants_cmd"
     p = _command(tsub, "add", f"{mod}:add", "register a customer tenant (or update it)")
-    p.add_argument("tenant_id", help="the customer's tenant id (GUID)")
+    p.add_argument("tenant_id", help="the customer's tenant id (GUID), or a domain of it (looked up once)")
     p.add_argument("--name", dest="display_name", help="display name (default: the tenant id)")
     p.add_argument("--cloud", default="commercial", help="commercial | gcc | gcc-high | dod")
     p.add_argument("--region", default="auto", help="auto | us | eu | uk | au | swa | ina (commercial only)")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 
 from shared.bootstrap import Services
 from shared.cli.context import CliContext
-from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
+from shared.cli.output import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, Column
 from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
 from shared.domain.errors import ValidationError
@@ -115,13 +115,26 @@ def _drain_and_report(ctx: CliContext, svc: Services, expected: int, extra: dict
     names = {t.tenant_id: t.display_name for t in svc.tenants.list()}
     rows = [_row(s, names.get(s.tenant_id, "")) for s in summaries]
     failed = [r for r in rows if r["status"] in ("failed", "auth-failed")]
+    # Not failing, and not read to the end either: a job handed back until another worker's lease ends,
+    # or until Defender's throttling window passes. It runs later (Functions host or next sweep).
+    incomplete = [r for r in rows if r["status"] in LEFT_FOR_LATER]
     if ctx.out.json_mode:
-        ctx.out.json({**extra, "jobs": len(results), "tenants": rows, "failed": len(failed)})
+        ctx.out.json(
+            {**extra, "jobs": len(results), "tenants": rows, "failed": len(failed), "incomplete": len(incomplete)}
+        )
     else:
         ctx.out.table(rows, COLUMNS)
         delivered = sum(s.delivered for s in summaries)
-        ctx.out.line(f"{len(results)} job(s) run, {delivered} item(s) delivered, {len(failed)} tenant(s) failing")
-    return EXIT_FAILED if failed else EXIT_OK
+        ctx.out.line(
+            f"{len(results)} job(s) run, {delivered} item(s) delivered, {len(failed)} tenant(s) failing, "
+            f"{len(incomplete)} not read to the end (lease held elsewhere or throttled: handed back to the queue)"
+        )
+    if failed:
+        return EXIT_FAILED
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+
+
+LEFT_FOR_LATER = ("throttled", "lease-held")
 
 
 @dataclass
@@ -154,15 +167,16 @@ class TenantSummary:
 
 
 def summarize(results: list[JobResult]) -> list[TenantSummary]:
-    """Per tenant, in the order results came; a failure that a later run of the same feed completed is
-    not counted (the drain retried it)."""
+    """Per tenant, in the order results came; a failure, a throttle or a held lease that a later run of the
+    same feed completed is not counted (the drain ran the job again)."""
     completed_after: set[tuple[str, str]] = set()
     kept: list[JobResult] = []
     for result in reversed(results):
         key = (result.tenant_id, result.feed)
-        if result.status == "failed" and key in completed_after:
+        unfinished = result.status == "failed" or result.status in LEFT_FOR_LATER
+        if unfinished and key in completed_after:
             continue
-        if result.status != "failed":
+        if not unfinished:
             completed_after.add(key)
         kept.append(result)
     by_tenant: dict[str, TenantSummary] = {}

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from shared.cli.context import CliContext
 from shared.cli.output import EXIT_OK, Column
@@ -14,8 +18,11 @@ from shared.cli.services import app_client_ids, tenant_store
 from shared.cli.tenant_file import read_tenant_file
 from shared.domain import clouds
 from shared.domain.clouds import AppFamily, family_for, parse_cloud
-from shared.domain.errors import ValidationError
+from shared.domain.errors import ConfigError, ValidationError
 from shared.domain.tenant import Tenant, TenantHealth, is_guid, parse_tenant, tenant_to_json
+from shared.platform.sessions import TimeoutSession
+from shared.platform.setting_checks import Problems
+from shared.platform.settings import parse_host_overrides, setting
 from shared.tenants.readiness import retirement_warnings
 
 TENANT_COLUMNS = (
@@ -38,6 +45,56 @@ def tenant_id_arg(value: str, *, flag: str = "tenant_id") -> str:
     return text
 
 
+_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ISSUER_TENANT = re.compile(r"^https://[^/]+/([0-9a-f-]{36})/v2\.0$")
+
+
+def resolve_tenant_arg(value: str, cloud: str, environ: Mapping[str, str]) -> str:
+    """A tenant id, or a verified domain (``contoso.onmicrosoft.com``) resolved once to the tenant id.
+
+    Entra accepts a tenant "in GUID or domain-name format", but the registry keys tenants by id, and the
+    token's ``tid`` claim (the id) is what every call is checked against; a domain can also be moved to
+    another tenant later. So a domain is resolved here, at onboarding, through the cloud's OIDC discovery
+    document, whose ``issuer`` names the tenant id
+    (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri).
+    """
+    text = (value or "").strip().lower()
+    if is_guid(text):
+        return text
+    if not _DOMAIN.match(text):
+        message = f"tenant_id: '{value}' is neither a tenant id (GUID) nor a domain name"
+        raise ValidationError(message, field="tenant_id")
+    problems = Problems()
+    overrides = parse_host_overrides("RELAY_HOST_OVERRIDES", setting(environ, "RELAY_HOST_OVERRIDES"), problems)
+    if problems:
+        raise ConfigError(problems.lines)
+    login_base = clouds.endpoints_for(cloud).login_base
+    url = f"{login_base}/{text}/v2.0/.well-known/openid-configuration"
+    # The login host answers for tenants of the other cloud too; cloud_instance_name says where the tenant is.
+    instance = login_base.removeprefix("https://login.")
+    tenant_id = _discovered_tenant_id(clouds.rewrite_url(url, overrides), instance)
+    if tenant_id is None:
+        raise ValidationError(
+            f"tenant_id: '{value}' is not a tenant id (GUID), and the {cloud} cloud's OIDC discovery knows no "
+            f"tenant with that domain; give the tenant id (GUID) from the customer's Entra admin center",
+            field="tenant_id",
+        )
+    return tenant_id
+
+
+def _discovered_tenant_id(url: str, instance: str) -> str | None:
+    try:
+        with TimeoutSession(timeout=(5.0, 15.0)) as session:
+            response = session.get(url)
+        document = response.json() if response.status_code == 200 else {}
+    except (requests.RequestException, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("cloud_instance_name", instance) != instance:
+        return None
+    match = _ISSUER_TENANT.match(str(document.get("issuer", "")))
+    return match.group(1) if match and is_guid(match.group(1)) else None
+
+
 def health_word(health: TenantHealth) -> str:
     """One word for a tenant's state: ok, unknown (never checked) or the kind of the last failure."""
     if health.consecutive_failures > 0:
@@ -58,7 +115,9 @@ def tenant_row(tenant: Tenant, health: TenantHealth | None = None) -> dict[str, 
 
 
 def add(args: argparse.Namespace, ctx: CliContext) -> int:
-    raw: dict[str, Any] = {"tenant_id": args.tenant_id, "cloud": args.cloud, "region": args.region}
+    clouds.parse_cloud(args.cloud)  # a bad --cloud is named before any lookup
+    tenant_id = resolve_tenant_arg(args.tenant_id, args.cloud, ctx.environ)
+    raw: dict[str, Any] = {"tenant_id": tenant_id, "cloud": args.cloud, "region": args.region}
     raw["display_name"] = args.display_name if args.display_name is not None else args.tenant_id
     raw["enabled"] = not args.disabled
     if args.feeds is not None:

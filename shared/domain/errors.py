@@ -14,7 +14,7 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── HuntNotFoundError              no hunt (or saved hunt) with that id; HTTP 404
     ├── HuntingDisabledError           hunting is switched off (RELAY_HUNTING_ENABLED); HTTP 403
     ├── HuntFailedError                the hunt's query was refused by Graph, so it has no results; HTTP 409
-    ├── LeaseHeldError                 another worker holds the (tenant, feed) lease; complete quietly
+    ├── LeaseHeldError                 another worker holds the (tenant, feed) lease (until ``held_until``)
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
     ├── AuthError                      could not get a usable token for a tenant (``tenant_id``, ``kind``, ``remedy``)
     │   ├── NotConsentedError          app never consented in the tenant (remedy carries the consent link)
@@ -132,7 +132,15 @@ class HuntFailedError(RelayError):
 
 
 class LeaseHeldError(RelayError):
+    """``holder`` and ``held_until``: whose lease it is and when it ends, when the store read them (a lease
+    taken a moment ago by a racing claim, or taken over from us, has neither)."""
+
     kind = "lease-held"
+
+    def __init__(self, message: str, *, holder: str = "", held_until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.held_until = held_until
 
 
 class DeliveryError(RelayError):

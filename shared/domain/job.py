@@ -3,7 +3,8 @@
 Wire format: UTF-8 JSON, base64-encoded on the queue (the Functions queue trigger's default encoding)::
 
     {"v": 1, "tenant_id": "GUID", "feed": "graph-alerts|graph-incidents|mde-alerts|xdr-incidents", "sweep_id": "...",
-     "enqueued_at": "ISO", "mode": "scheduled|manual|backfill", "since": "ISO?", "until": "ISO?"}
+     "enqueued_at": "ISO", "mode": "scheduled|manual|backfill", "since": "ISO?", "until": "ISO?",
+     "after_lease": "ISO?"}
 
 ``parse_job`` turns a body into a typed ``Job`` or raises ``ValidationError`` naming the field at fault.
 Unknown extra fields are ignored so a newer producer can add optional fields without breaking workers;
@@ -38,6 +39,9 @@ class Job:
     mode: Mode = "scheduled"
     since: datetime | None = None  # manual / backfill: read from here instead of the checkpoint
     until: datetime | None = None  # manual / backfill: stop here (never later than now - settle)
+    # Set when the job was handed back to wait for another worker's lease to end (shared.ingest.worker):
+    # the end of that lease. A job is handed back again only for that same lease, never for a renewed one.
+    after_lease: datetime | None = None
 
     def to_json(self) -> str:
         body: dict[str, Any] = {
@@ -52,6 +56,8 @@ class Job:
             body["since"] = format_time(self.since)
         if self.until is not None:
             body["until"] = format_time(self.until)
+        if self.after_lease is not None:
+            body["after_lease"] = format_time(self.after_lease)
         return json.dumps(body, separators=(",", ":"))
 
 
@@ -120,6 +126,7 @@ def parse_job(body: str | bytes) -> Job:
         mode=cast(Mode, _choice(raw, "mode", MODES, default="scheduled")),
         since=_time(raw, "since"),
         until=_time(raw, "until"),
+        after_lease=_time(raw, "after_lease"),
     )
 
 

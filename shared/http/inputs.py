@@ -64,10 +64,9 @@ def parse_machine_ref(value: str) -> MachineRef:
     """A 40-hex id wins over the (unlikely) host name made of 40 hex digits."""
     if _HEX40.fullmatch(value):
         return MachineRef("id", value.lower())
-    try:
-        return MachineRef("ip", str(ipaddress.ip_address(value)))
-    except ValueError:
-        pass
+    address = _ip_address(value, field="machine")
+    if address is not None:
+        return MachineRef("ip", address)
     if len(value) <= 253 and _DNS_NAME.fullmatch(value):
         return MachineRef("name", value.rstrip("."))
     raise ValidationError(
@@ -81,14 +80,33 @@ def parse_lookup(params: Mapping[str, str]) -> MachineRef:
     if (name is None) == (ip is None):
         raise ValidationError("give exactly one of the query parameters name or ip", field="name")
     if ip is not None:
-        try:
-            return MachineRef("ip", str(ipaddress.ip_address(ip.strip())))
-        except ValueError:
-            raise ValidationError(f"ip must be an IPv4 or IPv6 address (got {clip(ip)})", field="ip") from None
+        address = _ip_address(ip.strip(), field="ip")
+        if address is None:
+            raise ValidationError(f"ip must be an IPv4 or IPv6 address (got {clip(ip)})", field="ip")
+        return MachineRef("ip", address)
     assert name is not None
     if len(name) > 253 or not _DNS_NAME.fullmatch(name):
         raise ValidationError(f"name must be a DNS name (got {clip(name)})", field="name")
     return MachineRef("name", name.rstrip("."))
+
+
+def _ip_address(value: str, *, field: str) -> str | None:
+    """The canonical form of an IP address, None if ``value`` is not one.
+
+    Python accepts an IPv6 zone (``fe80::1%eth0``, RFC 4007) and keeps whatever follows the ``%``, quotes
+    included. A zone names an interface of the host that wrote it and is never part of a machine's
+    address in Defender, so it is refused here rather than sent upstream.
+    """
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise ValidationError(
+            f"{field} must be an IPv4 or IPv6 address without a zone (got {clip(value)}; drop the %zone part)",
+            field=field,
+        )
+    return str(address)
 
 
 def parse_sha1(value: object) -> str:

@@ -31,6 +31,9 @@ _HEADERS: Final[list[dict[str, Any]]] = [
      "description": "who is calling (SOAR playbook, analyst); recorded in the audit table"},
     {"name": "X-Relay-Timestamp", "in": "header", "required": False, "schema": {"type": "string"},
      "description": "Unix seconds; required when request signing is configured"},
+    {"name": "X-Relay-Nonce", "in": "header", "required": False,
+     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"},
+     "description": "optional, new for every attempt; signed after the timestamp (docs/soar-integration.md)"},
     {"name": "X-Relay-Signature", "in": "header", "required": False, "schema": {"type": "string"},
      "description": "v1=<hex HMAC-SHA256>; required when request signing is configured (docs/http-api.md)"},
 ]  # fmt: skip

@@ -1,17 +1,22 @@
 """HMAC-SHA256 request signatures for the HTTP API (on top of the function key), with a replay window.
 
-A caller holding the signing secret sends two headers::
+A caller holding the signing secret sends two headers, and optionally a third::
 
     X-Relay-Timestamp: 1767225600                 (Unix seconds, UTC)
+    X-Relay-Nonce: 3f9a1c0e4b7d4e21               (optional: 1-128 of A-Z a-z 0-9 . _ ~ -)
     X-Relay-Signature: v1=<hex HMAC-SHA256(secret, canonical)>
 
-    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF BODY
+    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF BODY                 (no nonce)
+    canonical = "v1" LF METHOD LF PATH_AND_QUERY LF TIMESTAMP LF NONCE LF BODY        (with a nonce)
 
 ``PATH_AND_QUERY`` is the request target exactly as sent (``/api/tenants/…/isolate?wait=true``), BODY
 the raw body bytes (empty for GET). The request is refused (401) when a header is missing, the
 timestamp is more than 5 minutes from our clock, the signature does not match (compared in constant
-time), or the same signature was already accepted once (a replay: retries must sign again with a fresh
-timestamp). Several secrets may be configured at once so a secret can be rotated without downtime.
+time), or the same signature was already accepted once (a replay: retries must sign again). Without a
+nonce, two identical requests signed in the same second have the same signature, so the second is a
+replay; a fresh nonce per attempt lets a client send them. The nonce is optional so that clients
+signing without one keep working. Several secrets may be configured at once so a secret can be
+rotated without downtime.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from shared.domain.errors import SignatureError
 
 SIGNATURE_HEADER: Final = "x-relay-signature"
 TIMESTAMP_HEADER: Final = "x-relay-timestamp"
+NONCE_HEADER: Final = "x-relay-nonce"
 REPLAY_WINDOW_SECONDS: Final = 300
 _SIGNATURE: Final = re.compile(r"v1=([0-9a-f]{64})")
+_NONCE: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _REPLAY_PARTITION: Final = "hmac-replay"
 
 
@@ -41,15 +48,19 @@ class ReplayGuard(Protocol):
         """True the first time a signature is presented, False on every later presentation."""
 
 
-def canonical_bytes(method: str, path_and_query: str, timestamp: str, body: bytes) -> bytes:
-    head = "\n".join(("v1", method.upper(), path_and_query, timestamp))
-    return head.encode("utf-8") + b"\n" + body
+def canonical_bytes(
+    method: str, path_and_query: str, timestamp: str, body: bytes, *, nonce: str | None = None
+) -> bytes:
+    lines = ("v1", method.upper(), path_and_query, timestamp) + ((nonce,) if nonce is not None else ())
+    return "\n".join(lines).encode("utf-8") + b"\n" + body
 
 
-def sign(secret: bytes, method: str, path_and_query: str, timestamp: str, body: bytes) -> str:
+def sign(
+    secret: bytes, method: str, path_and_query: str, timestamp: str, body: bytes, *, nonce: str | None = None
+) -> str:
     """The ``X-Relay-Signature`` value for a request (for callers, tests and the benchmark)."""
-    digest = hmac.new(secret, canonical_bytes(method, path_and_query, timestamp, body), hashlib.sha256)
-    return "v1=" + digest.hexdigest()
+    canonical = canonical_bytes(method, path_and_query, timestamp, body, nonce=nonce)
+    return "v1=" + hmac.new(secret, canonical, hashlib.sha256).hexdigest()
 
 
 class SignatureVerifier:
@@ -86,12 +97,18 @@ class SignatureVerifier:
         match = _SIGNATURE.fullmatch(presented.strip().lower())
         if match is None:
             raise SignatureError(f"{_title(SIGNATURE_HEADER)} must be 'v1=' followed by 64 hex digits")
-        expected = [sign(s, method, path_and_query, timestamp.strip(), body) for s in self._secrets]
+        nonce = headers.get(NONCE_HEADER)
+        if nonce is not None and not _NONCE.fullmatch(nonce):
+            raise SignatureError(f"{_title(NONCE_HEADER)} must be 1 to 128 of the characters A-Z a-z 0-9 . _ ~ -")
+        expected = [sign(s, method, path_and_query, timestamp.strip(), body, nonce=nonce) for s in self._secrets]
         if not any(_matches(match.group(1), e) for e in expected):
             raise SignatureError("request signature does not match (method, path, timestamp or body differ)")
         expires_at = datetime.fromtimestamp(int(timestamp), UTC) + timedelta(seconds=self._window)
         if not self._replay_guard.first_use(match.group(1), expires_at=expires_at):
-            raise SignatureError("request signature was already used (replay); sign the retry with a new timestamp")
+            raise SignatureError(
+                "request signature was already used (replay); sign each attempt anew, with a new timestamp or "
+                f"a new {_title(NONCE_HEADER)}"
+            )
 
 
 def _matches(presented: str, expected_header: str) -> bool:

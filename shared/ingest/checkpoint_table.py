@@ -15,8 +15,10 @@ The lease lives in the checkpoint entity so that a job costs three Table round t
 the entity, *claim* it (a merge of the lease columns conditional on the ETag just read), and at the end
 *release* it (one replace, conditional on the claim's ETag, that writes the new cursor and frees the
 lease). Every write is conditional, so of two workers racing for a free entity exactly one wins; the
-other gets ``LeaseHeldError`` and completes its job quietly. A lease whose holder died expires and can
-then be taken over, and the old holder's later writes fail on the ETag instead of moving the cursor.
+other gets ``LeaseHeldError`` (with the holder and the lease's end when it read them). While a job runs,
+*renew* (a merge of the lease columns only) extends the lease: a heartbeat, so the lease can be short
+and a dead holder's lapses soon. A lease whose holder died expires and can then be taken over, and the
+old holder's later writes fail on the ETag instead of moving the cursor.
 
 A worker process also remembers the entity it released last for each (tenant, feed), with its ETag.
 The next claim there is then one conditional merge on that ETag with no read: if the ETag still
@@ -65,7 +67,11 @@ class CheckpointStore(Protocol):
         ...
 
     def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
-        """Take the lease if it is free or expired; else raise ``LeaseHeldError``."""
+        """Take the lease if it is free or expired; else raise ``LeaseHeldError`` (with its holder and end)."""
+        ...
+
+    def renew(self, claim: Claim, *, duration: timedelta) -> Claim:
+        """Extend the lease from now (nothing else is written); ``LeaseHeldError`` if it was taken over."""
         ...
 
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
@@ -122,12 +128,23 @@ class TableCheckpointStore:
             return self._claimed(Checkpoint(tenant_id=tenant_id, feed=feed), lease, created)
         holder, until = str(entity.get("lease_owner") or ""), str(entity.get("lease_expires_at") or "")
         if holder and holder != owner and until and parse_time(until) > now:
-            raise held
+            raise LeaseHeldError(held.message, holder=holder, held_until=parse_time(until))
         try:
             meta = self._merge(lease, str(entity.metadata["etag"]))
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise held from exc
         return self._claimed(_decode(tenant_id, feed, entity), lease, meta)
+
+    def renew(self, claim: Claim, *, duration: timedelta) -> Claim:
+        """Extend the lease only (a merge of the lease columns under the claim's ETag): the heartbeat."""
+        lease = {"lease_owner": claim.owner, "lease_expires_at": format_time(self._clock() + duration)}
+        try:
+            meta = self._merge(_key(claim.tenant_id, claim.feed) | lease, claim.etag)
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise LeaseHeldError(
+                f"lease on tenant {claim.tenant_id} feed {claim.feed} was taken over by another worker"
+            ) from exc
+        return Claim(claim.checkpoint, claim.owner, parse_time(lease["lease_expires_at"]), str(meta["etag"]))
 
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
         lease = {"lease_owner": claim.owner, "lease_expires_at": format_time(self._clock() + duration)}

@@ -1,8 +1,9 @@
 """The worker's use case: one tenant job end to end (docs/contracts.md §2, docs/ingestion.md "The flow").
 
 1. The tenant must be in the registry and enabled (else: logged, completed, not retried).
-2. A per-(tenant, feed) lease, kept in the checkpoint entity, keeps two workers off the same cursor
-   (held: complete quietly). Releasing it at the end is the same write that saves the new cursor.
+2. A short per-(tenant, feed) lease in the checkpoint entity, renewed by a heartbeat while the job runs
+   (``shared.ingest.lease``), keeps two workers off one cursor. Held by another process: ``lease_until``
+   says until when (``shared.ingest.worker`` hands the job back). The release is the cursor's write.
 3. Read ``[cursor - overlap, now - settle]`` in windows that are complete whatever order the service
    answers in (``shared.domain.windows``); a first run starts ``RELAY_INITIAL_LOOKBACK_HOURS`` back. The
    overlap re-reads late writes. The cursor moves only as far as the windows read completely.
@@ -34,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from shared.domain.catalogue import FEED_SPECS, FeedSpec
-from shared.domain.checkpoint import Checkpoint, Claim, SeenKey, handover_key
+from shared.domain.checkpoint import Checkpoint, SeenKey, handover_key
 from shared.domain.envelope import EventItem, event_item
 from shared.domain.errors import (
     AuthError,
@@ -49,6 +50,7 @@ from shared.domain.job import Feed, Job
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
 from shared.domain.windows import ChangePage
 from shared.ingest.checkpoint_table import CheckpointStore
+from shared.ingest.lease import LeaseKeeper
 from shared.ingest.sinks.base import Sink
 
 logger = logging.getLogger("defender_relay.ingest")
@@ -95,7 +97,8 @@ class IngestOptions:
     settle: timedelta = timedelta(seconds=30)
     initial_lookback: timedelta = timedelta(hours=24)
     page_size: int = 1000
-    lease_duration: timedelta = timedelta(seconds=300)
+    lease_duration: timedelta = timedelta(seconds=60)
+    heartbeat: timedelta | None = None  # how often a running job renews its lease; None: a third of it
     # A healthy tenant's last_success/last_check are rewritten at most this often (saves two Table
     # round trips per job); any change of state is written at once.
     health_refresh: timedelta = timedelta(minutes=10)
@@ -126,6 +129,8 @@ class JobResult:
     message: str = ""
     # Wall-clock seconds from just after the claim to just before the release: inside the time the lease was held.
     leased: tuple[float, float] | None = None
+    # lease-held by another process: when that lease ends (the worker hands the job back until then).
+    lease_until: datetime | None = None
 
 
 def run_job(job: Job, *, deps: IngestDeps) -> JobResult:
@@ -162,18 +167,15 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
             "tenant is disabled" if not tenant.enabled else f"feed {job.feed} is not enabled for the tenant"
         )
         return
-    try:
-        # One owner id per job, not per process: two threads of one worker must exclude each other too.
-        owner = f"{deps.owner}/{uuid.uuid4().hex[:12]}"
-        run = _Held(deps.checkpoints.claim(job.tenant_id, job.feed, owner=owner, duration=deps.options.lease_duration))
-    except LeaseHeldError as exc:
-        result.status, result.message = "lease-held", exc.message
+    lease = _claim(job, deps, result)
+    if lease is None:
         return
+    run = _Held(lease)
     leased_at = time.time()
     try:
         final, run.pending = _ingest(job, tenant, deps, run, result), None  # ``final`` includes the pending page
         result.leased = (leased_at, time.time())  # taken before the release: another worker may claim right after
-        deps.checkpoints.release(run.claim, final)  # the new cursor and the freed lease: one write
+        run.lease.release(final)  # the new cursor and the freed lease: one write
         run.released = True
         _record_success(job, deps, health)
     except TokenServiceError:
@@ -187,14 +189,30 @@ def _run(job: Job, deps: IngestDeps, result: JobResult) -> None:
     finally:
         if not run.released:
             result.leased = (leased_at, time.time())
-            _release_quietly(deps, run)
+            _release_quietly(run)
+
+
+def _claim(job: Job, deps: IngestDeps, result: JobResult) -> LeaseKeeper | None:
+    """The feed's lease, kept alive by its heartbeat from now on; None when another job holds it."""
+    opts = deps.options
+    # One owner id per job, not per process: two threads of one worker must exclude each other too.
+    owner = f"{deps.owner}/{uuid.uuid4().hex[:12]}"
+    try:
+        claim = deps.checkpoints.claim(job.tenant_id, job.feed, owner=owner, duration=opts.lease_duration)
+    except LeaseHeldError as exc:
+        result.status, result.message = "lease-held", exc.message
+        # A holder in this process is running (it is us); one elsewhere may have died: say when its lease ends.
+        result.lease_until = None if exc.holder.startswith(f"{deps.owner}/") else exc.held_until
+        return None
+    keeper = LeaseKeeper(deps.checkpoints, claim, duration=opts.lease_duration, interval=opts.heartbeat)
+    return keeper.start()
 
 
 @dataclass
 class _Held:
-    """The lease a job holds (its latest ETag) and the delivered page whose progress is not saved yet."""
+    """The lease a job holds (kept alive by its heartbeat) and the delivered page whose progress is not saved yet."""
 
-    claim: Claim
+    lease: LeaseKeeper
     pending: Checkpoint | None = None
     released: bool = False
 
@@ -202,7 +220,7 @@ class _Held:
 def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobResult) -> Checkpoint:
     """Deliver every page of the window; return the checkpoint to save when the lease is released."""
     opts = deps.options
-    checkpoint = run.claim.checkpoint
+    checkpoint = run.lease.claim.checkpoint
     now = deps.clock()
     until = now - opts.settle if job.until is None else min(now - opts.settle, job.until)
     since = _window_start(job, checkpoint, now, opts)
@@ -210,11 +228,7 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
     complete = since  # how far the read is complete: the cursor never moves past it
     for page in deps.source.iter_changes(tenant, job.feed, since, until, page_size=opts.page_size):
         if run.pending is not None:  # a further page arrived: the previous one was not the last, save its progress
-            run.claim = deps.checkpoints.save(run.claim, run.pending, duration=opts.lease_duration)
-            checkpoint, run.pending = run.claim.checkpoint, None
-        elif run.claim.expires_at - deps.clock() < opts.lease_duration / 2:
-            # Renew once half the lease is gone, so a long backfill keeps it and a crashed worker's lapses soon.
-            run.claim = deps.checkpoints.save(run.claim, checkpoint, duration=opts.lease_duration)
+            checkpoint, run.pending = run.lease.save(run.pending).checkpoint, None
         result.pages += 1
         result.items += len(page.items)
         fresh = _fresh_items(
@@ -236,16 +250,17 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
     return checkpoint.advanced(final_cursor, seen, overlap=opts.overlap)
 
 
-def _release_quietly(deps: IngestDeps, run: _Held) -> None:
+def _release_quietly(run: _Held) -> None:
     """Free the lease after a failed run, saving the delivered page's progress in the same write.
 
     Whatever ended the run (a throttle hand-back, Defender or a sink failing on a later page), the
     pending page was delivered: keeping its progress means the retry does not deliver it again.
     """
     try:
-        deps.checkpoints.release(run.claim, run.pending)
+        run.lease.release(run.pending)
     except Exception:  # the original error is what the retry must see; this write only spares repeats
-        logger.warning("tenant %s feed %s: progress not saved before the retry", run.claim.tenant_id, run.claim.feed)
+        claim = run.lease.claim
+        logger.warning("tenant %s feed %s: progress not saved before the retry", claim.tenant_id, claim.feed)
 
 
 def _record_success(job: Job, deps: IngestDeps, health: TenantHealth) -> None:
@@ -301,17 +316,9 @@ def _handed_over(spec: FeedSpec, raw: dict[str, Any], version: str, handover: fr
 def _log_summary(result: JobResult) -> None:
     logger.info(
         "ingest tenant=%s feed=%s status=%s pages=%d items=%d delivered=%d repeats=%d throttles=%d duration_ms=%d%s",
-        result.tenant_id,
-        result.feed,
-        result.status,
-        result.pages,
-        result.items,
-        result.delivered,
-        result.repeats,
-        result.throttles,
-        result.duration_ms,
-        f" message={result.message!r}" if result.message else "",
-    )
+        result.tenant_id, result.feed, result.status, result.pages, result.items, result.delivered, result.repeats,
+        result.throttles, result.duration_ms, f" message={result.message!r}" if result.message else "",
+    )  # fmt: skip
 
 
 __all__ = ["ChangeSource", "IngestDeps", "IngestOptions", "JobResult", "TenantDirectory", "run_job"]

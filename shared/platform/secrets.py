@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Final, Protocol
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -24,13 +24,30 @@ _SECRET_CACHE_SECONDS = 3600.0  # rotation is picked up within an hour without a
 
 
 class SecretUnavailableError(RelayError):
-    """A named secret could not be read. ``transient`` says whether retrying later may help."""
+    """A named secret could not be read. ``transient`` says whether retrying later may help; ``remedy``, when
+    set, is what to check (the caller otherwise points at the secret's name)."""
 
     kind = "secret-unavailable"
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False, remedy: str = "") -> None:
         super().__init__(message)
         self.transient = transient
+        self.remedy = remedy
+
+
+# What stands between this process and the vault when it cannot be reached (or refuses to sign us in):
+# the vault's address, the TLS trust of its certificate, and the identity that gets the vault token.
+UNREACHABLE_REMEDY: Final = (
+    "check that RELAY_KEY_VAULT_URL is the vault's URL and reachable from here (DNS, network, firewall or "
+    "private endpoint); that its TLS certificate is trusted (REQUESTS_CA_BUNDLE; locally the emulator's "
+    "ca-bundle.pem, which `--settings local.settings.json` applies); and that the app identity can get a "
+    "token (managed identity: IDENTITY_ENDPOINT / IDENTITY_HEADER and RELAY_MANAGED_IDENTITY_CLIENT_ID)"
+)
+SIGN_IN_REMEDY: Final = (
+    "give the app identity (RELAY_MANAGED_IDENTITY_CLIENT_ID) the 'Key Vault Secrets User' role on the vault, "
+    "and check that it can get a token (IDENTITY_ENDPOINT / IDENTITY_HEADER; locally the emulator's "
+    "managed identity endpoint, which `--settings local.settings.json` applies)"
+)
 
 
 class SecretReader(Protocol):
@@ -91,14 +108,18 @@ class KeyVaultSecretReader:
         except ClientAuthenticationError as exc:
             raise SecretUnavailableError(
                 f"cannot read {where}: the app identity could not sign in or lacks 'Key Vault Secrets User' "
-                f"({type(exc).__name__})"
+                f"({type(exc).__name__})",
+                remedy=SIGN_IN_REMEDY,
             ) from None
         except HttpResponseError as exc:
             transient = exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429
             raise SecretUnavailableError(f"cannot read {where}: HTTP {exc.status_code}", transient=transient) from None
         except ServiceRequestError as exc:
+            tls = " (TLS: the vault's certificate is not trusted)" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
             raise SecretUnavailableError(
-                f"cannot reach Key Vault for {where}: {type(exc).__name__}", transient=True
+                f"cannot reach Key Vault for {where}: {type(exc).__name__}{tls}",
+                transient=True,
+                remedy=UNREACHABLE_REMEDY,
             ) from None
         if not value:
             raise SecretUnavailableError(f"{where} is empty")

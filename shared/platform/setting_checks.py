@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from shared.domain.tenant import is_guid
+from shared.platform.redaction import redact
 
 _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault object names
 _QUEUE_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
@@ -51,13 +52,20 @@ def check_int(name: str, value: str, low: int, high: int, problems: Problems) ->
 
 
 def check_url(name: str, value: str, problems: Problems) -> bool:
-    """https only; plain http is accepted for loopback hosts (local receivers in development)."""
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
+    """https only; plain http is accepted for loopback hosts (local receivers in development).
+
+    The value is echoed without its query values and userinfo: a webhook URL may carry its key there.
+    """
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts, hostname = None, None
+    if parts is not None and parts.scheme == "https" and hostname:
         return True
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+    if parts is not None and parts.scheme == "http" and hostname in _LOOPBACK:
         return True
-    problems.add(name, f"'{value}' must be an https:// URL")
+    problems.add(name, f"'{redact(value)}' must be an https:// URL")
     return False
 
 

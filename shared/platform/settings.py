@@ -74,7 +74,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("RELAY_OVERLAP_SECONDS", "600", False, "re-read window behind the cursor (late writes)"),
     SettingSpec("RELAY_SETTLE_SECONDS", "30", False, "do not read the last N seconds"),
     SettingSpec("RELAY_PAGE_SIZE", "1000", False, "$top for alerts (incidents use at most 100)"),
-    SettingSpec("RELAY_LEASE_SECONDS", "300", False, "per-(tenant, feed) lease duration"),
+    SettingSpec(
+        "RELAY_LEASE_SECONDS", "60", False, "per-(tenant, feed) lease, renewed every third of it while a job runs"
+    ),
     SettingSpec(
         "RELAY_GRAPH_CALLS_PER_MINUTE", "150", False, "client-side limit of Graph security calls per tenant per minute"
     ),

@@ -2,10 +2,10 @@
 
 What the host does with the outcome (host.json ``extensions.queues``, docs/microsoft-apis.md §Queue trigger):
 
-- returns normally: the message is deleted. This includes unknown or disabled tenants, a lease held by
-  another worker, consent / role / cloud problems (recorded in the tenant's health), and throttling:
-  the job was already put back on the queue with a delay equal to Defender's ``Retry-After``, so no
-  dequeue is burnt and the wait is the one Defender asked for.
+- returns normally: the message is deleted. This includes unknown or disabled tenants, consent / role /
+  cloud problems (recorded in the tenant's health), throttling (the job was already put back on the
+  queue with a delay equal to Defender's ``Retry-After``, so no dequeue is burnt and the wait is the one
+  Defender asked for), and a lease held by another worker (the job was put back until that lease ends).
 - raises: the host makes the message visible again after ``visibilityTimeout`` and, at
   ``maxDequeueCount``, moves it to ``tenant-jobs-poison``. That is what happens to a malformed message
   (logged with the field at fault) and to transient failures (Defender or Entra ID unavailable, a sink

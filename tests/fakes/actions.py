@@ -273,3 +273,22 @@ def match_route(method: str, path: str) -> tuple[Any, dict[str, str]]:
         else:
             return route, params
     raise LookupError(f"no route for {method} {path}")
+
+
+class FakeInterleavedTable:
+    """A real ``TableClient`` with one interleaving forced: before this table's first ``get_entity`` the row
+    is deleted through ``other`` (another instance releasing its ``Idempotency-Key`` claim at that moment)."""
+
+    def __init__(self, table: Any, other: Any) -> None:
+        self._table = table
+        self._other = other
+        self.interleaved = 0
+
+    def get_entity(self, partition_key: str, row_key: str, **kwargs: Any) -> Any:
+        if not self.interleaved:
+            self.interleaved += 1
+            self._other.delete_entity(partition_key, row_key)
+        return self._table.get_entity(partition_key, row_key, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)

@@ -13,6 +13,7 @@ from shared.domain.errors import DeliveryError, LeaseHeldError, TenantNotFoundEr
 from shared.domain.job import Job, format_time, parse_time
 from shared.domain.tenant import SuccessScope, Tenant, TenantHealth, success_clears
 from shared.domain.windows import ChangePage
+from shared.ingest.runner import ChangeSource, IngestDeps, IngestOptions
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -77,6 +78,7 @@ class FakeCheckpoints:
         self.rows: dict[tuple[str, str], Claim] = {}  # owner "" = free
         self.writes = 0
         self.saves = 0  # writes that moved a cursor (save, or release with a checkpoint)
+        self.renewals = 0  # heartbeats: the lease extended, nothing else written
         self.fail_next_save: Exception | None = None
 
     @property
@@ -90,9 +92,18 @@ class FakeCheckpoints:
     def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
         row = self.rows.get((tenant_id, feed))
         if row and row.owner and row.owner != owner and row.expires_at > self.clock():
-            raise LeaseHeldError(f"tenant {tenant_id} feed {feed} is being processed by another worker")
+            raise LeaseHeldError(
+                f"tenant {tenant_id} feed {feed} is being processed by another worker",
+                holder=row.owner,
+                held_until=row.expires_at,
+            )
         checkpoint = row.checkpoint if row else Checkpoint(tenant_id=tenant_id, feed=feed)
         return self._write(Claim(checkpoint, owner, self.clock() + duration, etag=""))
+
+    def renew(self, claim: Claim, *, duration: timedelta) -> Claim:
+        self._check(claim, moves_cursor=False)
+        self.renewals += 1
+        return self._write(Claim(claim.checkpoint, claim.owner, self.clock() + duration, etag=""))
 
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
         self._check(claim, moves_cursor=True)
@@ -143,6 +154,12 @@ class FakeTenants:
 
     def get_with_health(self, tenant_id: str) -> tuple[Tenant, TenantHealth]:
         return self.get(tenant_id), self.health.get(tenant_id, TenantHealth())
+
+    def get_health(self, tenant_id: str) -> TenantHealth:
+        return self.get_with_health(tenant_id)[1]
+
+    def list_with_health(self) -> list[tuple[Tenant, TenantHealth]]:
+        return [(t, self.health.get(t.tenant_id, TenantHealth())) for t in self.tenants.values()]
 
     def list(self, *, enabled_only: bool = False) -> list[Tenant]:
         return [t for t in self.tenants.values() if t.enabled or not enabled_only]
@@ -211,3 +228,23 @@ class FakeJobQueue:
 
     def send(self, job: Job, *, delay_seconds: int = 0) -> None:
         self.sent.append((job, delay_seconds))
+
+
+class IngestHarness:
+    """The worker's use case wired to these fakes: one tenant (``TENANT``, with ``feeds``), a clock, a source,
+    a sink."""
+
+    def __init__(self, options: IngestOptions, *, feeds: frozenset[str] = frozenset({"mde-alerts"})) -> None:
+        self.clock = FakeClock()
+        self.source = FakeChangeSource()
+        self.checkpoints = FakeCheckpoints(self.clock)
+        self.tenants = FakeTenants()
+        self.tenants.add(feeds=feeds)
+        self.sink = FakeSink()
+        self.options = options
+
+    def deps(self, owner: str = "worker-1", *, source: ChangeSource | None = None) -> IngestDeps:
+        return IngestDeps(
+            tenants=self.tenants, source=source or self.source, checkpoints=self.checkpoints, sinks=[self.sink],
+            owner=owner, options=self.options, clock=self.clock,
+        )  # fmt: skip

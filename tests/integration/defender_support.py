@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -40,8 +43,14 @@ def xdr_token(emulator: EmulatorInfo, tenant_id: str) -> str:
 def call(
     emulator: EmulatorInfo, method: str, path: str, bearer: str | None, *, host: str = GLOBAL, **kwargs: Any
 ) -> requests.Response:
+    """``path`` on ``host``, or an absolute URL of a real host (a next link) mapped as a client's host override does."""
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    url = path if path.startswith("https://") else emulator.hosts[host] + path
+    if path.startswith("https://"):
+        parts = urlsplit(path)
+        url = emulator.hosts.get(parts.hostname or "", f"https://{parts.netloc}") + parts.path
+        url += f"?{parts.query}" if parts.query else ""
+    else:
+        url = emulator.hosts[host] + path
     return requests.request(method, url, headers=headers, timeout=15, **kwargs)
 
 
@@ -57,3 +66,14 @@ def machines(emulator: EmulatorInfo, tenant_id: str, bearer: str) -> list[dict[s
     response = call(emulator, "GET", "/api/machines", bearer)
     assert response.status_code == 200, response.text
     return list(response.json()["value"])
+
+
+@contextmanager
+def action_timing(emulator: EmulatorInfo, *, pending_seconds: float, in_progress_seconds: float) -> Iterator[None]:
+    """Machine actions with these durations while the block runs, the emulator's defaults (2 s, 3 s) after."""
+    timing = {"pending_seconds": pending_seconds, "in_progress_seconds": in_progress_seconds}
+    assert emulator.control("PUT", "/actions/timing", json=timing).status_code == 200
+    try:
+        yield
+    finally:
+        emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 3})

@@ -128,24 +128,47 @@ def add_tenants(
     return tenants
 
 
-def ground_truth(emulator: EmulatorInfo, tenant_ids: Iterable[str], *, api: str = "mde") -> set[str]:
+def ground_truth(
+    emulator: EmulatorInfo, tenant_ids: Iterable[str], *, api: str = "mde", readable_only: bool = True
+) -> set[str]:
     """Every version the emulator produced for these tenants on one API (``mde``: MDE alerts and XDR incidents;
-    ``graph``: Graph alerts and incidents), as relay dedup keys (time normalised)."""
+    ``graph``: Graph alerts and incidents) that a request could read, as relay dedup keys (time normalised).
+
+    A version replaced before any request could read it (``"readable": false``) was never observable;
+    ``readable_only=False`` lists those too (the API's whole history).
+    """
     wanted = set(tenant_ids)
     truth = emulator.control("GET", "/ground-truth").json()
     if api == "graph":
-        keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateDateTime"]) for a in truth["graph_alerts"]}
-        keys |= {_key(i["tenant_id"], "incident", i["id"], i["lastUpdateDateTime"]) for i in truth["graph_incidents"]}
+        alerts, incidents, time_field, incident_id = "graph_alerts", "graph_incidents", "lastUpdateDateTime", "id"
     else:
-        keys = {_key(a["tenant_id"], "alert", a["id"], a["lastUpdateTime"]) for a in truth["alerts"]}
-        keys |= {
-            _key(i["tenant_id"], "incident", str(i["incidentId"]), i["lastUpdateTime"]) for i in truth["incidents"]
-        }
+        alerts, incidents, time_field, incident_id = "alerts", "incidents", "lastUpdateTime", "incidentId"
+    keys = {
+        _key(a["tenant_id"], "alert", a["id"], a[time_field])
+        for a in truth[alerts]
+        if a["readable"] or not readable_only
+    }
+    keys |= {
+        _key(i["tenant_id"], "incident", str(i[incident_id]), i[time_field])
+        for i in truth[incidents]
+        if i["readable"] or not readable_only
+    }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
 def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
     return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
+
+
+def current_alert_versions(services: Services, tenants: Iterable[Tenant]) -> set[str]:
+    """The version of every alert that Defender (the emulator) serves now, read through the relay's own
+    client: exactly what a read at this moment can return."""
+    return {
+        _key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
+        for tenant in tenants
+        for page in services.defender.iter_pages(tenant, "mde", "/api/alerts", page_size=1000)
+        for alert in page
+    }
 
 
 def delivered_keys(services: Services) -> list[str]:

@@ -7,7 +7,6 @@ costs one conditional write without going stale when another instance moved the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,14 +44,6 @@ class Requests:
         self.methods.append(request.http_request.method)
 
 
-@pytest.fixture
-def table_name(azurite: AzuriteEndpoints, unique_name: str) -> Iterator[str]:
-    client = TableClient.from_connection_string(azurite.connection_string, table_name=unique_name)
-    client.create_table()
-    yield unique_name
-    client.delete_table()
-
-
 def _store(
     azurite: AzuriteEndpoints, table_name: str, clock: Clock, sent: Requests | None = None, **options: int
 ) -> TableCheckpointStore:
@@ -64,6 +55,17 @@ def _store(
 @pytest.fixture
 def store(azurite: AzuriteEndpoints, table_name: str) -> TableCheckpointStore:
     return _store(azurite, table_name, Clock())
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clocked_store(azurite: AzuriteEndpoints, table_name: str, clock: Clock) -> TableCheckpointStore:
+    """A store whose clock the test moves (``clock``)."""
+    return _store(azurite, table_name, clock)
 
 
 def _moved(claim: Claim, minutes: int) -> Checkpoint:
@@ -86,11 +88,10 @@ def test_a_held_lease_refuses_others_until_released_then_the_next_owner_gets_it(
 
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_can_neither_save_nor_free_it(
-    azurite: AzuriteEndpoints, table_name: str
+    clocked_store: TableCheckpointStore, clock: Clock
 ) -> None:
     # GIVEN worker A's lease has lapsed (A crashed or stalled)
-    clock = Clock()
-    store = _store(azurite, table_name, clock)
+    store = clocked_store
     stale = store.claim(TENANT, FEED, owner="a", duration=MINUTE)
     clock.now += 2 * MINUTE
     # WHEN B takes it over
@@ -194,3 +195,26 @@ def test_handover_keys_written_by_migrate_survive_a_round_trip_and_are_pruned_wi
     moved = claim.checkpoint.advanced(cursor + timedelta(minutes=10), (), overlap=timedelta(minutes=15))
     store.release(claim, moved)
     assert store.get("t1", "graph-alerts").handover == {("da1", "2026-11-01T11:55:00.000000Z")}
+
+
+def test_renewing_extends_only_the_lease_and_a_refused_claim_says_whose_lease_until_when(
+    clocked_store: TableCheckpointStore, clock: Clock
+) -> None:
+    # GIVEN worker A holds the lease with some progress saved
+    store = clocked_store
+    claim = store.claim(TENANT, FEED, owner="a", duration=MINUTE)
+    claim = store.save(claim, _moved(claim, 5), duration=MINUTE)
+    # WHEN A's heartbeat renews it half a minute later
+    clock.now += MINUTE / 2
+    renewed = store.renew(claim, duration=MINUTE)
+    # THEN the lease ends a minute from now, the progress is untouched, and B is told whose lease it is and until when
+    assert renewed.expires_at == clock.now + MINUTE
+    with pytest.raises(LeaseHeldError) as refused:
+        store.claim(TENANT, FEED, owner="b", duration=MINUTE)
+    assert (refused.value.holder, refused.value.held_until) == ("a", renewed.expires_at)
+    assert store.get(TENANT, FEED).cursor == T0 + timedelta(minutes=5)
+    # AND A's next write uses the renewed claim; the claim from before the renewal is stale
+    with pytest.raises(LeaseHeldError, match="taken over"):
+        store.renew(claim, duration=MINUTE)
+    store.release(renewed, _moved(renewed, 6))
+    assert store.get(TENANT, FEED).cursor == T0 + timedelta(minutes=6)

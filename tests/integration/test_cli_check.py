@@ -3,20 +3,28 @@ meets, each with the status a script can branch on and the remedy an operator ca
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 
 from localdev.demo_http import call_function, http_functions
 from localdev.emulator_process import EmulatorInfo
+from localdev.serve_local import local_settings
 from shared.bootstrap import Services, use_services
 from shared.platform.settings import Settings
 from shared.triggers.http_tenants import use_tenants_api
 from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +163,52 @@ def test_health_over_http_names_the_error_and_remedy(checked: dict[str, Any], re
     assert missing["status"] == 404
     assert bad_status == 422
     assert "tenantId" in bad["detail"]
+
+
+def _cli_in_a_new_terminal(relay: Relay, settings: dict[str, str], tmp_path: Path, *args: str) -> dict[str, Any]:  # noqa: F811
+    """``defender-relay --settings FILE --json ARGS`` as its own process, with none of the emulator's client
+    environment (CA bundle, identity endpoint) in its environment: only the file has them."""
+    assert relay.emulator is not None
+    file = tmp_path / "local.settings.json"
+    file.write_text(json.dumps(local_settings(settings)), encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if k not in relay.emulator.env() and k not in settings}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--settings", str(file), "--json", *args], check=False,
+        env={**environment, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout, done.stderr[-2000:]
+    document: dict[str, Any] = json.loads(done.stdout)
+    document["exit_code"] = done.returncode
+    return document
+
+
+def test_the_settings_file_is_applied_to_the_process_like_func_start_does(
+    relay: Relay,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # GIVEN a consented tenant, and the local.settings.json serve-local writes (CA bundle, identity endpoint)
+    (contoso,) = register(relay, "Contoso")
+    # WHEN `defender-relay --settings local.settings.json check` runs in a terminal that has nothing else
+    document = _cli_in_a_new_terminal(relay, relay.env, tmp_path, "check", "--tenant", contoso)
+    # THEN the libraries saw the file's values (TLS to the emulator, managed identity -> Key Vault): the check passes
+    (tenant,) = document["tenants"]
+    assert (document["exit_code"], tenant["status"]) == (0, "ok"), tenant
+
+
+def test_an_unreachable_key_vault_names_what_to_check_not_the_secret(
+    relay: Relay,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # GIVEN a settings file whose CA bundle does not trust the (emulated) vault's certificate
+    (contoso,) = register(relay, "Contoso")
+    untrusting = {**relay.env, "REQUESTS_CA_BUNDLE": certifi.where()}
+    # WHEN the check runs
+    document = _cli_in_a_new_terminal(relay, untrusting, tmp_path, "check", "--tenant", contoso)
+    # THEN the tenant fails on the token service, and the remedy names the endpoint, TLS trust and identity
+    (tenant,) = document["tenants"]
+    assert (document["exit_code"], tenant["status"]) == (1, "token-service"), tenant
+    assert "cannot reach Key Vault" in tenant["message"]
+    assert "TLS: the vault's certificate is not trusted" in tenant["message"]
+    for what in ("RELAY_KEY_VAULT_URL", "REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT"):
+        assert what in tenant["remedy"], tenant["remedy"]
+    assert "fix the secret named by" not in tenant["remedy"]

@@ -15,7 +15,7 @@ import pytest
 from localdev.reconcile import consume_events, latest_versions, readable_tenants, reconcile
 from shared.bootstrap import Services
 from shared.platform.settings import Settings
-from shared.platform.storage import EVENTS_QUEUE, StorageClients
+from shared.platform.storage import EVENTS_QUEUE, JOBS_QUEUE, StorageClients
 from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
@@ -58,6 +58,33 @@ def test_a_sweep_reports_tenants_that_cannot_be_read_and_fails(relay: Relay, ten
     line = next(line for line in result.out.splitlines() if line.startswith(tenants["Alpine Ski House"]))
     assert "auth-failed" in line
     assert "REPEATS DROPPED" in result.out
+
+
+def test_a_sweep_that_meets_another_worker_s_lease_says_so_and_does_not_exit_0(
+    relay: Relay,  # noqa: F811
+    tenants: dict[str, str],
+) -> None:
+    # GIVEN Contoso's alert feed held by a worker that died a moment ago (its lease has 60 s to run)
+    services = Services(
+        Settings.from_env(relay.env), storage=StorageClients.from_connection_string(relay.env["AzureWebJobsStorage"])
+    )
+    contoso = tenants["Contoso"]
+    dead = services.checkpoints.claim(contoso, "mde-alerts", owner="9999-crashed/job", duration=timedelta(seconds=60))
+    try:
+        # WHEN an operator runs a sweep of Contoso
+        code, document = relay.json("sweep", "--once", "--tenant", contoso)
+        # THEN it exits 4 (not everything was read), and names the feed, the held lease and the hand-back
+        assert code == 4
+        assert document["incomplete"] == 1
+        [row] = document["tenants"]
+        assert row["status"] == "lease-held"
+        assert "mde-alerts: tenant" in row["detail"]
+        assert "handed back to the queue for" in row["detail"]
+        # AND the job waits on the queue for the lease to end (it is not dropped)
+        assert services.storage.queue(JOBS_QUEUE).get_queue_properties().approximate_message_count == 1
+    finally:
+        services.checkpoints.release(dead)
+        services.storage.queue(JOBS_QUEUE).clear_messages()  # the later tests of this module start from an empty queue
 
 
 def test_backfill_rereads_a_range(relay: Relay, tenants: dict[str, str]) -> None:  # noqa: F811

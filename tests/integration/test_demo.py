@@ -25,7 +25,16 @@ def test_the_main_job_loses_nothing_and_isolates_a_machine() -> None:
         "Proseware": "missing-roles",
         "Trey Research": "not-consented",
     }
-    # AND the sweeps caught up while the emulator kept producing, with nothing lost
+    # AND the readiness report named who needs consent before the moves; one tenant moved live, the one that
+    # consented before the Graph roles only after its admin consented again
+    migration = report.migration
+    assert migration.statuses["Wingtip Toys"] == "ready"
+    assert migration.statuses["Northwind Traders"] == "needs-consent"
+    assert migration.statuses["Contoso"] == "migrated"
+    assert migration.summary.endswith("need consent")
+    assert (migration.moved_live_exit, migration.not_moved_exit, migration.after_consent_exit) == (0, 1, 0)
+    assert migration.produced_during_switch > 0
+    # AND the sweeps caught up while the emulator kept producing, with nothing lost across the switch
     assert report.caught_up
     assert report.reconciliation.expected > 0
     assert report.reconciliation.lost == []

@@ -53,9 +53,11 @@ def test_patching_an_unknown_tenant_is_404(emulator: EmulatorInfo) -> None:
 
 
 def test_time_only_moves_forward(emulator: EmulatorInfo) -> None:
-    before = emulator.control("GET", "/time").json()["offset_seconds"]
+    before = emulator.control("GET", "/time").json()["advanced_seconds"]
     advanced = emulator.control("POST", "/time/advance", json={"seconds": 90}).json()
-    assert advanced["offset_seconds"] == before + 90
+    # advancing ages the data (docs/contracts.md §1.5): the emulated clock itself never runs ahead of real time
+    assert advanced["advanced_seconds"] == before + 90
+    assert advanced["offset_seconds"] == 0
     assert emulator.control("POST", "/time/advance", json={"seconds": -5}).status_code == 400
 
 

@@ -12,7 +12,15 @@ import pytest
 import requests
 
 from localdev.emulator_process import EmulatorInfo
-from tests.integration.defender_support import call, error_of, machines, tenant_with_data, token, xdr_token
+from tests.integration.defender_support import (
+    action_timing,
+    call,
+    error_of,
+    machines,
+    tenant_with_data,
+    token,
+    xdr_token,
+)
 from tests.integration.emulator_support import add_tenant
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("emulator_env")]
@@ -143,9 +151,8 @@ def _ids(emulator: EmulatorInfo, bearer: str, query: str) -> set[str]:
 
 @pytest.fixture
 def quick_actions(emulator: EmulatorInfo) -> Iterator[None]:
-    emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 2})
-    yield
-    emulator.control("PUT", "/actions/timing", json={"pending_seconds": 2, "in_progress_seconds": 3})
+    with action_timing(emulator, pending_seconds=2, in_progress_seconds=2):
+        yield
 
 
 @pytest.mark.usefixtures("quick_actions")

@@ -15,9 +15,10 @@ import pytest
 
 from localdev.emulator_process import EmulatorInfo
 from tests.integration.defender_support import DATETIME, call, token
-from tests.integration.emulator_support import add_tenant
+from tests.integration.emulator_support import add_tenant, msal_app, verified_claims
 from tests.integration.graph_support import (
     GRAPH_READ,
+    GRAPH_SCOPE,
     graph_error,
     graph_get,
     graph_tenant,
@@ -113,6 +114,7 @@ def test_each_mde_alert_has_a_graph_twin_and_updates_show_on_both(
     assert {
         "tenant_id": tenant, "id": target["id"], "providerAlertId": target["id"],
         "serviceSource": "microsoftDefenderForEndpoint", "lastUpdateDateTime": patched["lastUpdateTime"],
+        "readable": True,
     } in truth  # fmt: skip
 
 
@@ -216,3 +218,35 @@ def test_unknown_paths_and_versions_answer_like_graph(emulator: EmulatorInfo, be
     assert graph_error(missing)["code"] == "NotFound"
     # Segments are case-insensitive: the alerts_v2 page itself writes /security/alerts_V2
     assert graph_get(emulator, "/v1.0/Security/alerts_V2", bearer).status_code == 200
+
+
+def test_msal_gets_a_graph_token_with_the_graph_audience_and_roles(emulator: EmulatorInfo, tenant: str) -> None:
+    # GIVEN the partner app asking for the Graph resource the way the relay does (MSAL, scope host + /.default)
+    app = msal_app(emulator, tenant, emulator.apps["commercial"]["client_secret"])
+    result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+    # THEN the token names Graph as audience and carries the tenant's Graph roles only
+    claims = verified_claims(emulator, tenant, result["access_token"], "https://graph.microsoft.com")
+    assert sorted(claims["roles"]) == sorted(GRAPH_READ)
+    assert claims["tid"] == tenant
+    assert graph_get(emulator, "/v1.0/security/incidents", result["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("cloud", "host", "other_host"),
+    [
+        ("gcc", "graph.microsoft.com", "graph.microsoft.us"),
+        ("gcc-high", "graph.microsoft.us", "dod-graph.microsoft.us"),
+        ("dod", "dod-graph.microsoft.us", "graph.microsoft.com"),
+    ],
+)
+def test_each_national_cloud_has_its_graph_host(emulator: EmulatorInfo, cloud: str, host: str, other_host: str) -> None:
+    # https://learn.microsoft.com/graph/deployments: GCC keeps the global endpoint; GCC High is L4, DoD is L5
+    tenant = graph_tenant(emulator, alerts=2, cloud=cloud)
+    bearer = graph_token(emulator, tenant, cloud=cloud)
+    served = graph_get(emulator, "/v1.0/security/alerts_v2", bearer, host=host)
+    assert served.status_code == 200, served.text
+    assert served.json()["@odata.context"] == f"https://{host}/v1.0/$metadata#security/alerts_v2"
+    # The same token at another cloud's host has the wrong audience
+    elsewhere = graph_get(emulator, "/v1.0/security/alerts_v2", bearer, host=other_host)
+    assert elsewhere.status_code == 401
+    assert graph_error(elsewhere)["message"] == "Access token validation failure. Invalid audience."

@@ -6,6 +6,7 @@ Each test makes its own emulator tenants (fresh ids), so counters and machines a
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from localdev.azurite import AzuriteEndpoints
 from localdev.emulator_process import EmulatorInfo
 from shared.actions.audit import TABLE as AUDIT_TABLE
 from shared.bootstrap import Services, build_http_api
+from shared.cli import main
 from shared.defender.client import DefenderClient
 from shared.defender.transport import DefenderTransport
 from shared.domain.tenant import Tenant
@@ -136,6 +138,23 @@ def test_idempotent_replay_makes_one_upstream_call_and_pending_is_409(emulator: 
     assert json_body(pending)["pendingAction"]["status"] in ("Pending", "InProgress")
 
 
+def test_disabling_a_tenant_stops_its_actions_at_once_on_a_running_instance(
+    azurite: AzuriteEndpoints, emulator: EmulatorInfo, relay: Services
+) -> None:
+    # GIVEN a tenant whose isolate this running instance has just served
+    tenant_id = new_tenant(emulator, relay)
+    first, second = (m["id"] for m in machines(relay, tenant_id)[:2])
+    assert isolate(tenant_id, first).status_code == 202
+    # WHEN an operator disables it from another process: `defender-relay tenants disable`
+    disabled = main(["tenants", "disable", tenant_id], environ=relay_env(azurite, emulator), stdout=io.StringIO())
+    assert disabled == 0
+    # THEN an isolate sent right after is refused as for an unknown tenant, and Defender sees no second action
+    refused = isolate(tenant_id, second)
+    assert refused.status_code == 404, refused.get_body()
+    assert "disabled" in json_body(refused)["detail"]
+    assert action_calls(emulator, tenant_id) == 1
+
+
 def test_cancel_and_tenant_isolation(emulator: EmulatorInfo, relay: Services) -> None:
     tenant_a, tenant_b = new_tenant(emulator, relay), new_tenant(emulator, relay)
     machine_b = machines(relay, tenant_b)[0]["id"]
@@ -203,11 +222,11 @@ def test_hmac_good_bad_replayed_stale(azurite: AzuriteEndpoints, emulator: Emula
         path = f"/api/tenants/{tenant_id}/machines/{machine_id}/collect-package"
         body = b'{"comment":"signed"}'
 
-        def send(ts: int, secret: str = SIGNING_SECRET, *, signature: str | None = None) -> int:
-            sig = signature or sign(secret.encode(), "POST", path, str(ts), body)
-            request = func.HttpRequest("POST", "https://relay.example" + path, body=body,
-                                       headers={"Content-Type": "application/json", "X-Relay-Timestamp": str(ts),
-                                                "X-Relay-Signature": sig},
+        def send(ts: int, secret: str = SIGNING_SECRET, *, signature: str | None = None, nonce: str = "") -> int:
+            sig = signature or sign(secret.encode(), "POST", path, str(ts), body, nonce=nonce or None)
+            headers = {"Content-Type": "application/json", "X-Relay-Timestamp": str(ts), "X-Relay-Signature": sig}
+            headers |= {"X-Relay-Nonce": nonce} if nonce else {}
+            request = func.HttpRequest("POST", "https://relay.example" + path, body=body, headers=headers,
                                        route_params={"tenantId": tenant_id, "machine": machine_id})  # fmt: skip
             return int(functions()["http_collect_package"].get_user_function()(request).status_code)
 
@@ -218,6 +237,10 @@ def test_hmac_good_bad_replayed_stale(azurite: AzuriteEndpoints, emulator: Emula
         assert send(now - 1, "wrong-secret") == 401
         assert send(now - 400) == 401  # stale
         assert action_calls(emulator, tenant_id) == 1
+        # An identical request signed in the same second with a nonce passes the signature check (Defender
+        # then answers that the first collection is still pending), and its nonce cannot be replayed.
+        assert send(now, nonce="retry-1") == 409
+        assert send(now, nonce="retry-1") == 401
     finally:
         use_http_api(build_http_api(relay))
 

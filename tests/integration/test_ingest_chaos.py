@@ -53,6 +53,9 @@ class CrashingCheckpoints:
     def claim(self, tenant_id: str, feed: str, *, owner: str, duration: timedelta) -> Claim:
         return self._inner.claim(tenant_id, feed, owner=owner, duration=duration)
 
+    def renew(self, claim: Claim, *, duration: timedelta) -> Claim:
+        return self._inner.renew(claim, duration=duration)
+
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
         self._maybe_crash()
         return self._inner.save(claim, checkpoint, duration=duration)

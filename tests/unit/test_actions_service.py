@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from shared.domain.tenant import Tenant
 from tests.fakes.actions import MACHINE_A1, MACHINE_B1, TENANT_A, TENANT_B, Harness, api_request, build_harness
 
@@ -124,22 +122,3 @@ def test_status_and_cancel_of_an_action() -> None:
     assert cancelled.status == 200
     assert cancelled.body["action"]["status"] == "Cancelled"
     assert get(h, f"tenants/{TENANT_B}/actions/{action_id}").status == 404  # another tenant's action
-
-
-def test_tenant_cache_serves_repeats_for_its_ttl_and_never_caches_a_missing_tenant() -> None:
-    from shared.actions.service import CachedTenants
-    from shared.domain.errors import TenantNotFoundError
-    from tests.fakes.actions import FakeTenants
-
-    now = {"t": 0.0}
-    registry = FakeTenants(Tenant(TENANT_A, "Contoso"))
-    cached = CachedTenants(registry, ttl_seconds=15, monotonic=lambda: now["t"])
-    assert cached.get(TENANT_A).enabled
-    registry.tenants[TENANT_A] = Tenant(TENANT_A, "Contoso", enabled=False)
-    assert cached.get(TENANT_A).enabled  # within the TTL: the cached entry
-    now["t"] = 16
-    assert not cached.get(TENANT_A).enabled  # after it: the registry's change
-    with pytest.raises(TenantNotFoundError):
-        cached.get(TENANT_B)
-    registry.tenants[TENANT_B] = Tenant(TENANT_B, "Fabrikam")
-    assert cached.get(TENANT_B).display_name == "Fabrikam"

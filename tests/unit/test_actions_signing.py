@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from shared.domain.errors import SignatureError
@@ -78,3 +81,34 @@ def test_error_messages_never_contain_the_secret_or_the_expected_signature() -> 
     expected = sign(SECRET, "POST", PATH, str(NOW), BODY)
     assert SECRET.decode() not in str(caught.value)
     assert expected[3:] not in str(caught.value)
+
+
+def _nonce_headers(nonce: str, ts: int = NOW) -> dict[str, str]:
+    """Signed as the SOAR guide says: the nonce is one more line of the canonical string, before the body."""
+    canonical = b"\n".join([b"v1", b"POST", PATH.encode(), str(ts).encode(), nonce.encode(), BODY])
+    digest = hmac.new(SECRET, canonical, hashlib.sha256).hexdigest()
+    return {"x-relay-timestamp": str(ts), "x-relay-nonce": nonce, "x-relay-signature": "v1=" + digest}
+
+
+def test_two_identical_requests_in_one_second_are_both_accepted_with_different_nonces() -> None:
+    # GIVEN a SOAR tool that retries an identical request within the same second
+    v = verifier()
+    # WHEN each attempt carries its own X-Relay-Nonce THEN both are accepted
+    v.verify("POST", PATH, _nonce_headers("3f9a1c0e4b7d4e21"), BODY)
+    v.verify("POST", PATH, _nonce_headers("8b2d5c8e1f3a6b9d"), BODY)
+    # AND the same nonce again is still a replay
+    with pytest.raises(SignatureError, match="already used"):
+        v.verify("POST", PATH, _nonce_headers("8b2d5c8e1f3a6b9d"), BODY)
+    # AND a request without a nonce is verified as before (older clients keep working)
+    v.verify("POST", PATH, headers(), BODY)
+
+
+def test_the_nonce_is_signed_and_must_be_short_and_plain() -> None:
+    signed = _nonce_headers("3f9a1c0e4b7d4e21")
+    with pytest.raises(SignatureError, match="does not match"):
+        verifier().verify("POST", PATH, {**signed, "x-relay-nonce": "another-nonce"}, BODY)
+    with pytest.raises(SignatureError, match="does not match"):  # dropping the nonce changes the canonical string
+        verifier().verify("POST", PATH, {k: v for k, v in signed.items() if k != "x-relay-nonce"}, BODY)
+    for bad in ("", "a b", "x" * 129, "line\nbreak", "é"):
+        with pytest.raises(SignatureError, match="X-Relay-Nonce"):
+            verifier().verify("POST", PATH, {**signed, "x-relay-nonce": bad}, BODY)

@@ -107,3 +107,24 @@ def test_lookup_needs_exactly_one_of_name_or_ip() -> None:
     for params in ({}, {"name": "a", "ip": "10.0.0.1"}, {"ip": "10.0.0"}, {"name": "a b"}):
         with pytest.raises(ValidationError):
             parse_lookup(params)
+
+
+@pytest.mark.parametrize("scoped", ["fe80::1%eth0", "fe80::1%' or 'a' eq 'a", "fe80::1%25eth0", "::1%1"])
+def test_a_scoped_ipv6_address_is_refused_on_the_machine_route_and_the_lookup_before_any_defender_call(
+    scoped: str,
+) -> None:
+    from tests.fakes.actions import TENANT_A, api_request, build_harness
+
+    # GIVEN the HTTP API over a fake Defender that counts every call
+    h = build_harness()
+    # WHEN a caller names a machine by an IPv6 address with a zone (scope id), on the route or in ?ip=
+    route, request = api_request("POST", f"tenants/{TENANT_A}/machines/{scoped}/isolate", body={"comment": "x"})
+    on_route = h.api.handle(route, request)
+    route, request = api_request("GET", f"tenants/{TENANT_A}/machines", params={"ip": scoped})
+    in_lookup = h.api.handle(route, request)
+    # THEN both are 422 problems naming the field, and Defender was never called
+    assert (on_route.status, on_route.body["field"]) == (422, "machine")
+    assert (in_lookup.status, in_lookup.body["field"]) == (422, "ip")
+    assert "zone" in on_route.body["detail"]
+    assert "zone" in in_lookup.body["detail"]
+    assert h.defender.total_calls == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,22 @@ def test_element_lines_finds_where_each_tenant_starts() -> None:
     text = '{"tenants": [\n  {"a": 1},\n\n  {"b": "]"}, {"c": [1, 2]}\n]}'
     assert element_lines(text, wrapped=True) == [2, 4, 4]
     assert element_lines("[1,\n 2]", wrapped=False) == [1, 2]
+
+
+def test_the_settings_file_is_applied_to_the_process_while_the_command_runs(tmp_path: Path) -> None:
+    # GIVEN a process environment with a CA bundle of its own, and a settings file with another one
+    from shared.cli.context import CliContext
+
+    file = tmp_path / "local.settings.json"
+    values = {"REQUESTS_CA_BUNDLE": "/state/ca-bundle.pem", "IDENTITY_ENDPOINT": "https://127.0.0.1:1/msi/token"}
+    file.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    process = {"REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "HOME": "/home/op"}
+    err = StringIO()
+    ctx = CliContext(out=Output(stderr=err), environ=dict(process), settings_file=str(file), process_environ=process)
+    # WHEN a command reads its environment THEN the process has the file's values (what libraries read)
+    assert ctx.environ["IDENTITY_ENDPOINT"] == values["IDENTITY_ENDPOINT"]
+    assert process == {**values, "HOME": "/home/op"}
+    assert "REQUESTS_CA_BUNDLE" in err.getvalue()  # the variable the file replaced is named
+    # AND when the command ends the process environment is what it was
+    ctx.close()
+    assert process == {"REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "HOME": "/home/op"}

@@ -7,6 +7,7 @@ import pytest
 from shared.domain.clouds import AppFamily
 from shared.domain.errors import ConfigError
 from shared.platform.settings import SETTINGS, Settings
+from tests.log_guard import WEBHOOK_URL_KEY
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 MI_ID = "66666666-7777-8888-9999-000000000000"
@@ -33,7 +34,7 @@ def test_minimal_settings_get_the_documented_defaults():
     assert AppFamily.USGOV not in s.apps
     assert (s.sweep_schedule, s.sweep_interval_seconds) == ("0 */5 * * * *", 300)
     assert (s.initial_lookback_hours, s.overlap_seconds, s.settle_seconds) == (24, 600, 30)
-    assert (s.page_size, s.lease_seconds, s.sinks, s.events_queue) == (1000, 300, ("queue",), "defender-events")
+    assert (s.page_size, s.lease_seconds, s.sinks, s.events_queue) == (1000, 60, ("queue",), "defender-events")
     assert s.archive_container == "defender-archive"
     assert "offboard" not in s.default_allowed_actions
     assert "isolate" in s.default_allowed_actions
@@ -104,6 +105,24 @@ def test_webhook_sink_needs_an_https_url_and_a_secret_name():
         }
     )
     assert s.sinks == ("webhook", "archive")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://hooks.example/ingest?code={WEBHOOK_URL_KEY}&clientId=default",
+        f"ftp://relay:{WEBHOOK_URL_KEY}@hooks.example/ingest",
+    ],
+)
+def test_a_bad_webhook_url_is_named_in_the_error_without_its_key(url: str) -> None:
+    # GIVEN a webhook URL that is not https, with its key in the query or the userinfo
+    env = {**MINIMAL, "RELAY_SINKS": "webhook", "RELAY_WEBHOOK_URL": url, "RELAY_WEBHOOK_SECRET_NAME": "hook-secret"}
+    # WHEN the settings are read THEN the error names the setting and the host, but not the key
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert "RELAY_WEBHOOK_URL" in str(caught.value)
+    assert "hooks.example/ingest" in str(caught.value)
+    assert WEBHOOK_URL_KEY not in str(caught.value)
 
 
 def test_identity_based_storage_is_accepted_and_half_of_it_is_not():

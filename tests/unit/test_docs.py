@@ -71,6 +71,23 @@ def test_python_signing_example_is_accepted_by_the_relay() -> None:
         _verifier().verify("POST", path, headers, body + b" ")
 
 
+def test_python_signing_example_lets_a_tool_send_one_request_twice_in_the_same_second() -> None:
+    # GIVEN the doc's signed_headers() and one verifier (one replay memory, like the relay's table)
+    namespace: dict[str, Any] = {}
+    exec(_blocks("soar-integration.md", "python", "### Signing in Python")[0], namespace)  # noqa: S102
+    path = "/api/tenants/6b1c2f0e-1d3a-4c55-9a8e-3f1f0c2b7d11/machines/ws-042/isolate"
+    body = b'{"comment":"case 4711"}'
+    verifier = _verifier()
+    # WHEN an identical request is signed twice as fast as a retry loop can go (same clock second)
+    attempts = [{k.lower(): v for k, v in namespace["signed_headers"](SECRET, "POST", path, body).items()}
+                for _ in range(2)]  # fmt: skip
+    # THEN both attempts are accepted (each signature is new), and replaying one is still refused
+    for headers in attempts:
+        verifier.verify("POST", path, headers, body)
+    with pytest.raises(SignatureError, match="already used"):
+        verifier.verify("POST", path, attempts[0], body)
+
+
 def test_curl_openssl_signing_example_is_accepted_by_the_relay() -> None:
     script = _blocks("soar-integration.md", "bash", "### Signing with curl and openssl")[0]
     env = {
@@ -80,12 +97,12 @@ def test_curl_openssl_signing_example_is_accepted_by_the_relay() -> None:
         "MACHINE": "ws-042",
     }
     out = subprocess.run(
-        ["bash", "-c", script + '\necho "$TS $SIG $PATH_Q"\nprintf %s "$BODY"'],
+        ["bash", "-c", script + '\necho "$TS $NONCE $SIG $PATH_Q"\nprintf %s "$BODY"'],
         env=env, capture_output=True, text=True, timeout=20, check=True,
     ).stdout  # fmt: skip
     first, body = out.split("\n", 1)
-    timestamp, signature, path = first.split(" ")
-    headers = {"x-relay-timestamp": timestamp, "x-relay-signature": "v1=" + signature}
+    timestamp, nonce, signature, path = first.split(" ")
+    headers = {"x-relay-timestamp": timestamp, "x-relay-nonce": nonce, "x-relay-signature": "v1=" + signature}
     _verifier().verify("POST", path, headers, body.encode())
 
 
@@ -150,3 +167,19 @@ def test_relative_links_resolve(name: str) -> None:
     links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", _text(name))
     missing = [link for link in links if not (DOCS / link).exists()]
     assert missing == [], f"{name} links to missing {missing}"
+
+
+@pytest.mark.parametrize(
+    ("path", "section"), [("../README.md", "## What it guarantees"), ("ingestion.md", "## What is guaranteed")]
+)
+def test_the_ingestion_guarantee_is_stated_exactly(path: str, section: str) -> None:
+    # GIVEN the API shows only an item's current version WHEN the guarantee is read in the README and ingestion.md
+    text = _text(path)
+    assert section in text, f"{path} has no {section!r} section"
+    body = " ".join(text.split(section, 1)[1].split("\n## ", 1)[0].split())
+    # THEN it promises what a poller can keep, and says what no poller can see
+    assert "Every version present at a read" in body or "every version present at a read" in body
+    assert "once per dedup key" in body
+    assert "latest version of every item" in body
+    assert "overwritten between two reads is never seen" in body
+    assert "never a gap" not in body

@@ -8,41 +8,17 @@ import pytest
 
 from shared.domain.errors import DeliveryError, NotConsentedError, ThrottledError, TokenServiceError
 from shared.domain.job import new_job
-from shared.ingest.runner import IngestDeps, IngestOptions, run_job
-from tests.fakes.ingest import (
-    TENANT,
-    FakeChangeSource,
-    FakeCheckpoints,
-    FakeClock,
-    FakeSink,
-    FakeTenants,
-)
+from shared.ingest.runner import IngestOptions, run_job
+from tests.fakes.ingest import TENANT, IngestHarness
 
 OVERLAP = timedelta(seconds=600)
 SETTLE = timedelta(seconds=30)
 
 
-class World:
+class World(IngestHarness):
     def __init__(self, *, page_size: int = 1000) -> None:
-        self.clock = FakeClock()
-        self.source = FakeChangeSource()
-        self.checkpoints = FakeCheckpoints(self.clock)
-        self.tenants = FakeTenants()
-        self.tenants.add(feeds=frozenset({"mde-alerts"}))
-        self.sink = FakeSink()
-        self.options = IngestOptions(
-            overlap=OVERLAP, settle=SETTLE, initial_lookback=timedelta(hours=24), page_size=page_size
-        )
-
-    def deps(self, owner: str = "worker-1") -> IngestDeps:
-        return IngestDeps(
-            tenants=self.tenants,
-            source=self.source,
-            checkpoints=self.checkpoints,
-            sinks=[self.sink],
-            owner=owner,
-            options=self.options,
-            clock=self.clock,
+        super().__init__(
+            IngestOptions(overlap=OVERLAP, settle=SETTLE, initial_lookback=timedelta(hours=24), page_size=page_size)
         )
 
     def run(self, **job_kwargs: object):  # type: ignore[no-untyped-def]

@@ -53,7 +53,9 @@ class WebhookSink:
         try:
             response = self._session.post(self._url, data=body, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
-            raise DeliveryError(f"webhook delivery for tenant {tenant_id} failed: {type(exc).__name__}") from exc
+            # ``from None``: requests puts the URL, key included, into its messages, and the Functions host
+            # logs a failed invocation's exception with its whole chain.
+            raise DeliveryError(f"webhook delivery for tenant {tenant_id} failed: {type(exc).__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"webhook refused events of tenant {tenant_id}: HTTP {response.status_code}")
 

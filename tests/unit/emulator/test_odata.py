@@ -13,7 +13,13 @@ from emulator.defender.odata import ODataError, Schema, apply_orderby, parse_cou
 
 SCHEMA = Schema(
     "Alert",
-    {"lastUpdateTime": "datetime", "status": "string", "incidentId": "int", "computerDnsName": "string"},
+    {
+        "lastUpdateTime": "datetime",
+        "status": "string",
+        "incidentId": "int",
+        "computerDnsName": "string",
+        "tags": "strings",
+    },
 )
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 RECORDS = [
@@ -90,7 +96,12 @@ def test_any_escaped_value_matches_exactly_itself(value: str) -> None:
         ("lastUpdateTime ge '2024-05-01'", "'Edm.DateTimeOffset' and 'Edm.String'"),
         ("lastUpdateTime ge 2024-13-01Z", "not a valid date-time"),
         ("status eq 'New' xor status eq 'x'", "Syntax error"),
-        ("contains(status,'N')", "Unknown function 'contains'"),
+        ("substringof('N',status)", "Unknown function 'substringof'"),
+        ("contains(incidentId,'N')", "contains needs a string property"),
+        ("status in ('New', 5)", "'Edm.String' and 'Edm.Int64' are not compatible"),
+        ("tags eq 'x'", "A collection property cannot be compared"),
+        ("status/any(s: s eq 'x')", "any / all apply to a collection property"),
+        ("tags/any(t: t/any(u: u eq 'x'))", "any / all apply to a collection property"),
         ("status", "expected an operator"),
         ("", "is empty"),
         ("(" * 100 + "status eq 'New'" + ")" * 100, "nests deeper"),
