@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from shared.domain.errors import ValidationError
-from shared.domain.job import format_time, parse_time
+from shared.domain.job import format_time, message_object, parse_time
 from shared.hunting.model import parse_hunt_id
 
 HUNT_JOB_VERSION: Final = 1
@@ -41,19 +41,7 @@ class HuntJob:
 
 def parse_hunt_job(body: str | bytes) -> HuntJob:
     """Validate a ``hunt-jobs`` message; ``ValidationError.field`` names the first field at fault."""
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError("hunt job message is not UTF-8 text", field="body") from exc
-    if len(body) > _MAX_BODY_CHARS:
-        raise ValidationError(f"hunt job message is too large ({len(body)} characters)", field="body")
-    try:
-        raw = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"hunt job message is not JSON: {exc.msg}", field="body") from exc
-    if not isinstance(raw, dict):
-        raise ValidationError("hunt job message must be a JSON object", field="body")
+    raw = message_object(body, what="hunt job message", max_chars=_MAX_BODY_CHARS)
     if raw.get("v") != HUNT_JOB_VERSION:
         raise ValidationError(f"unsupported hunt job version {raw.get('v')!r}", field="v")
     hunt_id = parse_hunt_id(str(raw.get("hunt_id", "")), field="hunt_id")

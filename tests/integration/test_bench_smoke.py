@@ -48,3 +48,12 @@ def test_the_sweep_benchmark_enqueues_one_job_per_tenant_feed() -> None:
     out = _run("bench.sweep_bench", "--tenants", "20", "--runs", "1")
     assert "tenants=20 jobs=20" in out
     assert "queue_depth=20" in out
+
+
+def test_the_hunting_benchmark_runs_and_every_row_of_every_tenant_arrives_once() -> None:
+    out = _run(
+        "bench.hunting_bench", "--tenants", "4", "--rows", "10", "--latency-ms", "0", "--reader-rows", "400",
+        target_line="(tokens fetched):",
+    )  # fmt: skip
+    assert "check: every tenant done, every row once (cold and warm): PASS" in out
+    assert "check: reader read every row: PASS" in out

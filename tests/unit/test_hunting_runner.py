@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from shared.domain.errors import (
     DefenderForbiddenError,
     DefenderUnavailableError,
@@ -13,6 +15,7 @@ from shared.domain.errors import (
     HuntQueryError,
     MissingRolesError,
     ThrottledError,
+    ValidationError,
 )
 from shared.domain.tenant import Tenant, TenantHealth
 from shared.hunting.model import HuntSpec, hunt_state
@@ -213,3 +216,25 @@ def test_a_tenant_disabled_after_the_start_is_skipped_not_queried() -> None:
     assert run.state == "skipped"
     assert "disabled" in run.message
     assert [c[0] for c in h.api.calls] == [ids[0]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"\xff", "body"),
+        ("not json", "body"),
+        ("[1]", "body"),
+        ('{"v": 2, "hunt_id": "h1", "tenant_id": "00000000-0000-0000-0000-000000000001"}', "v"),
+        ('{"v": 1, "hunt_id": "h 1", "tenant_id": "00000000-0000-0000-0000-000000000001"}', "hunt_id"),
+        ('{"v": 1, "hunt_id": "h1", "tenant_id": "contoso"}', "tenant_id"),
+        ('{"v": 1, "hunt_id": "h1", "tenant_id": "00000000-0000-0000-0000-000000000001", "probe": "yes"}', "probe"),
+    ],
+)
+def test_a_malformed_hunt_job_is_refused_naming_the_field_so_the_host_retries_then_poisons_it(
+    body: str | bytes, field: str
+) -> None:
+    h, _ids = _setup(1)
+    with pytest.raises(ValidationError) as caught:
+        handle_hunt_message(body, deps=h.deps())
+    assert caught.value.field == field
+    assert h.api.calls == []
