@@ -163,3 +163,22 @@ def test_saved_hunts_are_added_listed_and_removed(harness: HuntHarness) -> None:
     assert removed.status_code == 200
     assert json_body(call("GET", "hunt-schedules"))["count"] == 0
     assert [r.action for r in harness.audit.records] == ["hunt-schedule-add", "hunt-schedule-remove"]
+
+
+def test_every_schedule_a_timer_binds_is_set_wherever_the_host_runs() -> None:
+    # GIVEN the timers as the host indexes them (their schedules are %SETTING% references)
+    from localdev.serve_local import local_settings
+    from tests.unit.bicep_model import REPO, app_setting_names
+
+    schedules = {
+        binding["schedule"].strip("%")
+        for f in functions().values()
+        for binding in json.loads(f.get_function_json())["bindings"]
+        if binding["type"] == "timerTrigger"
+    }
+    assert schedules == {"RELAY_SWEEP_SCHEDULE", "RELAY_HUNT_TIMER_SCHEDULE"}
+    # THEN Azure (whatever the parameters), local.settings.sample.json and serve-local's settings all set them
+    sample = json.loads((REPO / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    assert schedules <= app_setting_names(always=True)
+    assert schedules <= {name for name, value in sample.items() if value}
+    assert schedules <= {name for name, value in local_settings({})["Values"].items() if value}
