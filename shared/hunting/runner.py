@@ -122,6 +122,27 @@ def handle_hunt_message(body: str | bytes, *, deps: HuntDeps, dequeue_count: int
         deps.jobs.send(job, delay_seconds=delay)
         logger.warning("hunt %s tenant %s throttled: job handed back for %d s", job.hunt_id, job.tenant_id, delay)
         return HuntJobResult(job.hunt_id, job.tenant_id, "throttled", message=exc.message)
+    except Exception as exc:
+        if dequeue_count >= deps.max_dequeue_count:
+            _last_attempt(job, deps, exc)
+        raise  # the host retries it, and after the last attempt moves it to hunt-jobs-poison
+
+
+def _last_attempt(job: HuntJob, deps: HuntDeps, exc: Exception) -> None:
+    """The message goes to poison: give its tenant an outcome first, so the hunt can still finish (best effort)."""
+    reason = exc.message if isinstance(exc, RelayError) else f"{type(exc).__name__} (see the function log)"
+    try:
+        run = deps.hunts.get_run(job.hunt_id, job.tenant_id)
+        deps.hunts.update_run(
+            run, state="failed", error_kind="unavailable", message=f"every attempt failed: {reason}",
+            remedy="transient: run the hunt again for this tenant", retry_at=None,
+        )  # fmt: skip
+        if job.probe:
+            after_probe(job.hunt_id, deps)
+    except Exception:  # storage is down too: the poisoned message is what the operator will see
+        logger.exception(
+            "hunt %s tenant %s: the last attempt's outcome could not be written", job.hunt_id, job.tenant_id
+        )
 
 
 def run_hunt_job(job: HuntJob, *, deps: HuntDeps, dequeue_count: int = 1) -> HuntJobResult:

@@ -238,3 +238,34 @@ def test_a_malformed_hunt_job_is_refused_naming_the_field_so_the_host_retries_th
         handle_hunt_message(body, deps=h.deps())
     assert caught.value.field == field
     assert h.api.calls == []
+
+
+def test_a_job_that_keeps_crashing_still_leaves_its_tenant_an_outcome_before_it_is_poisoned() -> None:
+    # GIVEN a tenant whose rows cannot be stored, attempt after attempt
+    h, ids = _setup(3)
+    hunt = _service(h).start(HuntSpec(QUERY))
+
+    class BrokenStore:
+        def write(self, *args: object) -> tuple[int, int]:
+            raise RuntimeError("storage is gone")
+
+    deps = h.deps(max_dequeue_count=2)
+    results_of: dict[str, HuntDeps] = {ids[1]: h.deps(max_dequeue_count=2, results=BrokenStore())}
+    pending = [(job.to_json(), 1) for job in h.queue.take()]
+    for _ in range(50):
+        if not pending:
+            break
+        body, dequeues = pending.pop(0)
+        tenant = json.loads(body)["tenant_id"]
+        try:
+            handle_hunt_message(body, deps=results_of.get(tenant, deps), dequeue_count=dequeues)
+        except RuntimeError:
+            if dequeues < 2:
+                pending.append((body, dequeues + 1))
+        pending += [(job.to_json(), 1) for job in h.queue.take()]
+    # THEN the hunt finishes: that tenant is failed with the reason, the others are done
+    runs = {r.tenant_id: r for r in h.store.list_runs(hunt.hunt_id)}
+    assert runs[ids[1]].state == "failed"
+    assert "RuntimeError" in runs[ids[1]].message
+    assert {runs[t].state for t in (ids[0], ids[2])} == {"done"}
+    assert hunt_state(h.store.get(hunt.hunt_id), list(runs.values())) == "done"
