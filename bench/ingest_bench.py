@@ -1,18 +1,18 @@
 """End-to-end ingestion benchmark against Azurite and the emulator, beside a bare fetch loop.
 
     .venv/bin/python -m bench.ingest_bench [--tenants 1000] [--alerts 20] [--latency-ms 50] [--threads 4]
-                                           [--warm-runs 3]
+                                           [--warm-runs 3] [--feed graph-alerts|mde-alerts]
 
-1. N tenants (MDE alerts feed) in the emulator and the relay's registry; every Defender answer is
-   delayed by ``--latency-ms``.
+1. N tenants (``--feed``: Graph alerts_v2 by default, or the retiring MDE alerts) in the emulator and the
+   relay's registry; every answer is delayed by ``--latency-ms``.
 2. Cold run: ``--alerts`` new alerts per tenant, one sweep, the queue drained by ``--threads`` worker
    threads running the real worker code (``shared.ingest.drain``: the Functions host's receive, concurrency
    and completion) while the sweep is still enqueueing. Tokens are fetched here.
 3. Warm run: the same again in the same process (what every later sweep looks like); ``--warm-runs``
    repeats it (the best one is checked: other work on a shared machine only ever slows a run down).
 4. Quiet run: a sweep with nothing new.
-5. Bare fetch loop: the same number of alert reads with ready tokens and no processing, same threads,
-   same emulator and latency: the ceiling the worker is compared with.
+5. Bare fetch loop: the same number of alert reads of the same API with ready tokens and no
+   processing, same threads, same emulator and latency: the ceiling the worker is compared with.
 
 Reported per run: wall time, alerts delivered and alerts/s, API calls, token requests, peak RSS of this
 process, the CPU seconds used by this process, Azurite and the emulator with the *CPU floor* (that
@@ -37,6 +37,7 @@ import requests
 from localdev.azurite import running_azurite
 from localdev.emulator_process import EmulatorInfo, running_emulator
 from shared.bootstrap import Services
+from shared.domain.catalogue import FEED_SPECS
 from shared.domain.clouds import rewrite_url
 from shared.domain.tenant import Tenant
 from shared.ingest.drain import drain
@@ -134,17 +135,19 @@ def _run(name: str, relay: Services, emulator: EmulatorInfo, tenants: list[Tenan
 
 def _bare_fetch(relay: Services, tenants: list[Tenant], args: Any) -> float:
     """Alerts/s of a loop that only GETs each tenant's alerts with a token already in hand."""
+    spec = FEED_SPECS[args.feed]
     since = datetime.now(UTC) - timedelta(hours=1)
-    tokens = {t.tenant_id: relay.tokens.get_token(t, "mde").token for t in tenants}  # MSAL cache: no Entra call
+    # MSAL cache: no Entra call
+    tokens = {t.tenant_id: relay.tokens.get_token(t, spec.resource).token for t in tenants}
     session = requests.Session()
     session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=args.threads * 2))
+    prefer = {"Prefer": "include-unknown-enum-members"} if spec.resource == "graph" else {}
 
     def fetch(tenant: Tenant) -> int:
-        url = rewrite_url(
-            relay.defender.transport.base_url(tenant, "mde") + "/api/alerts", relay.settings.host_overrides
-        )
-        params = {"$filter": f"lastUpdateTime ge {since:%Y-%m-%dT%H:%M:%SZ}", "$top": args.alerts}
-        headers = {"Authorization": f"Bearer {tokens[tenant.tenant_id]}"}
+        base = relay.defender.transport.base_url(tenant, spec.resource)
+        url = rewrite_url(base + spec.path, relay.settings.host_overrides)
+        params = {"$filter": f"{spec.time_field} ge {since:%Y-%m-%dT%H:%M:%SZ}", "$top": args.alerts}
+        headers = {"Authorization": f"Bearer {tokens[tenant.tenant_id]}", **prefer}
         response = session.get(url, params=params, headers=headers, timeout=60)
         response.raise_for_status()
         return len(response.json()["value"])
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     # the same cores (bench/results/ingest_bench.txt has 8 and 16, where the CPU floor is above the bound).
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--warm-runs", type=int, default=3)
+    parser.add_argument("--feed", choices=("graph-alerts", "mde-alerts"), default="graph-alerts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     # No access log: Azurite would print a line per request and this process would read every one.
@@ -175,10 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     with azurite_quiet as azurite, running_emulator(scenario="empty") as emulator, trusting(emulator):
         relay = relay_services(azurite, emulator, RELAY_SETTLE_SECONDS="0")
         started = time.monotonic()
-        tenants = add_tenants(emulator, relay, args.tenants, feeds=frozenset({"mde-alerts"}))
+        tenants = add_tenants(emulator, relay, args.tenants, feeds=frozenset({args.feed}))
         print(
-            f"setup: {args.tenants} tenants in {time.monotonic() - started:.1f}s, threads={args.threads}, "
-            f"latency={args.latency_ms}ms, {args.alerts} new alerts per tenant per run"
+            f"setup: {args.tenants} tenants ({args.feed}) in {time.monotonic() - started:.1f}s, "
+            f"threads={args.threads}, latency={args.latency_ms}ms, {args.alerts} new alerts per tenant per run"
         )
         emulator.control("PUT", "/faults", json={"rules": [], "latency_ms": args.latency_ms})
         _generate(emulator, args.alerts)

@@ -83,7 +83,7 @@ param webhookSecretName string = ''
 @description('Key Vault secret name of the HMAC key SOAR callers sign HTTP requests with; empty for function-key auth only.')
 param httpSigningSecretName string = 'http-signing-secret'
 
-@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard is never allowed by default).')
+@description('Comma list of response actions allowed for tenants that have no allow-list of their own; empty for the built-in default (offboard and triage are never allowed by default).')
 param defaultAllowedActions string = ''
 
 @description('More app settings, e.g. the tuning settings of docs/operations.md. Never put a secret value here.')

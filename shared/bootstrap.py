@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from shared.hunting.service import HuntService
     from shared.hunting.store import TableHuntStore
     from shared.ingest.change_source import ThrottleCounter
+    from shared.triage.service import TriageService
 
 Clock = Callable[[], datetime]
 
@@ -213,6 +214,14 @@ class Services:
             default_allowed=self.settings.default_allowed_actions,
         )
 
+    def triage_service(self) -> TriageService:
+        """Graph alert and incident writes and MDE machine tags over the same transport (tokens, limits)."""
+        from shared.defender.triage_client import TriageClient
+        from shared.triage.service import TriageService
+
+        writes = TriageClient(transport=self.defender.transport)
+        return TriageService(graph=writes, machines=self.defender, tags=writes)
+
     def http_api(self, *, verify_signatures: bool = True) -> HttpApi:
         """The action routes. ``verify_signatures=False`` is the operator CLI's: signing authenticates remote
         callers, and an operator already holds the storage and Key Vault access it stands in for."""
@@ -226,6 +235,7 @@ class Services:
         self.storage.ensure(tables=(AUDIT_TABLE, IDEMPOTENCY_TABLE))
         return HttpApi(
             service=self.action_service(),
+            triage=self.triage_service(),
             audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
             idempotency=TableIdempotencyStore(self.storage.table(IDEMPOTENCY_TABLE)),
             jobs=self.job_queue,

@@ -211,6 +211,25 @@ def update_alert(
     return changed
 
 
+def update_incident(
+    store: DefenderStore, data: TenantData, incident: Incident, changes: dict[str, Any], requestor: str
+) -> Incident:
+    """Apply a validated ``PATCH /api/incidents/{id}`` body (XDR names) as a new version: the record is replaced,
+    so a list already rendered keeps the old one. https://learn.microsoft.com/defender-xdr/api-update-incidents
+    """
+    now = store.world.clock.now()
+    record = copy.deepcopy(incident.record)
+    for name in ("status", "assignedTo", "classification", "determination", "tags"):
+        if name in changes:
+            record[name] = changes[name]
+    if "comment" in changes:
+        record["comments"].append({"comment": changes["comment"], "createdBy": requestor, "createdTime": now})
+    record["lastUpdateTime"] = now
+    incident.record = record
+    store.record_incident(data, incident)
+    return incident
+
+
 def backfill(store: DefenderStore, data: TenantData, *, alerts: int, span_seconds: float = 2 * 86_400) -> int:
     """History for a new tenant: ``alerts`` alerts over the past ``span_seconds``, about a third of
     them worked on since, grouped into incidents."""

@@ -6,7 +6,7 @@ a path no key matches is 404 (``pipeline.Router``).
 
 from __future__ import annotations
 
-from emulator.defender import action_handlers, mde, mde_related, tvm, xdr
+from emulator.defender import action_handlers, machine_tags, mde, mde_related, tvm, xdr
 from emulator.defender.machine_actions import ACTIONS, CANCEL_PERMISSIONS
 from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
@@ -88,6 +88,10 @@ ROUTES: dict[tuple[str, ...], Route] = {
     ),
     ("machines", "*", "software"): _route(
         "software", "software", "mde", GET=(tvm.machine_software, _fixed(SOFTWARE_READ))
+    ),
+    # add-or-remove-machine-tags: the machines family (100/min, 1,500/h on the page).
+    ("machines", "*", "tags"): _route(
+        "machines", "machines", "mde", POST=(machine_tags.tag_machine, _fixed(machine_tags.TAG_ROLES))
     ),
     **_ACTION_ROUTES,
     ("machineactions",): _route(

@@ -3,11 +3,11 @@ api-update-incidents)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
 
+from emulator.defender import activity
 from emulator.defender.jsonfmt import ApiError, json_response
 from emulator.defender.mde import read_json
 from emulator.defender.odata import Record, Schema
@@ -171,15 +171,5 @@ async def update_incident(ctx: Ctx) -> web.Response:
     """``PATCH /api/incidents/{id}``: "The response body contains the incident entity with updated properties"."""
     incident = _incident(ctx)
     changes = _check_update(await read_json(ctx), incident)
-    record = copy.deepcopy(incident.record)
-    for name in ("status", "assignedTo", "classification", "determination", "tags"):
-        if name in changes:
-            record[name] = changes[name]
-    if "comment" in changes:
-        record["comments"].append(
-            {"comment": changes["comment"], "createdBy": ctx.caller.app_name, "createdTime": ctx.now}
-        )
-    record["lastUpdateTime"] = ctx.now
-    incident.record = record  # a new version: the one a list already rendered stays as it was
-    ctx.state.store.record_incident(ctx.data, incident)
+    activity.update_incident(ctx.state.store, ctx.data, incident, changes, ctx.caller.app_name)
     return json_response({"@odata.context": ctx.context("Incidents/$entity"), **render_incident(ctx.data, incident)})

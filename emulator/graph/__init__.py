@@ -23,6 +23,7 @@ from emulator.graph.hosts import GRAPH_HOSTS
 from emulator.graph.hunting import HuntingService
 from emulator.graph.pipeline import GraphHostApp, GraphState, graph_limits
 from emulator.graph.routes import ROUTES
+from emulator.graph.writes import with_writes
 
 __all__ = ["GraphService"]
 
@@ -52,7 +53,7 @@ class GraphService:
         config = GRAPH_HOSTS.get(host)
         if config is None:
             raise ValueError(f"not a Graph host: {host!r} (known: {', '.join(GRAPH_HOSTS)})")
-        return GraphHostApp(self.state, config, {**ROUTES, **self.hunting.routes}).build()
+        return GraphHostApp(self.state, config, {**with_writes(ROUTES), **self.hunting.routes}).build()
 
     def control_routes(self) -> list[web.RouteDef]:
         return graph_control_routes(self.state) + self.hunting.control_routes()

@@ -34,6 +34,7 @@ class GraphCaller:
     tenant_id: str
     app_id: str
     roles: frozenset[str]
+    app_name: str = ""  # the app's display name: the author of the comments it writes
 
 
 def _unauthenticated(message: str) -> GraphError:
@@ -71,6 +72,7 @@ class GraphAuthorizer:
             tenant_id=str(claims.get("tid", "")).lower(),
             app_id=str(claims.get("appid", "")),
             roles=frozenset(claims.get("roles") or ()),
+            app_name=str(claims.get("app_displayname") or claims.get("appid", "")),
         )
         if len(self._callers) > 50_000:
             self._callers.clear()

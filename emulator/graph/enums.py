@@ -60,6 +60,8 @@ _SPECIAL: Mapping[str, str] = {
     "NotAvailable": "unknown",
     "ConfirmedActivity": "confirmedUserActivity",  # the update-alert page's name for ConfirmedUserActivity
     "NotMalicious": "clean",  # the update-alert page's name for Clean
+    # The XDR update page's word for "not enough data", which Graph's alertDetermination calls insufficientData.
+    "NoEnoughDataToValidate": "insufficientData",
 }
 # MDE detectionSource (https://learn.microsoft.com/defender-endpoint/api/alerts) -> Graph detectionSource
 DETECTION_SOURCES: Mapping[str, str] = {

@@ -58,6 +58,13 @@ async def list_incidents(ctx: GraphCtx) -> web.Response:
     return json_response(ctx, collection_bytes(ctx.context("security/incidents"), count, page.next_link, parts))
 
 
+def incident_entity(ctx: GraphCtx, number: int) -> bytes:
+    """One incident as the entity body of a GET or PATCH answer (no expansion)."""
+    view = lookup.incident(ctx, str(number))
+    assert view is not None
+    return entity_bytes(ctx.context("security/incidents/$entity"), _incident_json(ctx, view, frozenset()))
+
+
 async def get_incident(ctx: GraphCtx) -> web.Response:
     expand = parse_entity(ctx.request.rel_url.query, INCIDENT_RULES)
     view = lookup.incident(ctx, ctx.args[0])

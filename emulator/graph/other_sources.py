@@ -175,6 +175,18 @@ class OtherSources:
         changed["lastUpdateDateTime"] = stamp
         return changed
 
+    def record_alert_change(self, data: TenantData, record: dict[str, Any], now: datetime) -> None:
+        """A write through Graph (emulator/graph/writes.py): a new version of the alert; its incident follows."""
+        other = self.data(data.tenant_id)
+        self._record_alert(data, other, record)
+        self._refresh(data, other, other.incidents[int(record["incidentId"])], now)
+
+    def record_incident_change(self, data: TenantData, number: int, record: dict[str, Any]) -> None:
+        incident = self.data(data.tenant_id).incidents[number]
+        incident.record = record
+        version = OtherVersion(data.tenant_id, record["id"], record["id"], "", record["lastUpdateDateTime"])
+        self.incident_versions.append(version)
+
     def _record_alert(self, data: TenantData, other: OtherData, record: dict[str, Any]) -> None:
         other.alerts[record["id"]] = render(record, enums.EVOLVABLE_ALERT_FIELDS)
         version = OtherVersion(

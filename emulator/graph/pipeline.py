@@ -1,7 +1,7 @@
 """The request pipeline of every Graph host: route, authenticate, count, inject faults and latency,
 rate-limit, then run the handler; every answer and refusal in the Graph shape.
 
-Paths are ``/v1.0/security/{alerts_v2|incidents}[/{id}]``, matched case-insensitively (the alerts_v2 page
+Paths are ``/v1.0/security/{alerts_v2|incidents}[/{id}[/comments]]``, matched case-insensitively (the alerts_v2 page
 itself writes ``/security/alerts_V2``). Anything else under ``/v1.0`` is 400 "Resource not found for the
 segment …", another version 400 "Invalid version", as Graph answers them. Limits: "any request on
 ``/security``" shares 150 requests per minute per app per tenant
@@ -100,7 +100,8 @@ def _no_segment(segment: str) -> GraphError:
 
 
 def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``/v1.0/security/alerts_v2/ID`` -> ``(("alerts_v2", "*"), ("ID",))``; a GraphError for anything else."""
+    """``/v1.0/security/alerts_v2/ID[/comments]`` -> ``(("alerts_v2", "*"[, "comments"]), ("ID",))``; a GraphError
+    for anything else."""
     parts = [p for p in path.split("/") if p]
     if not parts or parts[0].lower() != "v1.0":
         raise GraphError(400, "BadRequest", f"Invalid version: {parts[0] if parts else ''}")
@@ -109,9 +110,10 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         raise _no_segment(rest[0] if rest else "")
     if len(rest) == 1 or rest[1].lower() not in ENTITY_SETS:
         raise _no_segment(rest[1] if len(rest) > 1 else rest[0])
-    if len(rest) > 3:
-        raise _no_segment(rest[3])
-    return (rest[1].lower(), *("*" for _ in rest[2:])), tuple(rest[2:])
+    if len(rest) > 4:
+        raise _no_segment(rest[4])
+    # The id is any one segment; a segment after it (``comments``) is a literal of the route key.
+    return (rest[1].lower(), *("*" for _ in rest[2:3]), *(part.lower() for part in rest[3:])), tuple(rest[2:3])
 
 
 class GraphHostApp:

@@ -4,11 +4,13 @@ rejected or failed), written to table ``audit`` *before* the response is sent.
 Partition = tenant id (``_invalid`` when the caller sent no valid tenant id), row = UTC time + request
 id, so a tenant's records read back in time order. A record names the caller, the machine as given and
 as resolved, the action, the comment, the outcome, the HTTP status and problem type, and Defender's
-action id. It never holds a token, a key or a signature.
+action id; for a triage write (shared/triage) what it changed (``target``) and each property's value before
+and after (``changes``). It never holds a token, a key or a signature.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
@@ -24,6 +26,8 @@ HUNTS_PARTITION: Final = "_hunts"  # who started which hunt over which tenants (
 NO_ECHO: Final = "return-no-content"
 Outcome = Literal["accepted", "replayed", "rejected", "failed"]
 _MAX_TEXT: Final = 1000
+# A Table storage string property holds up to 64 KiB (32K UTF-16 characters): a batch's changes fit below it.
+MAX_CHANGES_CHARS: Final = 30_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class AuditRecord:
     problem_type: str = ""
     detail: str = ""
     idempotency_key: str = ""
+    target: str = ""  # what a triage write changed: "alert da63…", "incident 2972395", "30 alert(s)"
+    changes: str = ""  # JSON list, per item: id, outcome, and each property's {"from", "to"}
 
     @property
     def row_key(self) -> str:
@@ -50,6 +56,7 @@ class AuditRecord:
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["time"] = self.time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        body["changes"] = _parsed(self.changes)
         return _camel(body)
 
 
@@ -72,7 +79,7 @@ class TableAuditStore:
 
     def write(self, record: AuditRecord) -> None:
         entity: dict[str, Any] = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "time")}
-        for name in ("comment", "detail", "machine", "caller"):
+        for name in ("comment", "detail", "machine", "caller", "target"):
             entity[name] = str(entity[name])[:_MAX_TEXT]
         entity.update(PartitionKey=record.tenant_id, RowKey=record.row_key, time=record.time.astimezone(UTC))
         self._table.create_entity(entity, response_preference=NO_ECHO)
@@ -116,6 +123,27 @@ def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:
     fields = {name: entity.get(name, "") for name in AuditRecord.__dataclass_fields__}
     fields.update(tenant_id=tenant_id, time=entity["time"], status=int(entity["status"]))
     return AuditRecord(**fields)
+
+
+def changes_text(changes: list[dict[str, Any]]) -> str:
+    """The ``changes`` column: JSON, cut at whole items to fit a Table property (the cut is marked)."""
+    if not changes:
+        return ""
+    text = json.dumps(changes, separators=(",", ":"), default=str)
+    kept = list(changes)
+    while len(text) > MAX_CHANGES_CHARS and kept:
+        kept = kept[: len(kept) // 2]
+        text = json.dumps([*kept, {"truncated": len(changes) - len(kept)}], separators=(",", ":"), default=str)
+    return text
+
+
+def _parsed(text: str) -> Any:
+    if not text:
+        return []
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _camel(body: dict[str, Any]) -> dict[str, Any]:

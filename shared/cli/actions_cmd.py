@@ -37,6 +37,7 @@ AUDIT_COLUMNS = (
     Column("outcome", "OUTCOME"),
     Column("status", "HTTP", align_right=True),
     Column("machine", "MACHINE", max_width=30),
+    Column("target", "TARGET", max_width=30),
     Column("caller", "CALLER", max_width=40),
 )
 _USAGE_STATUSES = {400, 404, 405, 413, 415, 422}

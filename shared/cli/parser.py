@@ -15,6 +15,8 @@ import argparse
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
+from shared.triage import fields
+
 PLUGIN_GROUP = "defender_relay.cli"
 HANDLER_PACKAGE = "shared.cli."
 
@@ -64,6 +66,7 @@ def build_parser() -> _Parser:
     _add_sweep_commands(sub)
     _add_migrate_command(sub)
     _add_action_commands(sub)
+    _add_triage_commands(sub)
     _add_hunt_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
@@ -189,7 +192,7 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = same action)")
         p.add_argument("--wait", action="store_true", help="follow the action until it reaches a final state")
         if name == "isolate":
-            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective")
+            p.add_argument("--type", dest="isolation_type", default="Full", help="Full | Selective | UnManagedDevice")
         if name == "scan":
             p.add_argument("--scan-type", default="Quick", help="Quick | Full")
         if name == "stop-and-quarantine":
@@ -208,6 +211,64 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--limit", type=int, default=50, help="at most N records (newest first)")
 
 
+TRIAGE_HELP = """\
+Triage writes to Microsoft Graph (alerts, incidents) and Defender for Endpoint (machine tags) for tenants
+whose allow-list names `triage`. Values are Graph's (camelCase) and checked against each write's page:
+alert status new | inProgress | resolved; incident status active | resolved | redirected; determinations
+differ between alerts (clean, insufficientData) and incidents (notMalicious, notEnoughDataToValidate).
+"""
+
+
+def _group(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -> argparse._SubParsersAction[_Parser]:
+    group = sub.add_parser(name, help=text, description=text, epilog=TRIAGE_HELP)
+    _common(group)
+    return group.add_subparsers(title=f"{name} commands", metavar="ACTION", required=True, parser_class=_Parser)
+
+
+def _triage_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the first answer)")
+
+
+def _changes(p: argparse.ArgumentParser, statuses: tuple[str, ...], determinations: tuple[str, ...]) -> None:
+    p.add_argument("--status", help=" | ".join(statuses))
+    p.add_argument("--classification", help=" | ".join(fields.CLASSIFICATIONS))
+    p.add_argument("--determination", help=" | ".join(determinations))
+    owner = p.add_mutually_exclusive_group()
+    owner.add_argument("--assigned-to", help="the owner (free text, e.g. a UPN)")
+    owner.add_argument("--unassign", action="store_true", help="clear the owner")
+
+
+def _item_command(group: argparse._SubParsersAction[_Parser], name: str, handler: str, text: str, item: str) -> _Parser:
+    p = _command(group, name, handler, text)
+    p.add_argument(f"{item}_id", metavar=f"{item.upper()}_ID")
+    _triage_common(p)
+    if name == "comment":
+        p.add_argument("--comment", required=True, help="the comment (1 to 1,000 characters)")
+    return p
+
+
+def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    mod = "shared.cli.triage_cmd"
+    alerts = _group(sub, "alert", "triage alerts (Microsoft Graph alerts_v2)")
+    p = _command(alerts, "update", f"{mod}:alert_update", "update one alert, or many in one batch")
+    p.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="one or more alert ids (more: one batch request)")
+    _triage_common(p)
+    _changes(p, fields.ALERT_STATUSES, fields.ALERT_DETERMINATIONS)
+    p.add_argument("--comment", help="also add this comment to each alert (sent as a batch)")
+    _item_command(alerts, "comment", f"{mod}:alert_comment", "add a comment to an alert", "alert")
+    incidents = _group(sub, "incident", "triage incidents (Microsoft Graph security incidents)")
+    p = _item_command(incidents, "update", f"{mod}:incident_update", "update an incident", "incident")
+    _changes(p, fields.INCIDENT_STATUSES, fields.INCIDENT_DETERMINATIONS)
+    p.add_argument("--tags", help="comma list that replaces the incident's custom tags ('' clears them)")
+    _item_command(incidents, "comment", f"{mod}:incident_comment", "add a comment to an incident", "incident")
+    machines = _group(sub, "machine", "machine tags (Defender for Endpoint)")
+    p = _command(machines, "tag", f"{mod}:machine_tag", "add or remove a machine tag")
+    _triage_common(p)
+    p.add_argument("--machine", dest="machine_id", required=True, help="machine id, exact DNS name or IP")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--add", metavar="TAG", help="add this tag")
+    which.add_argument("--remove", metavar="TAG", help="remove this tag")
 HUNT_HELP = """\
 A hunt runs one KQL query (Microsoft Graph runHuntingQuery) in every enabled tenant, or in the ones named,
 and merges their rows with tenantId and tenantName in front. The first tenant proves the query before the

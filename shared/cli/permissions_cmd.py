@@ -21,7 +21,7 @@ from shared.domain.catalogue import API_NAMES
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import RelayError
 from shared.domain.tenant import Tenant
-from shared.tenants.permissions import required_roles, union_roles
+from shared.tenants.permissions import required_roles, triage_only_roles, union_roles
 from shared.tenants.readiness import migration_roles
 
 TENANT_COLUMNS = (
@@ -47,10 +47,12 @@ def permissions(args: argparse.Namespace, ctx: CliContext) -> int:
     rows: list[dict[str, Any]] = []
     if not args.no_tokens:
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="permissions") as pool:
-            for tenant_rows in pool.map(
-                lambda t: _rows(svc.tokens, t, needed[t.tenant_id], moving[t.tenant_id]), tenants
+            for tenant, tenant_rows in zip(
+                tenants,
+                pool.map(lambda t: _rows(svc.tokens, t, needed[t.tenant_id], moving[t.tenant_id]), tenants),
+                strict=True,
             ):
-                rows += tenant_rows
+                rows += _scoped(tenant_rows, triage_only_roles(tenant, default))
     failing = [r for r in rows if r["status"] != "ok" and not r.get("for_migration")]
     if ctx.out.json_mode:
         apps = {API_NAMES[r]: roles for r, roles in app_roles.items()}
@@ -68,6 +70,15 @@ def _rows(
         rows.append(
             {**_row(tokens, tenant, "graph", moving), "api": "Microsoft Graph (for the move)", "for_migration": True}
         )
+    return rows
+
+
+def _scoped(rows: list[dict[str, Any]], triage_only: frozenset[str]) -> list[dict[str, Any]]:
+    """Mark rows whose missing roles only triage needs: the tenant's feeds and actions work without them."""
+    for row in rows:
+        if row.get("missing") and set(row["missing"]) <= triage_only and row["status"] == "missing-roles":
+            row["scope"] = "triage"
+            row["status"] = "missing-roles (triage only)"
     return rows
 
 

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -38,13 +37,11 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.defender.rate_limit import RateLimiter, api_family
+from shared.defender.responses import api_label, error_from, json_body, retry_after
 from shared.domain.catalogue import ApiResource
 from shared.domain.clouds import endpoints_for, rewrite_url
 from shared.domain.errors import (
-    ActionConflictError,
     DefenderError,
-    DefenderForbiddenError,
-    DefenderNotFoundError,
     DefenderUnavailableError,
     ThrottledError,
 )
@@ -215,7 +212,7 @@ class DefenderTransport:
             self._count("calls")
             status = response.status_code
             if status < 400:
-                return _json(response)
+                return json_body(response)
             if status == 401 and not refreshed:
                 refreshed = True
                 self._count("token_refreshes")
@@ -232,7 +229,7 @@ class DefenderTransport:
                     tenant, method=method, path=path, failures=failures, retryable=method == "GET", why=f"HTTP {status}"
                 )
                 continue
-            raise _error(tenant, resource, method, path, response)
+            raise error_from(tenant, resource, method, path, response)
 
     def _wait_for_slot(self, tenant: Tenant, resource: ApiResource, path: str) -> None:
         family = api_family(resource, path)
@@ -249,12 +246,12 @@ class DefenderTransport:
     def _throttled(
         self, tenant: Tenant, resource: ApiResource, path: str, response: requests.Response, count: int
     ) -> None:
-        wait = _retry_after(response.headers.get("Retry-After"), self._clock())
+        wait = retry_after(response.headers.get("Retry-After"), self._clock())
         told = wait is not None
         if wait is None:  # no Retry-After: back off exponentially, with jitter so throttled workers spread out
             wait = THROTTLE_BACKOFF_BASE * 2 ** (count - 1) * (0.5 + self._jitter() / 2)
         if wait > MAX_INLINE_WAIT or count > MAX_INLINE_THROTTLES:
-            raise self._throttled_error(tenant, wait, f"{_api(resource)} answered 429 on {path}")
+            raise self._throttled_error(tenant, wait, f"{api_label(resource)} answered 429 on {path}")
         why = "Retry-After" if told else "no Retry-After: backing off"
         logger.info("tenant %s: 429 on %s, waiting %.1f s (%s)", tenant.tenant_id, path, wait, why)
         self._count("throttle_waits")
@@ -306,55 +303,3 @@ def _pooled_session() -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3); None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
-
-
-def _api(resource: ApiResource) -> str:
-    return "Microsoft Graph" if resource == "graph" else "Defender"
-
-
-def _json(response: requests.Response) -> Json:
-    if not response.content:
-        return {}
-    try:
-        data = response.json()
-    except ValueError:
-        raise DefenderError(f"Defender answered {response.status_code} with a body that is not JSON") from None
-    return data if isinstance(data, dict) else {"value": data}
-
-
-def _error(tenant: Tenant, resource: ApiResource, method: str, path: str, response: requests.Response) -> DefenderError:
-    """Defender's error body is {"error": {"code", "message", "target"}} (docs/microsoft-apis.md §Error body);
-    Graph's adds ``innerError`` with the ``request-id`` Microsoft support asks for (§Graph errors and throttling)."""
-    code, message, request_id = "", "", ""
-    try:
-        err = response.json().get("error") or {}
-        code, message = str(err.get("code") or ""), str(err.get("message") or "")[:500]
-        inner = err.get("innerError") or err.get("innererror") or {}
-        request_id = str(inner.get("request-id") or "")[:64] if isinstance(inner, dict) else ""
-    except (ValueError, AttributeError):
-        message = response.text[:200]
-    status = response.status_code
-    text = f"tenant {tenant.tenant_id}: {_api(resource)} {method} {path} answered {status} {code}: {message}"
-    text = text.rstrip(": ") + (f" (request-id {request_id})" if request_id else "")
-    kwargs: dict[str, Any] = {"status": status, "code": code or None, "tenant_id": tenant.tenant_id}
-    if status == 404:
-        return DefenderNotFoundError(text, **kwargs)
-    if status == 403:
-        return DefenderForbiddenError(text, **kwargs)
-    if status == 400 and code == "ActiveRequestAlreadyExists":
-        return ActionConflictError(text, **kwargs)
-    return DefenderError(text, **kwargs)

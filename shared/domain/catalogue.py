@@ -146,7 +146,9 @@ class ActionSpec:
         return ("comment", *extra)
 
 
-ISOLATION_TYPE: Final = ChoiceField("isolationType", "IsolationType", ("Full", "Selective"), "Full")
+# "Calling this API on unmanaged devices triggers the contain device from the network action. The IsolationType
+# value should be set to 'UnManagedDevice.'" (https://learn.microsoft.com/defender-endpoint/api/isolate-machine)
+ISOLATION_TYPE: Final = ChoiceField("isolationType", "IsolationType", ("Full", "Selective", "UnManagedDevice"), "Full")
 SCAN_TYPE: Final = ChoiceField("scanType", "ScanType", ("Quick", "Full"), "Quick")
 
 MACHINE_ACTIONS: Final[tuple[ActionSpec, ...]] = (
@@ -192,10 +194,12 @@ LOOKUP_ROLE: Final = "Machine.Read.All"
 
 # Cancel needs any one Machine.* action role, which an allowed action already brings; Defender checks it.
 CANCEL: Final = "cancel"
+# Updating, commenting on and tagging (shared/triage): one allow-list entry, off until a tenant opts in.
+TRIAGE: Final = "triage"
 # Every name an allow-list (a tenant's, or RELAY_DEFAULT_ALLOWED_ACTIONS) may hold.
-ALLOW_LIST_NAMES: Final[frozenset[str]] = frozenset(ACTIONS_BY_NAME) | {CANCEL}
+ALLOW_LIST_NAMES: Final[frozenset[str]] = frozenset(ACTIONS_BY_NAME) | {CANCEL, TRIAGE}
 # Never allowed by a default, only by a tenant that names it in its own allow-list.
-EXPLICIT_ONLY: Final = frozenset({"offboard"})
+EXPLICIT_ONLY: Final = frozenset({"offboard", TRIAGE})
 # Every allow-list name but the explicit-only ones, in the order the settings docs and the Bicep write them.
 DEFAULT_ALLOWED_ACTIONS: Final[tuple[str, ...]] = (
     "isolate", "unisolate", "scan", "collect-package", "restrict", "unrestrict", "stop-and-quarantine", CANCEL,
@@ -204,6 +208,23 @@ DEFAULT_ALLOWED_ACTIONS: Final[tuple[str, ...]] = (
 # MachineAction.status values: https://learn.microsoft.com/defender-endpoint/api/machineaction
 FINAL_STATUSES: Final = frozenset({"Succeeded", "Failed", "TimeOut", "Cancelled"})
 ACTIVE_STATUSES: Final = ("Pending", "InProgress")
+
+# Triage (shared/triage): Graph writes on alerts and incidents, MDE machine tags.
+# - PATCH /security/alerts_v2/{id} and POST .../comments: SecurityAlert.ReadWrite.All
+#   (https://learn.microsoft.com/graph/api/security-alert-update; security-alert-post-comments, whose
+#   permissions the beta page security-alert-addcomment lists as SecurityAlert.ReadWrite.All).
+# - PATCH /security/incidents/{id} and POST .../comments: SecurityIncident.ReadWrite.All
+#   (https://learn.microsoft.com/graph/api/security-incident-update; security-incident-post-comments).
+# - POST /api/machines/{id}/tags: Machine.ReadWrite.All
+#   (https://learn.microsoft.com/defender-endpoint/api/add-or-remove-machine-tags); resolving a machine by
+#   name or IP reads machines (LOOKUP_ROLE), as the actions do.
+TRIAGE_ALERT_ROLE: Final = "SecurityAlert.ReadWrite.All"
+TRIAGE_INCIDENT_ROLE: Final = "SecurityIncident.ReadWrite.All"
+TRIAGE_TAG_ROLE: Final = "Machine.ReadWrite.All"
+TRIAGE_ROLES: Final[Mapping[ApiResource, frozenset[str]]] = {
+    "graph": frozenset({TRIAGE_ALERT_ROLE, TRIAGE_INCIDENT_ROLE}),
+    "mde": frozenset({TRIAGE_TAG_ROLE, LOOKUP_ROLE}),
+}
 
 # Advanced hunting through Microsoft Graph (docs/microsoft-apis.md §Advanced hunting): POST runHuntingQuery
 # with {"Query", "Timespan"}; application permission ThreatHunting.Read.All, on the Graph resource.

@@ -31,7 +31,8 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
         ├── HuntQueryError             400 for a hunting query (syntax, semantics): the query is wrong, not the tenant
         ├── HuntLimitError             a hunting query hit a documented limit in one tenant (``limit``: timeout, size)
         ├── ThrottledError             429 with ``retry_at`` (a long wait: hand the job back to the queue)
-        └── DefenderUnavailableError   5xx / connection errors after bounded retries
+        ├── DefenderUnavailableError   5xx / connection errors after bounded retries
+        └── UpstreamRejectedError      400 to a triage write the relay had checked (the service's reason); HTTP 422
 """
 
 from __future__ import annotations
@@ -253,3 +254,10 @@ class ThrottledError(DefenderError):
 
 class DefenderUnavailableError(DefenderError):
     kind = "unavailable"
+
+
+class UpstreamRejectedError(DefenderError):
+    """The service answered 400 to a write whose values the relay had already checked: the caller can change
+    them (the message carries the service's reason), so it is not the relay's fault (502)."""
+
+    kind = "rejected"

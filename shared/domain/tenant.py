@@ -74,18 +74,20 @@ class TenantHealth:
     last_error_remedy: str | None = None
     consecutive_failures: int = 0
     last_check: datetime | None = None
-    # "actions" when the failure concerns response actions only (the feeds read fine), else None.
+    # "actions" / "triage" when the failure concerns response actions / triage only (the feeds read fine).
     last_error_scope: str | None = None
 
 
 # What a success proves. A sweep ("feeds") proves the token and the feeds work, which heals every failure
-# except one that only concerns response actions (e.g. ``check`` found Machine.Isolate missing): that one
-# stays until a ``check`` ("all") passes, so a healthy sweep never hides it from the partner.
+# except one that only concerns response actions or triage (e.g. ``check`` found Machine.Isolate or
+# SecurityAlert.ReadWrite.All missing): that one stays until a ``check`` ("all") passes, so a healthy sweep
+# never hides it from the partner.
 SuccessScope = Literal["all", "feeds"]
+SWEEP_BLIND_SCOPES = ("actions", "triage")
 
 
 def success_clears(last_error_scope: str | None, scope: SuccessScope) -> bool:
-    return scope == "all" or last_error_scope != "actions"
+    return scope == "all" or last_error_scope not in SWEEP_BLIND_SCOPES
 
 
 def parse_tenant(raw: Mapping[str, Any], *, where: str, ignore_unknown: bool = False) -> Tenant:

@@ -4,9 +4,10 @@
 everything here is testable (and fuzzable) in-process. Per request, in this order: body size (413),
 signature (401, when a signing secret is configured), query parameters, content type (415) and body
 (400/422), tenant and allow-list (404/403), ``Idempotency-Key``, then the one service call. Every
-error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST is audited, whatever its outcome,
-before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503, not a
-success nobody recorded.
+error becomes RFC 9457 problem+json (``shared.http.problems``). Every POST and PATCH is audited, whatever its
+outcome, before the response leaves (``shared.actions.audit``); if the audit write fails the caller gets 503,
+not a success nobody recorded. The triage routes (``shared.http.triage_api``) are served here too, with the
+same order of checks and the same audit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
-from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditStore, outcome_for
+from shared.actions.audit import INVALID_TENANT_PARTITION, AuditRecord, AuditStore, changes_text, outcome_for
 from shared.actions.idempotency import IdempotencyStore, StoredResponse, fingerprint, parse_key
 from shared.actions.service import ActionResult, ActionService, AuditNote
 from shared.domain.catalogue import CANCEL
@@ -32,6 +33,7 @@ from shared.http.openapi import build_document
 from shared.http.problems import PROBLEM_JSON, Problem, problem_from_error
 from shared.http.routes import ROUTE_PREFIX, Route
 from shared.http.signing import SignatureVerifier
+from shared.triage.service import TriageNote, TriageService
 
 logger = logging.getLogger("defender_relay.http")
 CALLER_HEADER: Final = "x-relay-caller"
@@ -74,6 +76,7 @@ class _Call:
     idempotency_key: str = ""
     replayed: bool = False
     note: AuditNote = field(default_factory=AuditNote)
+    triage: TriageNote = field(default_factory=TriageNote)
 
 
 _Handler = Callable[[Route, ApiRequest, "_Call"], ApiResponse]
@@ -84,6 +87,7 @@ class HttpApi:
         self,
         *,
         service: ActionService,
+        triage: TriageService,
         audit: AuditStore,
         idempotency: IdempotencyStore,
         jobs: JobSender,
@@ -91,6 +95,7 @@ class HttpApi:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._service = service
+        self._triage = triage
         self._audit_store = audit
         self._idempotency = idempotency
         self._jobs = jobs
@@ -105,6 +110,7 @@ class HttpApi:
             "lookup": self._lookup,
             "sweep": self._sweep,
             "audit": self._audit,
+            **self._triage_handlers(),
         }
 
     @property
@@ -215,6 +221,14 @@ class HttpApi:
             200, {"tenantId": call.tenant_id, "since": since.isoformat(), "records": [r.to_json() for r in records]}
         )
 
+    def _triage_handlers(self) -> dict[str, _Handler]:
+        # Imported here: the triage handlers build this module's ApiResponse.
+        from shared.http.triage_api import TriageHandlers
+
+        return TriageHandlers(
+            service=self._triage, authorize=self._service.authorize, key=self._key, idempotent=self._idempotent
+        ).handlers
+
     def _key(self, request: ApiRequest, call: _Call) -> str | None:
         key = parse_key(request.headers.get("idempotency-key"))
         call.idempotency_key = key or ""
@@ -250,9 +264,10 @@ class HttpApi:
         record = AuditRecord(
             tenant_id=call.tenant_id, time=self._clock(), request_id=call.request_id, caller=call.caller,
             action=call.action, outcome=outcome_for(response.status, replayed=call.replayed), status=response.status,
-            machine=call.machine, machine_id=call.note.machine_id, comment=call.comment,
+            machine=call.machine, machine_id=call.note.machine_id or call.triage.machine_id, comment=call.comment,
             upstream_action_id=call.note.upstream_action_id, problem_type=str(body.get("type", "")),
             detail=str(body.get("detail", ""))[:1000], idempotency_key=call.idempotency_key,
+            target=call.triage.target, changes=changes_text(call.triage.changes),
         )  # fmt: skip
         try:
             self._audit_store.write(record)

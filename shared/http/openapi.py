@@ -9,6 +9,7 @@ from typing import Any, Final
 from shared.domain.catalogue import ActionSpec
 from shared.http.inputs import MAX_COMMENT_CHARS
 from shared.http.routes import ROUTE_PREFIX, ROUTES, Route
+from shared.http.triage_schemas import TRIAGE_SCHEMAS
 
 VERSION: Final = "1.0.0"
 _PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
@@ -25,6 +26,8 @@ _PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
         "description": "40-hex machine id, exact DNS name or IP address (names/IPs must match exactly one machine)",
         "schema": {"type": "string", "maxLength": 253},
     },
+    "alertId": {"description": "Microsoft Graph alert id (alerts_v2)", "schema": {"type": "string", "maxLength": 128}},
+    "incidentId": {"description": "Microsoft Graph incident id (digits)", "schema": {"type": "string"}},
 }
 _HEADERS: Final[list[dict[str, Any]]] = [
     {"name": "X-Relay-Caller", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128},
@@ -44,6 +47,7 @@ _IDEMPOTENCY_KEY: Final = {
 _ERROR_STATUSES: Final = {
     "GET": ("400", "401", "403", "404", "422", "429", "502", "503"),
     "POST": ("400", "401", "403", "404", "409", "413", "415", "422", "429", "502", "503"),
+    "PATCH": ("400", "401", "403", "404", "409", "413", "415", "422", "429", "502", "503"),
 }
 
 
@@ -56,8 +60,9 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
         "info": {
             "title": "defender-relay",
             "version": VERSION,
-            "description": "Response actions, action status, machine lookup, sweeps, audit and hunting across "
-            "customer tenants for Microsoft Defender. Errors are RFC 9457 problem+json.",
+            "description": "Response actions, action status, machine lookup, sweeps, triage (alerts, incidents, "
+            "machine tags), hunting and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
+            "problem+json.",
         },
         "servers": [{"url": server_url}],
         "security": [{"functionKey": []}, {"functionKeyQuery": []}],
@@ -77,7 +82,8 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.operation != "openapi":
         parameters += _HEADERS
     if route.mutating:
-        parameters.append(_IDEMPOTENCY_KEY)
+        # The alert batch refuses a request without one (shared/http/triage_api.py).
+        parameters.append({**_IDEMPOTENCY_KEY, "required": route.operation == "alert-batch-update"})
     operation: dict[str, Any] = {
         "operationId": route.function_name.removeprefix("http_"),
         "summary": route.summary,
@@ -100,14 +106,9 @@ def _responses(route: Route) -> dict[str, Any]:
         responses = {"200": {**ok, "description": "final (wait=true)"}, "202": accepted}
     elif route.operation == "sweep":
         responses = {"202": {"description": "ingestion jobs queued", "content": ok["content"]}}
-    elif route.operation == "hunt-start":
-        responses = {"202": {"description": "hunt queued; poll statusUrl", "content": ok["content"]}}
-    elif route.operation == "schedule-add":
-        responses = {"201": {"description": "saved hunt created", "content": ok["content"]}}
-    elif route.operation == "hunt-results":
-        rows = {"schema": {"type": "string"}}
-        responses = {"200": {"description": "a page of rows; Link rel=next while more remain",
-                             "content": {"application/x-ndjson": rows, "text/csv": rows}}}  # fmt: skip
+            "description": "Response actions, action status, machine lookup, sweeps, triage (alerts, incidents, "
+            "machine tags), hunting and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
+            "problem+json.",
     if route.operation != "openapi":
         problem = {"content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
         statuses = (*_ERROR_STATUSES[route.method], *(("409",) if route.operation == "hunt-results" else ()))
@@ -122,6 +123,8 @@ def _request_body(route: Route) -> dict[str, Any] | None:
     elif route.operation == "action-cancel":
         schema = {"type": "object", "required": ["comment"], "additionalProperties": False,
                   "properties": {"comment": _comment()}}  # fmt: skip
+    elif route.operation in TRIAGE_SCHEMAS:
+        schema = TRIAGE_SCHEMAS[route.operation]
     elif route.operation in ("hunt-start", "schedule-add"):
         schema = _hunt_schema(saved=route.operation == "schedule-add")
     else:

@@ -34,10 +34,12 @@ from shared.domain.errors import (
     TenantNotFoundError,
     ThrottledError,
     TokenServiceError,
+    UpstreamRejectedError,
     ValidationError,
 )
 
 PROBLEM_JSON: Final = "application/problem+json"
+IDEMPOTENCY_KEY_FIELD: Final = "Idempotency-Key"
 _TYPE_PREFIX: Final = "urn:defender-relay:problem:"
 _TITLES: Final = {
     400: "Bad Request",
@@ -64,7 +66,8 @@ PROBLEM_TYPES: Final = frozenset(
         "signature", "action-not-allowed", "tenant-not-found", "ambiguous-machine", "idempotency-conflict",
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
-        "audit-unavailable", "not-configured", "internal", "hunt-not-found", "hunting-disabled", "hunt-failed",
+        "audit-unavailable", "not-configured", "internal", "upstream-rejected", "idempotency-key-required",
+        "hunt-not-found", "hunting-disabled", "hunt-failed",
     }
 )  # fmt: skip
 
@@ -102,7 +105,7 @@ def problem_from_error(exc: BaseException, *, now: datetime | None = None) -> Pr
     """The problem for an error; ``exc`` is never rendered beyond its own operator-safe message."""
     if isinstance(exc, ValidationError):
         extensions = {"field": exc.field} if exc.field else {}
-        return Problem(exc.status, _validation_slug(exc.status), exc.message, extensions)
+        return Problem(exc.status, _validation_slug(exc.status, exc.field), exc.message, extensions)
     if isinstance(exc, SignatureError):
         return Problem(
             401, "signature", exc.message, headers={"WWW-Authenticate": 'HMAC-SHA256 realm="defender-relay"'}
@@ -134,7 +137,11 @@ def _hunt_problem(exc: RelayError) -> Problem:
     return Problem(409, "hunt-failed", exc.message)
 
 
-def _validation_slug(status: int) -> str:
+def _validation_slug(status: int, field: str | None) -> str:
+    # A route that needs the header (the triage batch) answers 400 without it, as the IETF draft on the
+    # Idempotency-Key header asks (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios").
+    if status == 400 and field == IDEMPOTENCY_KEY_FIELD:
+        return "idempotency-key-required"
     return {
         400: "malformed-request",
         405: "method-not-allowed",
@@ -172,6 +179,8 @@ def _defender_problem(exc: DefenderError, now: datetime) -> Problem:  # noqa: PL
         return Problem(409, "action-pending", exc.message, {**extensions, "pendingAction": exc.pending_action})
     if isinstance(exc, ActionConflictError):
         return Problem(409, "action-pending", exc.message, extensions)
+    if isinstance(exc, UpstreamRejectedError):
+        return Problem(422, "upstream-rejected", exc.message, extensions)
     if isinstance(exc, DefenderUnavailableError):
         return Problem(503, "defender-unavailable", exc.message, extensions, {"Retry-After": "30"})
     return Problem(502, "defender-error", exc.message, extensions)

@@ -23,6 +23,12 @@ Operation = Literal[
     "openapi",
     "tenants",
     "tenant-health",
+    "alert-update",
+    "alert-comment",
+    "alert-batch-update",
+    "incident-update",
+    "incident-comment",
+    "machine-tag",
     "hunt-start",
     "hunt-status",
     "hunt-results",
@@ -43,7 +49,7 @@ class QueryParam:
 @dataclass(frozen=True)
 class Route:
     function_name: str  # the Functions function name (unique in the app)
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PATCH"]
     template: str  # e.g. "tenants/{tenantId}/machines/{machine}/isolate"
     operation: Operation
     summary: str
@@ -53,7 +59,7 @@ class Route:
     @property
     def mutating(self) -> bool:
         """Routes that change something in a tenant: audited, and honour ``Idempotency-Key``."""
-        return self.method == "POST"
+        return self.method in ("POST", "PATCH")
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -85,6 +91,25 @@ def _action_route(spec: ActionSpec) -> Route:
         query=(WAIT, WAIT_SECONDS),
     )
 
+
+# Triage (shared/triage, served by shared/http/triage_api.py): Graph alerts and incidents, MDE machine tags.
+# Updates are PATCH, like the Graph calls they make; the batch is its own route so a playbook closing an
+# incident's alerts makes one request.
+TRIAGE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("http_alert_update", "PATCH", "tenants/{tenantId}/alerts/{alertId}", "alert-update",
+          "Update an alert's status, classification, determination or owner (Microsoft Graph)"),
+    Route("http_alert_comment", "POST", "tenants/{tenantId}/alerts/{alertId}/comments", "alert-comment",
+          "Add a comment to an alert (Microsoft Graph)"),
+    Route("http_alert_batch_update", "POST", "tenants/{tenantId}/alerts/batch-update", "alert-batch-update",
+          "Close, classify or comment on many alerts of one tenant, with a result per alert"),
+    Route("http_incident_update", "PATCH", "tenants/{tenantId}/incidents/{incidentId}", "incident-update",
+          "Update an incident's status, classification, determination, owner or tags (Microsoft Graph)"),
+    Route("http_incident_comment", "POST", "tenants/{tenantId}/incidents/{incidentId}/comments", "incident-comment",
+          "Add a comment to an incident (Microsoft Graph)"),
+    Route("http_machine_tag", "POST", "tenants/{tenantId}/machines/{machine}/tags", "machine-tag",
+          "Add or remove a machine tag (machine resolved exactly, as for the actions)"),
+)  # fmt: skip
+TRIAGE_OPERATIONS: Final = frozenset(route.operation for route in TRIAGE_ROUTES)
 
 HUNT_ROUTES: Final[tuple[Route, ...]] = (
     # Served by shared/triggers/http_hunts.py (shared.http.hunts_api): hunting across tenants, docs/hunting.md.
@@ -162,6 +187,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "tenant-health",
         "A tenant's health: last check, last sweep per feed, error and remedy",
     ),
+    *TRIAGE_ROUTES,
     *HUNT_ROUTES,
 )
 # Operations served by their own blueprint rather than by HttpApi.

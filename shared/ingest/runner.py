@@ -29,14 +29,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from shared.domain.catalogue import FEED_SPECS, FeedSpec
-from shared.domain.checkpoint import Checkpoint, SeenKey, handover_key
-from shared.domain.envelope import EventItem, event_item
+from shared.domain.checkpoint import Checkpoint, SeenKey
 from shared.domain.errors import (
     AuthError,
     DefenderForbiddenError,
@@ -52,6 +50,7 @@ from shared.domain.windows import ChangePage
 from shared.ingest.checkpoint_table import CheckpointStore
 from shared.ingest.lease import LeaseKeeper
 from shared.ingest.sinks.base import Sink
+from shared.ingest.versions import new_versions
 
 logger = logging.getLogger("defender_relay.ingest")
 
@@ -231,9 +230,8 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
             checkpoint, run.pending = run.lease.save(run.pending).checkpoint, None
         result.pages += 1
         result.items += len(page.items)
-        fresh = _fresh_items(
-            job, FEED_SPECS[job.feed], page.items, seen=seen, handover=checkpoint.handover, result=result
-        )
+        fresh, repeats = new_versions(job, page.items, seen=seen, handover=checkpoint.handover)
+        result.repeats += repeats
         if fresh:
             for sink in deps.sinks:
                 sink.deliver(job.tenant_id, job.feed, fresh)
@@ -279,38 +277,6 @@ def _window_start(job: Job, checkpoint: Checkpoint, now: datetime, opts: IngestO
     if checkpoint.cursor is None:
         return now - opts.initial_lookback
     return checkpoint.cursor - opts.overlap
-
-
-def _fresh_items(
-    job: Job,
-    spec: FeedSpec,
-    page: Iterable[dict[str, Any]],
-    *,
-    seen: set[SeenKey],
-    handover: frozenset[SeenKey],
-    result: JobResult,
-) -> list[EventItem]:
-    fresh: list[EventItem] = []
-    for raw in page:
-        item_id, version = raw.get(spec.id_field), raw.get(spec.time_field)
-        if item_id is None or not isinstance(version, str):
-            logger.warning(
-                "tenant %s feed %s: item without %s/%s skipped", job.tenant_id, job.feed, spec.id_field, spec.time_field
-            )
-            continue
-        key = (str(item_id), version)
-        if key in seen or (handover and _handed_over(spec, raw, version, handover)):
-            result.repeats += 1
-            continue
-        seen.add(key)
-        fresh.append(event_item(job.tenant_id, job.feed, raw, version))
-    return fresh
-
-
-def _handed_over(spec: FeedSpec, raw: dict[str, Any], version: str, handover: frozenset[SeenKey]) -> bool:
-    """Did the retired predecessor feed deliver this version (same provider id and change time)?"""
-    provider = raw.get("providerAlertId") if spec.kind == "alert" else raw.get(spec.id_field)
-    return provider is not None and handover_key(provider, version) in handover
 
 
 def _log_summary(result: JobResult) -> None:

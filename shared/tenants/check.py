@@ -24,7 +24,7 @@ from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import DefenderForbiddenError, MissingRolesError, NotConsentedError, RelayError
 from shared.domain.tenant import Tenant
-from shared.tenants.permissions import allowed_actions, required_roles
+from shared.tenants.permissions import allowed_actions, required_roles, triage_only_roles
 from shared.tenants.readiness import migration_roles, retirement_warnings
 
 THREADS = 8  # tenants checked at once: each check is a handful of sequential round trips
@@ -64,17 +64,22 @@ class CheckResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    triage_only: frozenset[str] = frozenset()  # roles only triage needs (shared.tenants.permissions)
+
     @property
     def scope(self) -> str | None:
         """``"actions"`` when only response actions are affected: every feed's roles are there and its probe
-        answered, so the failure is in what only ``check`` looks at (action roles, machine probes). A
-        sweep's success then keeps it on record instead of hiding it (``shared.domain.tenant.success_clears``)."""
+        answered, so the failure is in what only ``check`` looks at (action roles, machine probes);
+        ``"triage"`` when only triage's roles are missing (feeds and actions work). A sweep's success then
+        keeps it on record instead of hiding it (``shared.domain.tenant.success_clears``)."""
         if self.ok:
             return None
         feeds = self.tenant.feeds
         feed_roles = {role for feed in feeds for role in FEED_SPECS[feed].roles}
         if self.missing:
-            return None if feed_roles & set(self.missing) else "actions"
+            if feed_roles & set(self.missing):
+                return None
+            return "triage" if set(self.missing) <= self.triage_only else "actions"
         feed_probes = {FEED_SPECS[feed].probe for feed in feeds}
         return "actions" if feed_probes <= set(self.probes) and self.granted else None
 
@@ -84,7 +89,7 @@ class CheckResult:
             "tenant_id": t.tenant_id, "display_name": t.display_name, "cloud": str(t.cloud), "region": str(t.region),
             "status": self.status, "message": self.message, "remedy": self.remedy, "granted_roles": self.granted,
             "missing_roles": self.missing, "probes": self.probes, "warnings": self.warnings,
-            "graph_ready": self.graph_ready, "duration_ms": self.duration_ms,
+            "graph_ready": self.graph_ready, "scope": self.scope, "duration_ms": self.duration_ms,
         }  # fmt: skip
 
 
@@ -105,7 +110,7 @@ def check_tenant(
     """``hunting``: the Graph token must also carry ThreatHunting.Read.All (checked on the token only: a hunting
     query would spend the tenant's CPU quota, docs/hunting.md "Limits")."""
     started = time.monotonic()
-    result = CheckResult(tenant)
+    result = CheckResult(tenant, triage_only=triage_only_roles(tenant, default_allowed))
     needed = required_roles(tenant, default_allowed, hunting=hunting)
     try:
         for resource, roles in sorted(needed.items()):

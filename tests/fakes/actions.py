@@ -26,6 +26,7 @@ from shared.domain.tenant import Tenant
 
 TENANT_A = "11111111-1111-1111-1111-111111111111"
 TENANT_B = "22222222-2222-2222-2222-222222222222"
+TENANT_T = "33333333-3333-3333-3333-333333333333"  # its own allow-list names triage
 MACHINE_A1 = "a" * 40
 MACHINE_B1 = "b" * 40
 ACTION_TYPES = {
@@ -196,12 +197,15 @@ class Harness:
     jobs: FakeJobs
     api: Any
     sleeps: list[float]
+    triage: Any = None  # tests.fakes.triage.FakeTriageWrites (its calls count in defender.total_calls)
 
 
 def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = None) -> Harness:
     from shared.actions.service import ActionService
-    from shared.domain.catalogue import DEFAULT_ALLOWED_ACTIONS
+    from shared.domain.catalogue import DEFAULT_ALLOWED_ACTIONS, TRIAGE
     from shared.http.api import HttpApi
+    from shared.triage.service import TriageService
+    from tests.fakes.triage import FakeTriageWrites
 
     defender = FakeDefender(
         machines={
@@ -213,6 +217,7 @@ def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = 
                 machine("f" * 40, "DUP.contoso.com", "10.0.0.4"),
             ],
             TENANT_B: [machine(MACHINE_B1, "web01.fabrikam.com", "10.0.0.1")],
+            TENANT_T: [machine("1" * 40, "ws01.tailspin.com", "10.1.0.1", machineTags=["vip"])],
         }
     )
     clock = {"t": 0.0}
@@ -223,15 +228,25 @@ def build_harness(*, verifier: Any = None, tenants: tuple[Tenant, ...] | None = 
         clock["t"] += seconds
 
     service = ActionService(
-        tenants=FakeTenants(*(tenants or (Tenant(TENANT_A, "Contoso"), Tenant(TENANT_B, "Fabrikam")))),
+        tenants=FakeTenants(*(tenants or _default_tenants(frozenset(DEFAULT_ALLOWED_ACTIONS) | {TRIAGE}))),
         defender=defender,
         default_allowed=frozenset(DEFAULT_ALLOWED_ACTIONS),
         sleep=sleep,
         monotonic=lambda: clock["t"],
     )
     audit, idempotency, jobs = MemoryAudit(), MemoryIdempotency(), FakeJobs()
-    api = HttpApi(service=service, audit=audit, idempotency=idempotency, jobs=jobs, verifier=verifier)
-    return Harness(defender, audit, idempotency, jobs, api, sleeps)
+    writes = FakeTriageWrites(calls=defender.calls, machines=defender.machines, finder=defender)
+    triage = TriageService(graph=writes, machines=writes, tags=writes)
+    api = HttpApi(service=service, triage=triage, audit=audit, idempotency=idempotency, jobs=jobs, verifier=verifier)
+    return Harness(defender, audit, idempotency, jobs, api, sleeps, writes)
+
+
+def _default_tenants(triage_allowed: frozenset[str]) -> tuple[Tenant, ...]:
+    return (
+        Tenant(TENANT_A, "Contoso"),
+        Tenant(TENANT_B, "Fabrikam"),
+        Tenant(TENANT_T, "Tailspin", allowed_actions=triage_allowed),
+    )
 
 
 def api_request(

@@ -58,3 +58,16 @@ def call(
 
 def json_body(response: func.HttpResponse) -> Any:
     return json.loads(response.get_body())
+
+
+def assert_refused(
+    route: Any, request: func.HttpRequest, *, statuses: set[int], upstream_calls: Callable[[], int]
+) -> None:
+    """The registered function answers a 4xx of ``statuses`` as problem+json and nothing went upstream."""
+    response: func.HttpResponse = functions()[route.function_name].get_user_function()(request)
+    assert response.status_code in statuses, response.get_body()[:300]
+    assert response.mimetype == "application/problem+json"
+    problem = json.loads(response.get_body())
+    assert problem["status"] == response.status_code
+    assert problem["detail"]
+    assert upstream_calls() == 0

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, Route
+from shared.http.routes import ROUTES, SEPARATE_OPERATIONS, TRIAGE_OPERATIONS, Route
 from shared.http.signing import SignatureVerifier
 from shared.triggers.http import use_http_api
 from tests.fakes.actions import MACHINE_A1, TENANT_A, Harness, MemoryReplayGuard, build_harness
-from tests.functional.http_support import functions
+from tests.functional.http_support import assert_refused, functions
 
-FUZZED = [r for r in ROUTES if r.operation != "openapi" and r.operation not in SEPARATE_OPERATIONS]
+# The triage routes have their own bodies and route parameters: tests/functional/test_http_triage_fuzz.py.
+FUZZED = [r for r in ROUTES if r.operation != "openapi" and r.operation not in SEPARATE_OPERATIONS | TRIAGE_OPERATIONS]
 GUID = "11111111-2222-3333-4444-555555555555"
 KNOWN_PARAMS = ("code", "wait", "waitSeconds", "name", "ip", "since", "limit")
 INVALID_STATUSES = {400, 401, 404, 405, 413, 415, 422}
@@ -133,13 +134,7 @@ def harness() -> Iterator[Harness]:
 
 
 def _assert_refused(h: Harness, route: Route, request: func.HttpRequest) -> None:
-    response = functions()[route.function_name].get_user_function()(request)
-    assert response.status_code in INVALID_STATUSES, response.get_body()[:300]
-    assert response.mimetype == "application/problem+json"
-    problem = json.loads(response.get_body())
-    assert problem["status"] == response.status_code
-    assert problem["detail"]
-    assert h.defender.total_calls == 0
+    assert_refused(route, request, statuses=INVALID_STATUSES, upstream_calls=lambda: h.defender.total_calls)
 
 
 @settings(

@@ -221,3 +221,26 @@ def _drain_events(queue: Any) -> Iterator[tuple[str, str, str]]:
                 ident = item["providerAlertId"] if item["kind"] == "alert" else item["incidentId"]
                 yield (item["kind"], str(ident), _norm(item["version"]))
             queue.delete_message(message)
+
+
+def test_backfill_and_sweep_run_the_graph_feeds(relay: Relay, emulator: EmulatorInfo) -> None:  # noqa: F811
+    # GIVEN a tenant registered with the default feeds (Graph), with two days of history
+    tenant_id = str(uuid.uuid4())
+    body = {
+        "tenant_id": tenant_id,
+        "display_name": "Backfill Co",
+        "consent": "full",
+        "machines": 2,
+        "roles": FULL_ROLES,
+    }
+    assert emulator.control("POST", "/tenants", json={**body, "alerts": 6}).status_code == 201
+    assert relay.run("tenants", "add", tenant_id, "--name", "Backfill Co").code == 0
+    assert _feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
+    # WHEN its Graph alerts are backfilled from three days ago THEN the job reads Graph and delivers them
+    code, document = relay.json("backfill", "--tenant", tenant_id, "--since", "2020-01-01", "--feed", "graph-alerts")
+    assert code == 0, document
+    assert document["tenants"][0]["delivered"] >= 6
+    # AND a feed the tenant does not read is refused by name
+    refused = relay.run("backfill", "--tenant", tenant_id, "--since", "2020-01-01", "--feed", "mde-alerts")
+    assert refused.code == 2
+    assert "not enabled for this tenant" in refused.err

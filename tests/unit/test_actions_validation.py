@@ -48,6 +48,14 @@ def test_isolate_body_defaults_to_full_isolation_and_maps_to_defender_names() ->
     assert data.options == {"IsolationType": "Full"}
 
 
+def test_isolate_accepts_the_unmanaged_device_containment_the_page_documents() -> None:
+    # "The IsolationType value should be set to 'UnManagedDevice'" for unmanaged devices (isolate-machine page)
+    data = parse_action_body(ACTIONS_BY_NAME["isolate"], {"comment": "contain", "isolationType": "UnManagedDevice"})
+    assert data.options == {"IsolationType": "UnManagedDevice"}
+    with pytest.raises(ValidationError, match="Full, Selective, UnManagedDevice"):
+        parse_action_body(ACTIONS_BY_NAME["isolate"], {"comment": "x", "isolationType": "Unmanaged"})
+
+
 @pytest.mark.parametrize(
     ("action", "body", "field"),
     [

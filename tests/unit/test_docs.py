@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.catalogue import FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS
+from shared.domain.catalogue import FEED_SPECS, LOOKUP_ROLE, MACHINE_ACTIONS, TRIAGE_ROLES
 from shared.domain.envelope import EventItem, event_item, payload_path
 from shared.domain.errors import SignatureError
 from shared.http.problems import PROBLEM_TYPES, Problem
@@ -53,7 +53,7 @@ def _verifier() -> SignatureVerifier:
 
 
 def test_route_table_is_the_app_route_table() -> None:
-    documented = set(re.findall(r"^\| (GET|POST) \| `(/api/[^`]+)` \|", _text("soar-integration.md"), re.M))
+    documented = set(re.findall(r"^\| (GET|POST|PATCH) \| `(/api/[^`]+)` \|", _text("soar-integration.md"), re.M))
     served = {(r.method, f"/api/{r.template}") for r in ROUTES}
     assert documented == served, {"undocumented": served - documented, "not served": documented - served}
 
@@ -142,6 +142,7 @@ def test_permissions_table_is_the_code_catalogue() -> None:
     documented = set(re.findall(r"`((?:Alert|Incident|Machine|SecurityAlert|SecurityIncident)\.[A-Za-z.]+)`", section))
     needed = {r for feed in FEED_SPECS.values() for r in feed.roles}
     needed |= {spec.role for spec in MACHINE_ACTIONS} | {LOOKUP_ROLE}
+    needed |= {role for roles in TRIAGE_ROLES.values() for role in roles}
     assert documented == needed
 
 
