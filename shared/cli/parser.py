@@ -269,6 +269,8 @@ def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--add", metavar="TAG", help="add this tag")
     which.add_argument("--remove", metavar="TAG", help="remove this tag")
+
+
 HUNT_HELP = """\
 A hunt runs one KQL query (Microsoft Graph runHuntingQuery) in every enabled tenant, or in the ones named,
 and merges their rows with tenantId and tenantName in front. The first tenant proves the query before the

@@ -106,9 +106,17 @@ def _responses(route: Route) -> dict[str, Any]:
         responses = {"200": {**ok, "description": "final (wait=true)"}, "202": accepted}
     elif route.operation == "sweep":
         responses = {"202": {"description": "ingestion jobs queued", "content": ok["content"]}}
-            "description": "Response actions, action status, machine lookup, sweeps, triage (alerts, incidents, "
-            "machine tags), hunting and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
-            "problem+json.",
+    elif route.operation == "alert-batch-update":
+        some = {"description": "some alerts failed or were skipped: each result says why", "content": ok["content"]}
+        responses = {"200": {**ok, "description": "every alert succeeded"}, "207": some}
+    elif route.operation == "hunt-start":
+        responses = {"202": {"description": "hunt queued; poll statusUrl", "content": ok["content"]}}
+    elif route.operation == "schedule-add":
+        responses = {"201": {"description": "saved hunt created", "content": ok["content"]}}
+    elif route.operation == "hunt-results":
+        rows = {"schema": {"type": "string"}}
+        responses = {"200": {"description": "a page of rows; Link rel=next while more remain",
+                             "content": {"application/x-ndjson": rows, "text/csv": rows}}}  # fmt: skip
     if route.operation != "openapi":
         problem = {"content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
         statuses = (*_ERROR_STATUSES[route.method], *(("409",) if route.operation == "hunt-results" else ()))
