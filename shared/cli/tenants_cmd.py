@@ -17,6 +17,7 @@ from shared.cli.output import EXIT_OK, Column
 from shared.cli.services import app_client_ids, tenant_store
 from shared.cli.tenant_file import read_tenant_file
 from shared.domain import clouds
+from shared.domain.catalogue import MDE_XDR_RETIREMENT, retiring
 from shared.domain.clouds import AppFamily, family_for, parse_cloud
 from shared.domain.errors import ConfigError, ValidationError
 from shared.domain.tenant import Tenant, TenantHealth, is_guid, parse_tenant, tenant_to_json
@@ -104,6 +105,7 @@ def health_word(health: TenantHealth) -> str:
 
 def tenant_row(tenant: Tenant, health: TenantHealth | None = None) -> dict[str, Any]:
     row = tenant_to_json(tenant)
+    row["retiring_feeds"] = [spec.name for spec in retiring(tenant.feeds)]
     if health is not None:
         row["health"] = health_word(health)
         row["last_check"] = health.last_check.isoformat(timespec="seconds") if health.last_check else None
@@ -154,6 +156,12 @@ def list_(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out.table(rows, TENANT_COLUMNS)
         failing = sum(1 for r in rows if r["health"] not in ("ok", "unknown"))
         ctx.out.line(f"{len(rows)} tenant(s), {failing} failing")
+        retiring = sum(1 for r in rows if r["retiring_feeds"])
+        if retiring:
+            ctx.out.line(
+                f"{retiring} tenant(s) on feeds that stop working on {MDE_XDR_RETIREMENT}: "
+                "`defender-relay migrate --report` says who is ready to move"
+            )
     return EXIT_OK
 
 

@@ -24,6 +24,7 @@ from shared.domain.errors import MissingRolesError, NotConsentedError, RelayErro
 from shared.domain.tenant import Tenant
 
 Status = Literal["migrated", "ready", "needs-consent", "failing"]
+_RETIRING_API = {"mde": "MDE", "xdr": "XDR"}  # how MC1220762 names them
 
 
 class Tokens(Protocol):
@@ -53,8 +54,9 @@ def migration_roles(tenant: Tenant) -> frozenset[str]:
 def retirement_warnings(tenant: Tenant) -> list[str]:
     """One line per retiring feed: what stops when, and the command that moves it."""
     return [
-        f"{spec.name} stops working on {spec.retires_on or MDE_XDR_RETIREMENT} (Microsoft retires the {spec.api} "
-        f"API, MC1220762): move it to {spec.successor} with `{migrate_command(tenant)}`"
+        f"{spec.name} stops working on {spec.retires_on or MDE_XDR_RETIREMENT} (Microsoft retires the "
+        f"{_RETIRING_API.get(spec.resource, spec.api)} API, MC1220762): move it to {spec.successor} with "
+        f"`{migrate_command(tenant)}`"
         for spec in retiring(tenant.feeds)
     ]
 

@@ -144,19 +144,19 @@ def ground_truth(
     else:
         alerts, incidents, time_field, incident_id = "alerts", "incidents", "lastUpdateTime", "incidentId"
     keys = {
-        _key(a["tenant_id"], "alert", a["id"], a[time_field])
+        normalised_key(a["tenant_id"], "alert", a["id"], a[time_field])
         for a in truth[alerts]
         if a["readable"] or not readable_only
     }
     keys |= {
-        _key(i["tenant_id"], "incident", str(i[incident_id]), i[time_field])
+        normalised_key(i["tenant_id"], "incident", str(i[incident_id]), i[time_field])
         for i in truth[incidents]
         if i["readable"] or not readable_only
     }
     return {k for k in keys if k.split("|")[0] in wanted}
 
 
-def _key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
+def normalised_key(tenant_id: str, kind: str, item_id: str, version: str) -> str:
     return f"{tenant_id}|{kind}|{item_id}|{parse_time(version).isoformat()}"
 
 
@@ -164,7 +164,7 @@ def current_alert_versions(services: Services, tenants: Iterable[Tenant]) -> set
     """The version of every alert that Defender (the emulator) serves now, read through the relay's own
     client: exactly what a read at this moment can return."""
     return {
-        _key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
+        normalised_key(tenant.tenant_id, "alert", alert["id"], alert["lastUpdateTime"])
         for tenant in tenants
         for page in services.defender.iter_pages(tenant, "mde", "/api/alerts", page_size=1000)
         for alert in page
@@ -178,20 +178,27 @@ def delivered_keys(services: Services) -> list[str]:
 
 def delivered_items(services: Services) -> list[tuple[str, str]]:
     """Every item in defender-events (drained) as (normalised key, digest of its data and dedup_key)."""
-    queue = services.storage.queue(services.settings.events_queue)
     items: list[tuple[str, str]] = []
+    for tenant_id, item in delivered_entries(services):
+        key = normalised_key(tenant_id, item["kind"], item["id"], item["version"])
+        body = json.dumps([item["dedup_key"], item.get("data")], sort_keys=True).encode()
+        items.append((key, hashlib.sha256(body).hexdigest()))
+    return items
+
+
+def delivered_entries(services: Services) -> list[tuple[str, dict[str, Any]]]:
+    """Every envelope item in defender-events (drained), with its tenant id."""
+    queue = services.storage.queue(services.settings.events_queue)
+    entries: list[tuple[str, dict[str, Any]]] = []
     for _ in range(100_000):
         batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
         if not batch:
-            return items
+            return entries
         for message in batch:
             envelope = json.loads(message.content)
-            for item in envelope["items"]:
-                key = _key(envelope["tenant_id"], item["kind"], item["id"], item["version"])
-                body = json.dumps([item["dedup_key"], item.get("data")], sort_keys=True).encode()
-                items.append((key, hashlib.sha256(body).hexdigest()))
+            entries += [(envelope["tenant_id"], item) for item in envelope["items"]]
             queue.delete_message(message)
-    return items
+    return entries
 
 
 def emulator_clock(emulator: EmulatorInfo) -> Callable[[], datetime]:

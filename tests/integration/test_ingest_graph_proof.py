@@ -24,8 +24,10 @@ from tests.integration.ingest_support import (
     add_tenants,
     api_calls_by_tenant_feed,
     counters,
+    delivered_entries,
     delivered_keys,
     ground_truth,
+    normalised_key,
     relay_services,
     sweep_now,
     trusting,
@@ -82,11 +84,22 @@ def test_graph_feeds_in_any_order_deliver_every_version_once(relay: Services, em
         _generate(emulator, ids, round_, **batch)
         _sweep(relay, 16)
     # THEN the sink holds every Graph version of the ground truth exactly once
-    got = delivered_keys(relay)
+    entries = delivered_entries(relay)
+    got = [normalised_key(tenant, e["kind"], e["id"], e["version"]) for tenant, e in entries]
     truth = ground_truth(emulator, ids, api="graph")
     assert len(truth) > 8 * 30
     assert set(got) == truth
     assert [k for k, n in Counter(got).items() if n > 1] == []
+    # AND items carry Graph's own JSON: evolvable enum members as such (the relay sends Prefer:
+    # include-unknown-enum-members), evidence whole with its @odata.type, the correlation fields beside it
+    alerts = [e for _, e in entries if e["kind"] == "alert"]
+    sources = {e["data"]["serviceSource"] for e in alerts}
+    assert {"microsoftDefenderForEndpoint", "microsoftDefenderForCloud"} <= sources
+    assert "unknownFutureValue" not in sources
+    mde = [e for e in alerts if e["data"]["serviceSource"] == "microsoftDefenderForEndpoint"]
+    assert all(ev["@odata.type"].startswith("#microsoft.graph.security.") for e in mde for ev in e["data"]["evidence"])
+    assert all(e["api"] == "graph" and e["graphId"] == e["id"] for e in alerts)
+    assert all(e["providerAlertId"] == e["data"]["providerAlertId"] for e in alerts)
 
 
 @pytest.mark.parametrize("relay", ["1000"], ids=["page-1000"], indirect=True)
