@@ -44,6 +44,12 @@ BENCHES: dict[str, Bench] = {
     "sweep": Bench("sweep_bench", ("--tenants", "1000", "--feeds", "2"), 1, "sweep of 1,000 tenants x 2 feeds"),
     "isolate": Bench("isolate_bench", ("--calls", "1000", "--warmup", "200"), 2, "isolate over the HTTP API"),
     "emulator": Bench("emulator_throughput", ("--seconds", "10"), 1, "emulator requests/s (never the bottleneck)"),
+    "indicators": Bench(
+        "indicators_bench",
+        ("--tenants", "1000", "--indicators", "500", "--latency-ms", "50", "--threads", "4"),
+        5,
+        "1,000 tenants x 500 indicators pushed (1 list + 1 import each), then pushed again (no write)",
+    ),
     "hunting": Bench(
         "hunting_bench",
         ("--tenants", "1000", "--rows", "100", "--latency-ms", "200", "--threads", "8", "--reader-rows", "1000000"),

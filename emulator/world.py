@@ -40,6 +40,8 @@ MDE_ROLES_ALL: tuple[str, ...] = (
     "User.Read.All",
     "Vulnerability.Read.All",
     "Software.Read.All",
+    "Ti.ReadWrite",
+    "Ti.ReadWrite.All",
 )
 XDR_ROLES_ALL: tuple[str, ...] = ("Incident.Read.All",)
 # Microsoft Graph security application permissions (least privileged first), from the Permissions tables of

@@ -58,8 +58,10 @@ if TYPE_CHECKING:
     from shared.defender.client import DefenderClient
     from shared.defender.graph_hunting import GraphHuntingClient
     from shared.defender.rate_limit import RateLimiter
+    from shared.domain.tenant import Tenant
     from shared.http.api import HttpApi
     from shared.http.hunts_api import HuntsApi
+    from shared.http.indicators_api import IndicatorsApi
     from shared.http.signing import SignatureVerifier
     from shared.http.tenants_api import TenantsApi
     from shared.hunting.hunt_queue import StorageHuntQueue
@@ -67,6 +69,9 @@ if TYPE_CHECKING:
     from shared.hunting.runner import HuntDeps
     from shared.hunting.service import HuntService
     from shared.hunting.store import TableHuntStore
+    from shared.indicators.service import IndicatorService
+    from shared.indicators.stores import BlobSetStore, QueueJobMessages, TableJobStore
+    from shared.indicators.worker import IndicatorWorker
     from shared.ingest.change_source import ThrottleCounter
     from shared.triage.service import TriageService
 
@@ -249,6 +254,77 @@ class Services:
 
         return TenantsApi(registry=self.tenants, checkpoints=self.checkpoints, verifier=self.signature_verifier)
 
+    # -- indicators across tenants (docs/indicators.md) ----------------------------------------------------------
+
+    def app_client_id(self, tenant: Tenant) -> str:
+        """The partner app id in the tenant's cloud: the ``createdBy`` of every indicator this relay writes."""
+        from shared.domain.clouds import endpoints_for
+
+        app = self.settings.app(endpoints_for(tenant.cloud, tenant.region).family)
+        return app.client_id if app is not None else ""
+
+    @cached_property
+    def indicator_jobs(self) -> TableJobStore:
+        from shared.indicators.stores import JOBS_TABLE, TableJobStore
+
+        self.storage.ensure(tables=(JOBS_TABLE,))
+        return TableJobStore(self.storage.table(JOBS_TABLE))
+
+    @cached_property
+    def indicator_sets(self) -> BlobSetStore:
+        from shared.indicators.stores import SETS_CONTAINER, BlobSetStore
+
+        self.storage.ensure(containers=(SETS_CONTAINER,))
+        return BlobSetStore(self.storage.container(SETS_CONTAINER))
+
+    @cached_property
+    def indicator_queue(self) -> QueueJobMessages:
+        from shared.indicators.stores import QueueJobMessages
+        from shared.platform.storage import INDICATOR_JOBS_QUEUE
+
+        self.storage.ensure(queues=(INDICATOR_JOBS_QUEUE,))
+        return QueueJobMessages(self.storage.queue(INDICATOR_JOBS_QUEUE))
+
+    @cached_property
+    def indicator_service(self) -> IndicatorService:
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import JobAudit, TableAuditStore
+        from shared.defender.indicators import MdeIndicators
+        from shared.indicators.service import IndicatorService
+
+        self.storage.ensure(tables=(AUDIT_TABLE,))
+        audit = JobAudit(TableAuditStore(self.storage.table(AUDIT_TABLE)), clock=self.clock)
+        # The MDE adapter of the indicators port; a Graph adapter would be built here instead (docs/indicators.md).
+        api = MdeIndicators(transport=self.defender.transport, owner=self.app_client_id)
+        return IndicatorService(api=api, audit=audit)
+
+    @cached_property
+    def indicator_worker(self) -> IndicatorWorker:
+        from shared.indicators.worker import IndicatorWorker
+
+        return IndicatorWorker(
+            jobs=self.indicator_jobs, sets=self.indicator_sets, tenants=self.tenants, queue=self.indicator_queue,
+            service=self.indicator_service, default_allowed=self.settings.default_allowed_actions, clock=self.clock,
+        )  # fmt: skip
+
+    def indicators_api(self, *, verify_signatures: bool = True) -> IndicatorsApi:
+        """The indicator routes (push, sync, drift, remove, status, list); the CLI's is unsigned like ``http_api``."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import TableAuditStore
+        from shared.actions.idempotency import TABLE as IDEMPOTENCY_TABLE
+        from shared.actions.idempotency import TableIdempotencyStore
+        from shared.http.indicators_api import IndicatorsApi
+
+        quiet_sdk_http_log()
+        self.storage.ensure(tables=(AUDIT_TABLE, IDEMPOTENCY_TABLE))
+        return IndicatorsApi(
+            directory=self.action_service(), jobs=self.indicator_jobs, sets=self.indicator_sets,
+            queue=self.indicator_queue, service=self.indicator_service,
+            audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
+            idempotency=TableIdempotencyStore(self.storage.table(IDEMPOTENCY_TABLE)),
+            verifier=self.signature_verifier if verify_signatures else None, clock=self.clock,
+        )  # fmt: skip
+
     # -- hunting (docs/hunting.md) ------------------------------------------------------------------
     @cached_property
     def hunting_api(self) -> GraphHuntingClient:
@@ -363,6 +439,10 @@ def build_http_api(services: Services | None = None) -> HttpApi:
 
 def build_tenants_api(services: Services | None = None) -> TenantsApi:
     return (services or get_services()).tenants_api()
+
+
+def build_indicators_api(services: Services | None = None) -> IndicatorsApi:
+    return (services or get_services()).indicators_api()
 
 
 def build_hunts_api(services: Services | None = None) -> HuntsApi:

@@ -16,6 +16,7 @@ from emulator.defender import activity, aging
 from emulator.defender.auth import Authorizer, host_configs
 from emulator.defender.control_routes import control_routes
 from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.indicators import indicator_control_routes
 from emulator.defender.pipeline import ApiState, HostApp
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.routes import ROUTES
@@ -51,7 +52,7 @@ class DefenderService:
         return HostApp(self.state, config, ROUTES).build()
 
     def control_routes(self) -> list[web.RouteDef]:
-        return control_routes(self)
+        return control_routes(self) + indicator_control_routes(self)
 
     def tenant_data(self, tenant_id: str) -> TenantData:
         """The tenant's machines, alerts, actions and incidents (made on first use)."""

@@ -18,6 +18,7 @@ FaultKind = Literal["429", "500", "503", "reset", "slow"]
 ROUTES = (
     "alerts", "incidents", "machines", "machineactions", "files", "vulnerabilities", "software",
     "graph-alerts", "graph-incidents", "graph-hunting", "token", "keyvault", "*",
+    "indicators", "indicators-import", "indicators-batchdelete",
 )  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (
     ("p429", "429"),

@@ -36,6 +36,9 @@ REQUEST_LOG_SIZE = 2000
 class ApiSettings:
     alerts_page_size: int = 10_000  # max page size, https://learn.microsoft.com/defender-endpoint/api/get-alerts
     incidents_page_size: int = 100  # max page size, https://learn.microsoft.com/defender-xdr/api-list-incidents
+    max_active_indicators: int = (
+        15_000  # per tenant, https://learn.microsoft.com/defender-endpoint/api/post-ti-indicator
+    )
 
 
 @dataclass

@@ -28,6 +28,9 @@ DOCUMENTED_LIMITS: dict[str, tuple[int, int]] = {
     "alerts-batch": (10, 500),
     "vulnerabilities": (50, 1500),
     "assessments": (30, 1000),
+    # import-ti-indicators: 30/min (no hourly limit given: the MDE 1,500 assumed); batch-delete-ti-indicators (30, 1500)
+    "indicators-import": (30, 1500),
+    "indicators-batchdelete": (30, 1500),
 }
 
 

@@ -6,7 +6,7 @@ a path no key matches is 404 (``pipeline.Router``).
 
 from __future__ import annotations
 
-from emulator.defender import action_handlers, machine_tags, mde, mde_related, tvm, xdr
+from emulator.defender import action_handlers, indicators, machine_tags, mde, mde_related, tvm, xdr
 from emulator.defender.machine_actions import ACTIONS, CANCEL_PERMISSIONS
 from emulator.defender.pipeline import Handler, Roles, Route
 from emulator.world import Resource
@@ -113,5 +113,28 @@ ROUTES: dict[tuple[str, ...], Route] = {
         families={"PATCH": "incident-update"},
         GET=(xdr.get_incident, _fixed(INCIDENT_READ)),
         PATCH=(xdr.update_incident, _fixed(INCIDENT_WRITE)),
+    ),
+    # Indicators (emulator/defender/indicators.py): import and BatchDelete have their own, lower limits.
+    ("indicators",): _route(
+        "indicators",
+        "indicators",
+        "mde",
+        GET=(indicators.list_indicators, _fixed(indicators.TI_ROLES)),
+        POST=(indicators.submit_indicator, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "*"): _route(
+        "indicators", "indicators", "mde", DELETE=(indicators.delete_indicator, _fixed(indicators.TI_ROLES))
+    ),
+    ("indicators", "import"): _route(
+        "indicators-import",
+        "indicators-import",
+        "mde",
+        POST=(indicators.import_indicators, _fixed(indicators.TI_ROLES)),
+    ),
+    ("indicators", "batchdelete"): _route(
+        "indicators-batchdelete",
+        "indicators-batchdelete",
+        "mde",
+        POST=(indicators.batch_delete, _fixed(indicators.TI_ROLES)),
     ),
 }

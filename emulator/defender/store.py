@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from emulator.defender.indicator_book import IndicatorBook
 from emulator.defender.jsonfmt import dumps, format_datetime
 from emulator.defender.machine_actions import ActionTiming, MachineAction
 from emulator.world import World
@@ -47,6 +48,7 @@ class TenantData:
     # Defender API requests served for this tenant: a version replaced before the count moved was never
     # observable by anyone (ground truth marks it unreadable).
     reads: int = 0
+    indicators: IndicatorBook = field(default_factory=IndicatorBook)  # emulator/defender/indicators.py
     # alert id -> (the alert version rendered, its JSON, its JSON without evidence). A version is never
     # changed once a request can see it (updates make a new dict), so its JSON can be reused.
     rendered: dict[str, tuple[Alert, bytes, bytes]] = field(default_factory=dict)

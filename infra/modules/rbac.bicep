@@ -4,11 +4,11 @@
 //
 // App identity (the UAMI):
 //   Storage Blob Data Owner        host storage (keys, timer locks, deployment package), claim-check
-//                                  payloads and the archive. Owner, not Contributor: the Functions host
+//                                  payloads, the archive and indicator sets. Owner, not Contributor: the Functions host
 //                                  manages blob leases and containers of its own.
 //   Storage Queue Data Contributor tenant-jobs (timer enqueues, worker dequeues), the poison queue the
-//                                  host creates on demand, the events queue sink
-//   Storage Table Data Contributor tenants, checkpoints, audit, idempotency
+//                                  host creates on demand, the events queue sink, indicator-jobs
+//   Storage Table Data Contributor tenants, checkpoints, audit, idempotency, indicatorjobs
 //   Key Vault Secrets User         read the partner app credential and HMAC secrets by name
 //   Monitoring Metrics Publisher   App Insights ingestion with Entra auth (local auth is off)
 // Optional operator (the person running `azd up` and the defender-relay CLI):

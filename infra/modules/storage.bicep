@@ -27,12 +27,15 @@ var queueNames = [
   'hunt-jobs'
   'hunt-jobs-poison'
   eventsQueueName
+  'indicator-jobs'
+  'indicator-jobs-poison'
 ]
 var tableNames = [
   'tenants'
   'checkpoints'
   'audit'
   'idempotency'
+  'indicatorjobs'
   'hunts'
   'huntschedules'
 ]
@@ -41,6 +44,7 @@ var containerNames = [
   'defender-payloads'
   'hunt-results'
   archiveContainerName
+  'indicator-sets'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -5,15 +5,17 @@ Partition = tenant id (``_invalid`` when the caller sent no valid tenant id), ro
 id, so a tenant's records read back in time order. A record names the caller, the machine as given and
 as resolved, the action, the comment, the outcome, the HTTP status and problem type, and Defender's
 action id; for a triage write (shared/triage) what it changed (``target``) and each property's value before
-and after (``changes``). It never holds a token, a key or a signature.
+and after (``changes``); for an indicator job, every indicator it changed (``indicators``, ``JobAudit``).
+It never holds a token, a key or a signature.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 from azure.data.tables import TableClient
 
@@ -28,6 +30,11 @@ Outcome = Literal["accepted", "replayed", "rejected", "failed"]
 _MAX_TEXT: Final = 1000
 # A Table storage string property holds up to 64 KiB (32K UTF-16 characters): a batch's changes fit below it.
 MAX_CHANGES_CHARS: Final = 30_000
+# An entity holds 1 MiB: an indicator job's change lines go into properties ``indicators``, ``indicators2`` … of
+# at most 30,000 characters, 15 of them a record.
+_PROPERTY_CHARS: Final = 30_000
+_PROPERTIES: Final = 15
+RECORD_INDICATOR_CHARS: Final = _PROPERTY_CHARS * _PROPERTIES
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class AuditRecord:
     idempotency_key: str = ""
     target: str = ""  # what a triage write changed: "alert da63…", "incident 2972395", "30 alert(s)"
     changes: str = ""  # JSON list, per item: id, outcome, and each property's {"from", "to"}
+    indicators: str = ""  # indicator jobs: one change per line ("create FileSha256:…"), docs/indicators.md
 
     @property
     def row_key(self) -> str:
@@ -81,6 +89,9 @@ class TableAuditStore:
         entity: dict[str, Any] = {k: v for k, v in asdict(record).items() if k not in ("tenant_id", "time")}
         for name in ("comment", "detail", "machine", "caller", "target"):
             entity[name] = str(entity[name])[:_MAX_TEXT]
+        entity.pop("indicators")
+        for n, text in enumerate(line_groups(record.indicators.splitlines(), _PROPERTY_CHARS)[:_PROPERTIES], 1):
+            entity["indicators" if n == 1 else f"indicators{n}"] = text
         entity.update(PartitionKey=record.tenant_id, RowKey=record.row_key, time=record.time.astimezone(UTC))
         self._table.create_entity(entity, response_preference=NO_ECHO)
 
@@ -97,6 +108,49 @@ class TableAuditStore:
             if len(records) >= limit:
                 break
         return records
+
+
+class JobAudit:
+    """The audit trail of background jobs (indicator pushes, syncs, removals; ``shared.indicators.ports``): per
+    tenant and run that changed or failed to change something, one record naming each indicator on its own
+    line (a record holds about 5,000 lines; more go into further records, request id ``<job id>-<n>``)."""
+
+    def __init__(self, store: AuditStore, *, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def record(
+        self, tenant_id: str, *, job_id: str, caller: str, kind: str, outcome: str, detail: str, changes: Sequence[str]
+    ) -> None:
+        status = 200 if outcome == "accepted" else 502
+        parts = line_groups(changes, RECORD_INDICATOR_CHARS - _PROPERTIES) or [""]
+        for n, lines in enumerate(parts, start=1):
+            part = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
+            self._store.write(
+                AuditRecord(
+                    tenant_id=tenant_id, time=self._clock(), request_id=f"{job_id}-{n}",
+                    caller=caller or "indicator job", action=f"indicators-{kind}", outcome=cast(Outcome, outcome),
+                    status=status, comment=f"indicator job {job_id}{part}", detail=detail, indicators=lines,
+                )
+            )  # fmt: skip
+
+
+def line_groups(lines: Sequence[str], limit: int) -> list[str]:
+    """The lines joined into texts of at most ``limit`` characters (a longer single line is cut)."""
+    if sum(len(line) + 1 for line in lines) <= limit and all(len(line) < _PROPERTY_CHARS for line in lines):
+        return ["\n".join(lines)] if lines else []
+    groups: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in (text[: _PROPERTY_CHARS - 1] for text in lines):
+        if current and size + len(line) + 1 > limit:
+            groups.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        groups.append("\n".join(current))
+    return groups
 
 
 class HuntAuditTrail:
@@ -121,6 +175,8 @@ class HuntAuditTrail:
 
 def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:
     fields = {name: entity.get(name, "") for name in AuditRecord.__dataclass_fields__}
+    more = (entity.get(f"indicators{n}") for n in range(2, _PROPERTIES + 1))
+    fields["indicators"] = "\n".join([str(fields["indicators"]), *(m for m in more if m)]).strip("\n")
     fields.update(tenant_id=tenant_id, time=entity["time"], status=int(entity["status"]))
     return AuditRecord(**fields)
 

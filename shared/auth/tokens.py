@@ -37,7 +37,7 @@ from shared.auth.entra_errors import (
     no_roles_error,
     unknown_tenant_error,
 )
-from shared.domain.catalogue import API_NAMES, ApiResource
+from shared.domain.catalogue import API_NAMES, ApiResource, missing_roles
 from shared.domain.clouds import AppFamily, CloudEndpoints, endpoints_for, is_overridden, rewrite_url
 from shared.domain.errors import AuthError, CredentialError, TokenServiceError
 from shared.domain.tenant import Tenant
@@ -94,7 +94,7 @@ class TokenProvider:
         if source == "identity_provider":
             _check_new_token(claims, tenant, resource, endpoints.audiences(resource), app_settings)
         roles = frozenset(claims.get("roles") or ())
-        missing = set(required_roles) - roles
+        missing = missing_roles(required_roles, roles)  # a broader role (Ti.ReadWrite.All) counts too
         if missing:
             raise missing_roles_error(tenant, resource, sorted(missing), app_settings)
         expires_on = int(claims.get("exp") or time.time() + int(result.get("expires_in", 0)))

@@ -67,6 +67,7 @@ def build_parser() -> _Parser:
     _add_migrate_command(sub)
     _add_action_commands(sub)
     _add_triage_commands(sub)
+    _add_indicator_commands(sub)
     _add_hunt_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
@@ -209,6 +210,45 @@ def _add_action_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _command(sub, "audit", f"{mod}:audit", "recent response-action audit records")
     p.add_argument("--tenant", dest="tenant_id", help="only this tenant")
     p.add_argument("--limit", type=int, default=50, help="at most N records (newest first)")
+
+
+def _add_indicator_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``indicators push|sync|drift|remove|list|status`` (shared/cli/indicators_cmd.py, docs/indicators.md)."""
+    from shared.domain.indicator_values import INDICATOR_TYPES
+
+    text = "custom indicators across tenants: push, sync (with a dry run), drift, remove"
+    group = sub.add_parser("indicators", help=text, description=text)
+    _common(group)
+    isub = group.add_subparsers(title="indicator commands", metavar="ACTION", required=True, parser_class=_Parser)
+    mod = "shared.cli.indicators_cmd"
+
+    def targets(p: argparse.ArgumentParser) -> None:
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--all", action="store_true", help="every enabled tenant whose allow-list names indicators")
+        which.add_argument("--tenant", dest="tenant_id", action="append", help="this tenant (repeat for more)")
+        p.add_argument("--idempotency-key", help="repeat-safe key (same key + same request = the same job)")
+        p.add_argument("--no-wait", action="store_true", help="queue the job and print its id (the app runs it)")
+
+    p = _command(isub, "push", f"{mod}:push", "add or update indicators from a file in the chosen tenants")
+    p.add_argument("--file", required=True, help="CSV or JSON file of indicators (docs/indicators.md)")
+    targets(p)
+    p = _command(isub, "sync", f"{mod}:sync", "make a baseline file the relay's indicators in each tenant")
+    p.add_argument("--baseline", required=True, help="CSV or JSON file: the wanted indicators")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan per tenant (add/update/remove), change nothing"
+    )
+    targets(p)
+    p = _command(isub, "drift", f"{mod}:drift", "per tenant, how the relay's indicators differ from a baseline")
+    p.add_argument("--baseline", required=True, help="CSV or JSON file: the wanted indicators")
+    targets(p)
+    p = _command(isub, "remove", f"{mod}:remove", "remove indicators by value (only ones the relay created)")
+    p.add_argument("--value", action="append", required=True, help="indicator value (repeat for more)")
+    p.add_argument("--type", choices=INDICATOR_TYPES, help="only indicators of this type (default: any type)")
+    targets(p)
+    p = _command(isub, "list", f"{mod}:list_", "the indicators the relay created in one tenant")
+    p.add_argument("--tenant", dest="tenant_id", required=True, help="tenant id (GUID)")
+    p = _command(isub, "status", f"{mod}:status", "an indicator job's progress and per-tenant outcomes")
+    p.add_argument("--job", dest="job_id", required=True, help="job id (from push, sync, drift or remove)")
 
 
 TRIAGE_HELP = """\

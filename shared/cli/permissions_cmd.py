@@ -17,7 +17,7 @@ from shared.cli.context import CliContext
 from shared.cli.output import EXIT_FAILED, EXIT_OK, Column
 from shared.cli.services import services
 from shared.cli.tenants_cmd import tenant_id_arg
-from shared.domain.catalogue import API_NAMES
+from shared.domain.catalogue import API_NAMES, missing_roles
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import RelayError
 from shared.domain.tenant import Tenant
@@ -91,7 +91,7 @@ def _row(tokens: Any, tenant: Tenant, resource: Resource, roles: frozenset[str])
         remedy = str(getattr(exc, "remedy", "") or "")
         return {**row, "granted": [], "missing": sorted(roles), "status": exc.kind, "error": exc.message,
                 "remedy": remedy}  # fmt: skip
-    missing = sorted(roles - granted)
+    missing = sorted(missing_roles(roles, granted))  # Ti.ReadWrite.All counts for Ti.ReadWrite
     marked = [f"{r}*" if r in roles else r for r in sorted(granted)]
     row.update(granted=marked, missing=missing, status="missing-roles" if missing else "ok")
     if missing:  # ask with the requirement (a cache hit): the error names what to do, with the consent link

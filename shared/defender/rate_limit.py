@@ -38,22 +38,32 @@ def graph_windows(per_minute: int = GRAPH_CALLS_PER_MINUTE) -> tuple[Window, ...
     return (Window(60.0, per_minute),)
 
 
+# Indicator import and BatchDelete: 30 calls/min (and 1,500/hour, given for BatchDelete; assumed for import)
+# (docs/microsoft-apis.md §Indicators), each its own quota beside the 100/min of the other MDE routes.
+INDICATOR_WRITE_WINDOWS = (Window(60.0, 30), Window(3600.0, 1500))
+_INDICATOR_WRITES = {"/indicators/import": "indicator-import", "/indicators/batchdelete": "indicator-batchdelete"}
+
+
 def default_windows(
     graph_per_minute: int = GRAPH_CALLS_PER_MINUTE, hunting_per_minute: int = HUNTING_CALLS_PER_MINUTE
 ) -> dict[str, tuple[Window, ...]]:
     return {
-        "mde": MDE_WINDOWS,
-        "incidents": INCIDENT_WINDOWS,
-        "graph": graph_windows(graph_per_minute),
+        "mde": MDE_WINDOWS, "incidents": INCIDENT_WINDOWS, "graph": graph_windows(graph_per_minute),
         "hunting": (Window(60.0, hunting_per_minute),),
-    }
+        "indicator-import": INDICATOR_WRITE_WINDOWS, "indicator-batchdelete": INDICATOR_WRITE_WINDOWS,
+    }  # fmt: skip
 
 
 def api_family(resource: str, path: str) -> str:
-    """Which quota a call counts against: Graph hunting and Graph its own, XDR incidents theirs, the rest MDE's."""
+    """Which quota a call counts against: Graph hunting and Graph their own, XDR incidents and indicator writes
+    theirs, the rest MDE's."""
+    lowered = path.lower()
     if resource == "graph":
-        return "hunting" if path.lower().rstrip("/").endswith("/runhuntingquery") else "graph"
-    return "incidents" if resource == "xdr" or "/incidents" in path.lower() else "mde"
+        return "hunting" if lowered.rstrip("/").endswith("/runhuntingquery") else "graph"
+    for suffix, family in _INDICATOR_WRITES.items():
+        if lowered.endswith(suffix):
+            return family
+    return "incidents" if resource == "xdr" or "/incidents" in lowered else "mde"
 
 
 class RateLimiter:

@@ -23,7 +23,7 @@ Defender's body keys are PascalCase and case-sensitive; ours are camelCase JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal, get_args
@@ -196,8 +196,11 @@ LOOKUP_ROLE: Final = "Machine.Read.All"
 CANCEL: Final = "cancel"
 # Updating, commenting on and tagging (shared/triage): one allow-list entry, off until a tenant opts in.
 TRIAGE: Final = "triage"
+# Pushing, syncing and removing custom indicators (docs/indicators.md): an allow-list name like an action,
+# never in DEFAULT_ALLOWED_ACTIONS, so each tenant (or the default setting) opts in.
+INDICATORS: Final = "indicators"
 # Every name an allow-list (a tenant's, or RELAY_DEFAULT_ALLOWED_ACTIONS) may hold.
-ALLOW_LIST_NAMES: Final[frozenset[str]] = frozenset(ACTIONS_BY_NAME) | {CANCEL, TRIAGE}
+ALLOW_LIST_NAMES: Final[frozenset[str]] = frozenset(ACTIONS_BY_NAME) | {CANCEL, TRIAGE, INDICATORS}
 # Never allowed by a default, only by a tenant that names it in its own allow-list.
 EXPLICIT_ONLY: Final = frozenset({"offboard", TRIAGE})
 # Every allow-list name but the explicit-only ones, in the order the settings docs and the Bicep write them.
@@ -225,6 +228,29 @@ TRIAGE_ROLES: Final[Mapping[ApiResource, frozenset[str]]] = {
     "graph": frozenset({TRIAGE_ALERT_ROLE, TRIAGE_INCIDENT_ROLE}),
     "mde": frozenset({TRIAGE_TAG_ROLE, LOOKUP_ROLE}),
 }
+
+# Custom indicators (docs/microsoft-apis.md §Indicators; pages under https://learn.microsoft.com/defender-endpoint/api/:
+# ti-indicator, post-ti-indicator, import-ti-indicators, get-ti-indicators-collection, delete-ti-indicator-by-id,
+# batch-delete-ti-indicators). Ti.ReadWrite lets the app see and change only the indicators it created (the
+# least privilege for a partner); Ti.ReadWrite.All every indicator of the tenant.
+INDICATOR_ROLE: Final = "Ti.ReadWrite"
+INDICATOR_ROLE_ALL: Final = "Ti.ReadWrite.All"
+# A role is also granted by a broader one: a token with Ti.ReadWrite.All satisfies a need for Ti.ReadWrite.
+ROLE_ALTERNATIVES: Final[Mapping[str, frozenset[str]]] = {INDICATOR_ROLE: frozenset({INDICATOR_ROLE_ALL})}
+INDICATORS_PATH: Final = "/api/indicators"
+INDICATOR_IMPORT_PATH: Final = "/api/indicators/import"
+INDICATOR_BATCH_DELETE_PATH: Final = "/api/indicators/BatchDelete"
+INDICATOR_IMPORT_MAX: Final = 500  # indicators per import call
+INDICATOR_DELETE_MAX: Final = 500  # ids per BatchDelete call
+INDICATOR_LIST_MAX_TOP: Final = 10_000
+MAX_ACTIVE_INDICATORS: Final = 15_000  # per tenant; "increases to this limit are not supported" (indicators-overview)
+
+
+def missing_roles(required: Iterable[str], granted: Iterable[str]) -> set[str]:
+    """The required roles that neither the token nor a broader role it holds grants."""
+    held = set(granted)
+    return {role for role in required if role not in held and not ROLE_ALTERNATIVES.get(role, frozenset()) & held}
+
 
 # Advanced hunting through Microsoft Graph (docs/microsoft-apis.md §Advanced hunting): POST runHuntingQuery
 # with {"Query", "Timespan"}; application permission ThreatHunting.Read.All, on the Graph resource.

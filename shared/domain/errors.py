@@ -15,6 +15,7 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── HuntingDisabledError           hunting is switched off (RELAY_HUNTING_ENABLED); HTTP 403
     ├── HuntFailedError                the hunt's query was refused by Graph, so it has no results; HTTP 409
     ├── LeaseHeldError                 another worker holds the (tenant, feed) lease (until ``held_until``)
+    ├── IndicatorCapError              a push would pass the tenant's active-indicator limit (``active``, ``limit``)
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
     ├── AuthError                      could not get a usable token for a tenant (``tenant_id``, ``kind``, ``remedy``)
     │   ├── NotConsentedError          app never consented in the tenant (remedy carries the consent link)
@@ -142,6 +143,22 @@ class LeaseHeldError(RelayError):
         super().__init__(message)
         self.holder = holder
         self.held_until = held_until
+
+
+class IndicatorCapError(RelayError):
+    """Adding indicators would pass the tenant's limit of active indicators: nothing is sent to that tenant."""
+
+    kind = "indicator-cap"
+
+    def __init__(self, tenant_id: str, *, active: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"tenant {tenant_id} has {active:,} active indicators the relay can see; adding {adding:,} would pass "
+            f"Defender's limit of {limit:,} per tenant. Remove indicators (or let them expire) first"
+        )
+        self.tenant_id = tenant_id
+        self.active = active
+        self.adding = adding
+        self.limit = limit
 
 
 class DeliveryError(RelayError):

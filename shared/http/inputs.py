@@ -154,10 +154,12 @@ def parse_action_body(spec: ActionSpec, body: Mapping[str, Any]) -> ActionInput:
     return ActionInput(comment=parse_comment(body.get("comment")), options=options)
 
 
-def parse_json_body(body: bytes, content_type: str | None, *, required: bool) -> dict[str, Any]:
+def parse_json_body(
+    body: bytes, content_type: str | None, *, required: bool, limit: int = MAX_BODY_BYTES
+) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}`` when the route allows it."""
-    if len(body) > MAX_BODY_BYTES:
-        raise ValidationError(f"request body is {len(body)} bytes; the limit is 65,536", field="body", status=413)
+    if len(body) > limit:
+        raise ValidationError(f"request body is {len(body)} bytes; the limit is {limit:,}", field="body", status=413)
     if not body.strip():
         if required:
             raise ValidationError("request body is required (a JSON object)", field="body", status=400)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from shared.domain.catalogue import ActionSpec
+from shared.http.indicator_schemas import BODIES as INDICATOR_BODIES
+from shared.http.indicator_schemas import JOB_OPERATIONS
 from shared.http.inputs import MAX_COMMENT_CHARS
 from shared.http.routes import ROUTE_PREFIX, ROUTES, Route
 from shared.http.triage_schemas import TRIAGE_SCHEMAS
@@ -17,6 +19,7 @@ _GUID: Final = {"type": "string", "format": "uuid"}
 _PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "tenantId": {"description": "customer tenant id (GUID)", "schema": _GUID},
     "actionId": {"description": "machine action id (GUID)", "schema": _GUID},
+    "jobId": {"description": "indicator job id (32 hex)", "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
     "huntId": {"description": "hunt id (from POST /api/hunts)", "schema": {"type": "string", "maxLength": 80}},
     "scheduleId": {
         "description": "saved hunt id (16 hex digits)",
@@ -106,6 +109,8 @@ def _responses(route: Route) -> dict[str, Any]:
         responses = {"200": {**ok, "description": "final (wait=true)"}, "202": accepted}
     elif route.operation == "sweep":
         responses = {"202": {"description": "ingestion jobs queued", "content": ok["content"]}}
+    elif route.operation in JOB_OPERATIONS:
+        responses = {"202": {"description": "indicator job queued; poll statusUrl", "content": ok["content"]}}
     elif route.operation == "alert-batch-update":
         some = {"description": "some alerts failed or were skipped: each result says why", "content": ok["content"]}
         responses = {"200": {**ok, "description": "every alert succeeded"}, "207": some}
@@ -128,6 +133,8 @@ def _responses(route: Route) -> dict[str, Any]:
 def _request_body(route: Route) -> dict[str, Any] | None:
     if route.operation == "machine-action" and route.action is not None:
         schema = _action_schema(route.action)
+    elif route.operation in INDICATOR_BODIES:
+        schema = INDICATOR_BODIES[route.operation]
     elif route.operation == "action-cancel":
         schema = {"type": "object", "required": ["comment"], "additionalProperties": False,
                   "properties": {"comment": _comment()}}  # fmt: skip

@@ -67,7 +67,7 @@ PROBLEM_TYPES: Final = frozenset(
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
         "audit-unavailable", "not-configured", "internal", "upstream-rejected", "idempotency-key-required",
-        "hunt-not-found", "hunting-disabled", "hunt-failed",
+        "job-not-found", "hunt-not-found", "hunting-disabled", "hunt-failed",
     }
 )  # fmt: skip
 

@@ -23,6 +23,12 @@ Operation = Literal[
     "openapi",
     "tenants",
     "tenant-health",
+    "indicators-push",
+    "indicators-sync",
+    "indicators-drift",
+    "indicators-remove",
+    "indicators-job",
+    "indicators-list",
     "alert-update",
     "alert-comment",
     "alert-batch-update",
@@ -187,9 +193,26 @@ ROUTES: Final[tuple[Route, ...]] = (
         "tenant-health",
         "A tenant's health: last check, last sweep per feed, error and remedy",
     ),
+    # Served by shared/triggers/http_indicators.py (shared/http/indicators_api.py; docs/indicators.md).
+    Route("http_indicators_push", "POST", "indicators/push", "indicators-push",
+          "Push indicators to a tenant selection: one job per tenant (202 + job id)"),
+    Route("http_indicators_sync", "POST", "indicators/sync", "indicators-sync",
+          "Make a baseline the relay's indicators in each tenant: add, update, remove (dryRun: plan only)"),
+    Route("http_indicators_drift", "POST", "indicators/drift", "indicators-drift",
+          "Drift report: per tenant, how the relay's indicators differ from a baseline (202 + job id)"),
+    Route("http_indicators_remove", "POST", "indicators/remove", "indicators-remove",
+          "Remove indicators by value across tenants (only ones the relay created; 202 + job id)"),
+    Route("http_indicators_job", "GET", "indicators/jobs/{jobId}", "indicators-job",
+          "An indicator job's progress, totals and per-tenant outcomes"),
+    Route("http_indicators_list", "GET", "tenants/{tenantId}/indicators", "indicators-list",
+          "The indicators the relay created in one tenant"),
     *TRIAGE_ROUTES,
     *HUNT_ROUTES,
-)
+)  # fmt: skip
 # Operations served by their own blueprint rather than by HttpApi.
-SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"} | {route.operation for route in HUNT_ROUTES})
+INDICATOR_OPERATIONS: Final = frozenset(
+    {"indicators-push", "indicators-sync", "indicators-drift", "indicators-remove", "indicators-job", "indicators-list"}
+)
+HUNT_OPERATIONS: Final = frozenset(route.operation for route in HUNT_ROUTES)
+SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"}) | INDICATOR_OPERATIONS | HUNT_OPERATIONS
 ROUTES_BY_FUNCTION: Final = {route.function_name: route for route in ROUTES}

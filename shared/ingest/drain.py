@@ -11,6 +11,9 @@ soon as nothing is visible and nothing runs: a job handed back with a delay, or 
 stays on the queue for the next sweep or the Functions host, and the run says so.
 
 ``python -m shared.cli.drain`` runs it as a process of its own, with the settings from the environment.
+
+Another queue with a handler of its own (``queue_name``, ``handle``: the indicator jobs of
+``shared.indicators.worker``) gets the same host semantics; the ingestion parts are then never built.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def drain(
     deps: IngestDeps | None = None,
     producing: Callable[[], bool] | None = None,
     wait_for_hidden: bool = True,
+    queue_name: str = JOBS_QUEUE,
+    handle: Callable[[str], object] | None = None,
 ) -> DrainStats:
     """Run until the queue has stayed empty (visible or not) for ``idle_seconds``, or ``max_seconds``.
 
@@ -71,17 +76,25 @@ def drain(
     ``producing()`` is true (a sweep still enqueueing beside the drain, as on the Functions host), an
     empty queue is not the end.
     """
+    options = HostOptions(threads, idle_seconds, max_seconds, retry_delay, max_dequeue_count, wait_for_hidden)
+    work, poison = services.storage.queue(queue_name), services.storage.queue(queue_name + "-poison")
+    if handle is not None:  # another queue (indicator jobs): only the counts are kept
+        other = run_queue_host(
+            work, poison, handle=lambda message: handle(message.content), failed=lambda _m, _e: None,
+            options=options, producing=producing,
+        )  # fmt: skip
+        return DrainStats(jobs=other.succeeded, failures=other.failures, poisoned=other.poisoned)
     job_deps = deps or services.ingest_deps
 
-    def handle(message: QueueMessage) -> JobResult:
+    def handle_job(message: QueueMessage) -> JobResult:
         return handle_message(message.content, deps=job_deps, requeue=services.requeue)
 
     stats = run_queue_host(
-        services.storage.queue(JOBS_QUEUE),
-        services.storage.queue(JOBS_QUEUE + "-poison"),
-        handle=handle,
+        work,
+        poison,
+        handle=handle_job,
         failed=lambda message, exc: failed_result(message.content, exc),
-        options=HostOptions(threads, idle_seconds, max_seconds, retry_delay, max_dequeue_count, wait_for_hidden),
+        options=options,
         on_result=on_result,
         producing=producing,
     )

@@ -37,6 +37,9 @@ CONNECTION_SETTING: Final = "AzureWebJobsStorage"
 JOBS_QUEUE: Final = "tenant-jobs"
 
 
+INDICATOR_JOBS_QUEUE: Final = "indicator-jobs"  # indicator fan-outs and per-tenant runs (shared/indicators/jobs.py)
+
+
 HUNT_JOBS_QUEUE: Final = "hunt-jobs"  # one message per (hunt, tenant): shared/hunting/job.py
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS
+from shared.domain.catalogue import ACTIONS_BY_NAME, FEED_SPECS, INDICATORS, INDICATORS_PATH, missing_roles
 from shared.domain.catalogue import ApiResource as Resource
 from shared.domain.errors import DefenderForbiddenError, MissingRolesError, NotConsentedError, RelayError
 from shared.domain.tenant import Tenant
@@ -101,6 +101,8 @@ def probes_for(tenant: Tenant, default_allowed: frozenset[str]) -> list[Probe]:
     if any(a in ACTIONS_BY_NAME for a in allowed_actions(tenant, default_allowed)):
         probes.append(Probe("machines", "mde", "/api/machines"))
         probes.append(Probe("machineactions", "mde", "/api/machineactions"))
+    if INDICATORS in allowed_actions(tenant, default_allowed):
+        probes.append(Probe("indicators", "mde", INDICATORS_PATH))
     return probes
 
 
@@ -116,7 +118,7 @@ def check_tenant(
         for resource, roles in sorted(needed.items()):
             token = tokens.get_token(tenant, resource)  # tid / aud / roles-present checks happen here
             result.granted[resource] = sorted(token.roles)
-            result.missing += sorted(roles - set(token.roles))
+            result.missing += sorted(missing_roles(roles, token.roles))
         if result.missing:
             # Ask again with the requirement (a cache hit) so the error and its remedy are auth's own.
             for resource, roles in sorted(needed.items()):

@@ -6,7 +6,9 @@ XDR API) carries ``Incident.Read.All`` (docs/microsoft-apis.md §Token audience 
 action read machines, so any allowed action also needs ``Machine.Read.All``; cancel needs any Machine.*
 action role, which an allowed action already brings. A tenant whose allow-list names ``triage`` also needs
 the Graph write roles (``SecurityAlert.ReadWrite.All``, ``SecurityIncident.ReadWrite.All``) and
-``Machine.ReadWrite.All`` for machine tags (shared/domain/catalogue.py ``TRIAGE_ROLES``).
+``Machine.ReadWrite.All`` for machine tags (shared/domain/catalogue.py ``TRIAGE_ROLES``). A tenant whose
+allow-list names ``indicators`` needs ``Ti.ReadWrite`` (only the indicators this app created;
+``Ti.ReadWrite.All`` also does, docs/microsoft-apis.md §Indicators); other tenants are never asked for it.
 Hunting (``runHuntingQuery``, when ``RELAY_HUNTING_ENABLED`` is on) needs ``ThreatHunting.Read.All`` on
 Microsoft Graph (docs/microsoft-apis.md §Advanced hunting).
 """
@@ -21,6 +23,8 @@ from shared.domain.catalogue import (
     EXPLICIT_ONLY,
     FEED_SPECS,
     HUNTING_ROLE,
+    INDICATOR_ROLE,
+    INDICATORS,
     LOOKUP_ROLE,
     TRIAGE,
     TRIAGE_ROLES,
@@ -51,6 +55,8 @@ def required_roles(
             needed.setdefault(resource, set()).update(roles)
     if hunting:
         needed.setdefault("graph", set()).add(HUNTING_ROLE)
+    if INDICATORS in allowed:  # only for tenants that allow indicators; Ti.ReadWrite.All also satisfies it
+        needed.setdefault("mde", set()).add(INDICATOR_ROLE)
     return {resource: frozenset(roles) for resource, roles in needed.items()}
 
 

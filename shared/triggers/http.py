@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -74,22 +73,19 @@ def serve(api: Lazy[Any], route: Route, req: func.HttpRequest) -> func.HttpRespo
     return to_http_response(handler.handle(route, to_api_request(req)))
 
 
-def function_for(api: Lazy[Any], route: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """The Functions function of one route: named after it, serving it through ``api``."""
+def register(blueprint: func.Blueprint, api: Lazy[Any], route: Route) -> None:
+    """One route of the table as a function of ``blueprint``, named after the route, served by ``api``."""
 
     def handle(req: func.HttpRequest) -> func.HttpResponse:
         return serve(api, route, req)
 
     handle.__name__ = route.function_name
     handle.__qualname__ = route.function_name
-    return handle
+    blueprint.function_name(name=route.function_name)(
+        blueprint.route(route=route.template, methods=[route.method], auth_level=func.AuthLevel.FUNCTION)(handle)
+    )
 
 
 for _route in ROUTES:
-    if _route.operation in SEPARATE_OPERATIONS:  # registered by shared/triggers/http_tenants.py
-        continue
-    bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(
-            function_for(_api, _route)
-        )
-    )
+    if _route.operation not in SEPARATE_OPERATIONS:  # the others: http_tenants.py, http_indicators.py, http_hunts.py
+        register(bp, _api, _route)

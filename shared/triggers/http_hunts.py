@@ -13,7 +13,7 @@ from shared.bootstrap import build_hunts_api
 from shared.http.hunts_api import HuntsApi
 from shared.http.routes import HUNT_ROUTES
 from shared.platform.lazy import Lazy
-from shared.triggers.http import function_for
+from shared.triggers.http import register
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 _api: Lazy[HuntsApi] = Lazy(build_hunts_api)
@@ -25,8 +25,4 @@ def use_hunts_api(api: HuntsApi | None) -> None:
 
 
 for _route in HUNT_ROUTES:
-    bp.function_name(name=_route.function_name)(
-        bp.route(route=_route.template, methods=[_route.method], auth_level=func.AuthLevel.FUNCTION)(
-            function_for(_api, _route)
-        )
-    )
+    register(bp, _api, _route)

@@ -129,11 +129,13 @@ def test_storage_names_of_the_contract_are_created() -> None:
     # docs/contracts.md §4: queues, tables and containers the app uses.
     storage = parse(INFRA / "modules" / "storage.bicep")
     variables = storage["variables"]
-    queues = {"tenant-jobs", "tenant-jobs-poison", "hunt-jobs", "hunt-jobs-poison", "eventsQueueName"}
+    queues = {"tenant-jobs", "tenant-jobs-poison", "hunt-jobs", "hunt-jobs-poison", "eventsQueueName", "indicator-jobs",
+              "indicator-jobs-poison"}  # fmt: skip
     assert queues <= set(variables["queueNames"]["value"])
-    tables = {"tenants", "checkpoints", "audit", "idempotency", "hunts", "huntschedules"}
+    tables = {"tenants", "checkpoints", "audit", "idempotency", "hunts", "huntschedules", "indicatorjobs"}
     assert set(variables["tableNames"]["value"]) == tables
-    assert {"defender-payloads", "hunt-results", "archiveContainerName"} <= set(variables["containerNames"]["value"])
+    containers = {"defender-payloads", "hunt-results", "archiveContainerName", "indicator-sets"}
+    assert containers <= set(variables["containerNames"]["value"])
     assert storage["parameters"]["eventsQueueName"]["default"] == "defender-events"
     assert storage["parameters"]["archiveContainerName"]["default"] == "defender-archive"
 

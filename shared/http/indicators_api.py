@@ -1,0 +1,230 @@
+"""The indicator routes without the Functions runtime (docs/indicators.md, docs/soar-integration.md).
+
+``POST /api/indicators/{push,sync,drift,remove}`` check the whole request (every indicator, every tenant
+named: 404 / 403 before anything is queued), then start one job and answer 202 with its id and
+``statusUrl``; ``GET /api/indicators/jobs/{jobId}`` reads its progress and per-tenant outcomes;
+``GET /api/tenants/{tenantId}/indicators`` lists the relay's indicators in one tenant (one Defender call).
+
+The same checks, in the same order, as ``HttpApi``: method, body size (here 8 MiB: a baseline of 15,000
+indicators), signature, query, body, tenants, ``Idempotency-Key`` (per request partition ``_indicators``:
+the same key and body within 24 hours answers the first job again), the call. Every POST is audited
+(partition ``_indicators``; each tenant's changes are audited by the job itself, per tenant and
+indicator). Every error is problem+json; a set with bad rows is 422 listing each row and field.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from shared.actions.audit import AuditRecord, AuditStore, outcome_for
+from shared.actions.idempotency import IdempotencyStore, StoredResponse, fingerprint, parse_key
+from shared.domain.catalogue import INDICATORS
+from shared.domain.errors import RelayError, ValidationError
+from shared.domain.indicator import IndicatorSetError, parse_indicators
+from shared.domain.indicator_values import removal_keys
+from shared.domain.tenant import Tenant
+from shared.http import inputs as v
+from shared.http.api import ApiRequest, ApiResponse, caller_of, problem_response
+from shared.http.indicator_schemas import MAX_INDICATOR_BODY_BYTES, MAX_VALUES
+from shared.http.problems import Problem, problem_from_error
+from shared.http.routes import ROUTE_PREFIX, Route
+from shared.http.signing import SignatureVerifier
+from shared.indicators.jobs import Selection, check_job_id
+from shared.indicators.service import IndicatorService, JobKind
+from shared.indicators.status import job_status
+from shared.indicators.stores import JobNotFoundError
+from shared.indicators.submit import JobRecords, Messages, Sets, submit_job
+
+logger = logging.getLogger("defender_relay.http")
+FANOUT_PARTITION: Final = "_indicators"  # audit and idempotency partition of requests across tenants
+_LISTED_FIELDS: Final = (
+    "id", "indicatorType", "indicatorValue", "action", "title", "severity", "generateAlert", "expirationTime",
+    "rbacGroupNames", "createdBySource", "creationTimeDateTimeUtc", "lastUpdateTime",
+)  # fmt: skip
+
+
+class TenantGate(Protocol):
+    """``ActionService`` is one: the tenant if it exists, is enabled, and its allow-list names the action."""
+
+    def authorize(self, tenant_id: str, action: str) -> Tenant: ...
+
+
+class JobReader(JobRecords, Protocol):
+    def get(self, job_id: str) -> Any: ...
+    def results(self, job_id: str) -> Any: ...
+
+
+class IndicatorsApi:
+    def __init__(
+        self,
+        *,
+        directory: TenantGate,
+        jobs: JobReader,
+        sets: Sets,
+        queue: Messages,
+        service: IndicatorService,
+        audit: AuditStore,
+        idempotency: IdempotencyStore,
+        verifier: SignatureVerifier | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._directory, self._jobs, self._sets, self._queue = directory, jobs, sets, queue
+        self._service, self._audit, self._idempotency = service, audit, idempotency
+        self._verifier, self._clock = verifier, clock
+
+    def handle(self, route: Route, request: ApiRequest) -> ApiResponse:
+        request_id = uuid.uuid4().hex
+        note: dict[str, str] = {"key": "", "detail": ""}
+        try:
+            response = self._dispatch(route, request, note)
+        except Exception as exc:  # every error becomes a problem; unexpected ones are logged, never echoed
+            response = problem_response(_problem(exc, self._clock()), request_id)
+            if response.status >= 500 and not isinstance(exc, RelayError):
+                logger.exception("%s failed request_id=%s", route.function_name, request_id)
+        if route.mutating:
+            response = self._write_audit(route, request, request_id, note, response)
+        return response
+
+    def _dispatch(self, route: Route, request: ApiRequest, note: dict[str, str]) -> ApiResponse:
+        if request.method.upper() != route.method:
+            raise ValidationError(f"method {request.method} is not allowed here; use {route.method}", status=405)
+        if len(request.body) > MAX_INDICATOR_BODY_BYTES:
+            raise ValidationError(
+                f"request body is {len(request.body):,} bytes; the limit is {MAX_INDICATOR_BODY_BYTES:,}",
+                field="body",
+                status=413,
+            )
+        if self._verifier is not None:
+            self._verifier.verify(request.method, request.path_and_query, request.headers, request.body)
+        v.check_query(request.params, route.query_names)
+        if route.operation == "indicators-job":
+            return self._status(request)
+        if route.operation == "indicators-list":
+            return self._list(request)
+        return self._start(route, request, note)
+
+    def _start(self, route: Route, request: ApiRequest, note: dict[str, str]) -> ApiResponse:
+        body = v.parse_json_body(
+            request.body, request.headers.get("content-type"), required=True, limit=MAX_INDICATOR_BODY_BYTES
+        )
+        operation = route.operation
+        kind: JobKind = {"indicators-remove": "remove", "indicators-push": "push"}.get(operation, "sync")  # type: ignore[assignment]
+        allowed = {"indicators-remove": ("tenants", "values"), "indicators-sync": ("tenants", "indicators", "dryRun")}
+        v.check_fields(body, allowed.get(operation, ("tenants", "indicators")))
+        selection = Selection.from_json(body.get("tenants"))
+        dry_run = operation == "indicators-drift" or v.parse_bool(_text(body.get("dryRun")), field="dryRun")
+        indicators = _indicators(body, self._clock()) if kind != "remove" else []
+        targets = _targets(body) if kind == "remove" else []
+        for tenant_id in selection.tenant_ids:  # 404 / 403 now, not as a job that fails later
+            self._directory.authorize(tenant_id, INDICATORS)
+        key = parse_key(request.headers.get("idempotency-key"))
+        note["key"] = key or ""
+        print_ = fingerprint(route.function_name, selection.to_json(), dry_run,
+                             [i.to_api() for i in indicators], targets)  # fmt: skip
+
+        def run() -> ApiResponse:
+            job = submit_job(
+                jobs=self._jobs, sets=self._sets, queue=self._queue, kind=kind, selection=selection,
+                indicators=indicators, targets=targets, dry_run=dry_run, requested_by=caller_of(request),
+                clock=self._clock,
+            )  # fmt: skip
+            status_url = f"/{ROUTE_PREFIX}/indicators/jobs/{job.job_id}"
+            document = {"jobId": job.job_id, "kind": job.label, "dryRun": dry_run, "statusUrl": status_url,
+                        "tenants": selection.to_json(), "size": job.size}  # fmt: skip
+            return ApiResponse(202, document, {"Location": status_url})
+
+        response = self._idempotent(key, print_, run)
+        note["detail"] = f"job {response.body.get('jobId')}: {kind} of {len(indicators) or len(targets)} to " + (
+            selection.describe()
+        )
+        return response
+
+    def _idempotent(self, key: str | None, print_: str, run: Callable[[], ApiResponse]) -> ApiResponse:
+        if key is None:
+            return run()
+        stored = self._idempotency.claim(FANOUT_PARTITION, key, print_, now=self._clock())
+        if stored is not None:
+            return ApiResponse(stored.status, stored.body, {**stored.headers, "Idempotent-Replayed": "true"})
+        try:
+            response = run()
+        except BaseException:
+            self._idempotency.release(FANOUT_PARTITION, key)  # a failed attempt is not stored: a retry runs again
+            raise
+        self._idempotency.complete(
+            FANOUT_PARTITION, key, StoredResponse(response.status, response.body, response.headers)
+        )
+        return response
+
+    def _status(self, request: ApiRequest) -> ApiResponse:
+        job_id = check_job_id(request.route_params.get("jobId", ""))
+        job = self._jobs.get(job_id)
+        return ApiResponse(200, job_status(job, self._jobs.results(job_id)))
+
+    def _list(self, request: ApiRequest) -> ApiResponse:
+        tenant_id = v.parse_guid(request.route_params.get("tenantId", ""), field="tenantId")
+        tenant = self._directory.authorize(tenant_id, INDICATORS)
+        mine, others = self._service.inventory(tenant)
+        listed = [{name: e.raw.get(name) for name in _LISTED_FIELDS} for e in mine]
+        return ApiResponse(200, {"tenantId": tenant_id, "count": len(mine), "otherIndicators": others,
+                                 "indicators": listed})  # fmt: skip
+
+    def _write_audit(
+        self, route: Route, request: ApiRequest, request_id: str, note: dict[str, str], response: ApiResponse
+    ) -> ApiResponse:
+        body = response.body if isinstance(response.body, dict) and response.status >= 300 else {}
+        outcome = outcome_for(response.status, replayed="Idempotent-Replayed" in response.headers)
+        record = AuditRecord(
+            tenant_id=FANOUT_PARTITION, time=self._clock(), request_id=request_id, caller=caller_of(request),
+            action=route.operation, outcome=outcome,
+            status=response.status, upstream_action_id=str((response.body or {}).get("jobId", "")),
+            problem_type=str(body.get("type", "")), detail=note["detail"] or str(body.get("detail", ""))[:1000],
+            idempotency_key=note["key"],
+        )  # fmt: skip
+        try:
+            self._audit.write(record)
+        except Exception:
+            logger.exception("audit write failed request_id=%s", request_id)
+            detail = "the audit record could not be written, so the outcome is not confirmed; retry"
+            return problem_response(Problem(503, "audit-unavailable", detail, headers={"Retry-After": "5"}), request_id)
+        return response
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _indicators(body: Mapping[str, Any], now: datetime) -> list[Any]:
+    items = body.get("indicators")
+    if not isinstance(items, list) or not items or len(items) > MAX_VALUES:
+        raise ValidationError(f"indicators must be a list of 1 to {MAX_VALUES:,} indicators", field="indicators")
+    return parse_indicators(((f"indicators[{n}]", item) for n, item in enumerate(items)), now=now)
+
+
+def _targets(body: Mapping[str, Any]) -> list[list[tuple[str, str]]]:
+    items = body.get("values")
+    if not isinstance(items, list) or not items or len(items) > MAX_VALUES:
+        raise ValidationError(f"values must be a list of 1 to {MAX_VALUES:,} objects", field="values")
+    targets = []
+    for n, item in enumerate(items):
+        where = f"values[{n}]"
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("indicatorValue"), str)
+            or set(item) - {"indicatorValue", "indicatorType"}
+        ):
+            raise ValidationError(f"{where}: must be {{indicatorValue, indicatorType?}}", field="values")
+        targets.append(removal_keys(item["indicatorValue"], item.get("indicatorType"), where=where))
+    return targets
+
+
+def _problem(exc: Exception, now: datetime) -> Problem:
+    if isinstance(exc, IndicatorSetError):
+        rows = [{"where": p.where, "field": p.field, "detail": p.message} for p in exc.problems[:50]]
+        return Problem(422, "invalid-value", exc.message, {"field": exc.field, "errors": rows})
+    if isinstance(exc, JobNotFoundError):
+        return Problem(404, "job-not-found", exc.message, {"jobId": exc.job_id})
+    return problem_from_error(exc, now=now)
