@@ -1,13 +1,13 @@
 """An in-process stand-in for the Functions host's queue trigger, for any queue and any message handler.
 
-The ingestion drain (``shared.ingest.drain``, queue ``tenant-jobs``) and the hunt drain (``shared.hunting.drain``,
-queue ``hunt-jobs``) both run on it, so the operator CLI, the benchmarks and the integration tests see the
-host's semantics (docs/microsoft-apis.md §Queue trigger): a receiver thread fetches batches (one Storage call
-for up to ``threads`` messages, at most 32, like the host's ``batchSize``) whenever no more than half a batch
-is left (``newBatchThreshold``); after the invocation, success deletes the message; an exception leaves it to
-reappear after ``retry_delay`` (host.json ``visibilityTimeout``), and a message that has failed
-``max_dequeue_count`` times is copied to ``<queue>-poison`` and deleted. Deleting is done by completer
-threads, as the host does it outside the function, so an invocation's thread is free at once.
+The ingestion drain (``shared.ingest.drain``: queue ``tenant-jobs``, and ``indicator-jobs`` with its own handler) and
+the hunt drain (``shared.hunting.hunt_queue``, queue ``hunt-jobs``) run on it, so the operator CLI, the benchmarks
+and the integration tests see the host's semantics (docs/microsoft-apis.md §Queue trigger): a receiver thread
+fetches batches (one Storage call for up to ``threads`` messages, at most 32, like the host's ``batchSize``)
+whenever no more than half a batch is left (``newBatchThreshold``); after the invocation, success deletes the
+message; an exception leaves it to reappear after ``retry_delay`` (host.json ``visibilityTimeout``), and a
+message that has failed ``max_dequeue_count`` times is copied to ``<queue>-poison`` and deleted. Deleting is done
+by completer threads, as the host does it outside the function, so an invocation's thread is free at once.
 
 When it stops: by default once the queue has stayed empty, visible or not, for ``idle_seconds``.
 ``wait_for_hidden=False`` stops as soon as nothing is visible and nothing runs: a message handed back with a
