@@ -50,6 +50,12 @@ BENCHES: dict[str, Bench] = {
         5,
         "1,000 tenants x 500 indicators pushed (1 list + 1 import each), then pushed again (no write)",
     ),
+    "hunting": Bench(
+        "hunting_bench",
+        ("--tenants", "1000", "--rows", "100", "--latency-ms", "200", "--threads", "8", "--reader-rows", "1000000"),
+        4,
+        "one hunt across 1,000 tenants (wall vs tenants x latency / threads, every row once); reader RSS, 1M rows",
+    ),
 }
 
 

@@ -65,6 +65,12 @@ param eventsQueueName string = 'defender-events'
 @description('Client-side limit of Microsoft Graph security calls per customer tenant per minute (Graph allows 150 per app per tenant on /security: docs/operations.md).')
 param graphCallsPerMinute string = '150'
 
+@description('1: hunting across tenants (routes, hunt-jobs, saved hunts) is on; the customers must have consented ThreatHunting.Read.All (docs/hunting.md).')
+param huntingEnabled string = '0'
+
+@description('NCRONTAB (6 fields, UTC) of the timer that starts saved hunts whose schedule is due.')
+param huntTimerSchedule string = '0 * * * * *'
+
 @description('Blob container of the archive sink.')
 param archiveContainerName string = 'defender-archive'
 
@@ -230,6 +236,8 @@ module functionApp './modules/functionapp.bicep' = {
     sinks: sinks
     eventsQueueName: eventsQueueName
     graphCallsPerMinute: graphCallsPerMinute
+    huntingEnabled: huntingEnabled
+    huntTimerSchedule: huntTimerSchedule
     archiveContainerName: archiveContainerName
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName

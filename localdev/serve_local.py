@@ -71,8 +71,15 @@ def write_tenants_file(emulator: EmulatorInfo, path: Path, *, legacy: Iterable[s
     return path
 
 
+# The timers bind their schedules as %SETTING%: the host must find them in the Values, defaults or not.
+TIMER_SETTINGS = ("RELAY_SWEEP_SCHEDULE", "RELAY_HUNT_TIMER_SCHEDULE", "RELAY_PURGE_SCHEDULE")
+
+
 def local_settings(env: dict[str, str]) -> dict[str, Any]:
-    values = {"FUNCTIONS_WORKER_RUNTIME": "python", **env}
+    from shared.platform.settings import SETTINGS
+
+    timers = {spec.name: spec.default or "" for spec in SETTINGS if spec.name in TIMER_SETTINGS}
+    values = {"FUNCTIONS_WORKER_RUNTIME": "python", **timers, **env}
     return {"IsEncrypted": False, "Values": values, "Host": {"LocalHttpPort": 7071}}
 
 

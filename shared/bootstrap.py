@@ -40,7 +40,15 @@ from shared.ingest.sinks.webhook import WebhookSink
 from shared.ingest.sweep import SweepResult, run_sweep
 from shared.platform.redaction import install_log_redaction
 from shared.platform.settings import Settings, StorageSettings
-from shared.platform.storage import CHECKPOINTS_TABLE, JOBS_QUEUE, PAYLOADS_CONTAINER, TENANTS_TABLE, StorageClients
+from shared.platform.storage import (
+    CHECKPOINTS_TABLE,
+    HUNT_JOBS_QUEUE,
+    HUNT_RESULTS_CONTAINER,
+    JOBS_QUEUE,
+    PAYLOADS_CONTAINER,
+    TENANTS_TABLE,
+    StorageClients,
+)
 from shared.tenants.snapshot import RegistrySnapshot
 from shared.tenants.store import TenantStore
 
@@ -51,11 +59,19 @@ if TYPE_CHECKING:
     from shared.callers.authenticator import Authenticator
     from shared.callers.store import CallerDirectory, TableCallerStore
     from shared.defender.client import DefenderClient
+    from shared.defender.graph_hunting import GraphHuntingClient
+    from shared.defender.rate_limit import RateLimiter
     from shared.domain.tenant import Tenant
     from shared.http.api import HttpApi
+    from shared.http.hunts_api import HuntsApi
     from shared.http.indicators_api import IndicatorsApi
     from shared.http.signing import SignatureVerifier
     from shared.http.tenants_api import TenantsApi
+    from shared.hunting.hunt_queue import StorageHuntQueue
+    from shared.hunting.results import BlobResultStore
+    from shared.hunting.runner import HuntDeps
+    from shared.hunting.service import HuntService
+    from shared.hunting.store import TableHuntStore
     from shared.indicators.service import IndicatorService
     from shared.indicators.stores import BlobSetStore, QueueJobMessages, TableJobStore
     from shared.indicators.worker import IndicatorWorker
@@ -110,9 +126,16 @@ class Services:
         return ThrottleCounter()
 
     @cached_property
+    def limiter(self) -> RateLimiter:
+        """The process's client-side quotas per (tenant, API), shared by every transport."""
+        from shared.defender.rate_limit import RateLimiter, default_windows
+
+        s = self.settings
+        return RateLimiter(time.time, default_windows(s.graph_calls_per_minute, s.hunt_calls_per_minute))
+
+    @cached_property
     def defender(self) -> DefenderClient:
         from shared.defender.client import DefenderClient
-        from shared.defender.rate_limit import RateLimiter, default_windows
         from shared.defender.transport import DefenderTransport
         from shared.ingest.change_source import counting_session
 
@@ -120,7 +143,7 @@ class Services:
             tokens=self.tokens,
             host_overrides=self.settings.host_overrides,
             session=counting_session(self.throttles),
-            limiter=RateLimiter(time.time, default_windows(self.settings.graph_calls_per_minute)),
+            limiter=self.limiter,
         )
         return DefenderClient(transport=transport)
 
@@ -352,13 +375,88 @@ class Services:
             tenants=self.tenants,
         )  # fmt: skip
 
+    # -- hunting (docs/hunting.md) ------------------------------------------------------------------
+    @cached_property
+    def hunting_api(self) -> GraphHuntingClient:
+        """runHuntingQuery over its own transport: a query may run for minutes (docs/microsoft-apis.md
+        §Advanced hunting: 3 minutes), longer than the read timeout the feeds use."""
+        from shared.defender.graph_hunting import GraphHuntingClient
+        from shared.defender.transport import DefenderTransport
+
+        transport = DefenderTransport(
+            tokens=self.tokens, host_overrides=self.settings.host_overrides, limiter=self.limiter, timeout=(5.0, 210.0)
+        )
+        return GraphHuntingClient(transport=transport)
+
+    @cached_property
+    def hunt_queue(self) -> StorageHuntQueue:
+        from shared.hunting.hunt_queue import StorageHuntQueue
+
+        return StorageHuntQueue(self.storage.queue(HUNT_JOBS_QUEUE))
+
+    @cached_property
+    def hunt_deps(self) -> HuntDeps:
+        """What one hunt-jobs message needs: the Table and blob stores, Graph, the registry, the sinks."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import HuntAuditTrail, TableAuditStore
+        from shared.hunting.delivery import BlobSeenRows, SinkDelivery
+        from shared.hunting.runner import HuntDeps
+
+        results = self.storage.container(HUNT_RESULTS_CONTAINER)
+        return HuntDeps(
+            hunts=self._hunt_store(), results=self._hunt_results(), api=self.hunting_api,
+            tenants=RegistrySnapshot(self.tenants), jobs=self.hunt_queue,
+            delivery=SinkDelivery(sinks=self.sinks, seen=BlobSeenRows(results), clock=self.clock),
+            audit=HuntAuditTrail(TableAuditStore(self.storage.table(AUDIT_TABLE))), clock=self.clock,
+        )  # fmt: skip
+
+    def _hunt_store(self) -> TableHuntStore:
+        from shared.hunting.store import TABLE, TableHuntStore
+
+        return TableHuntStore(self.storage.table(TABLE))
+
+    def _hunt_results(self) -> BlobResultStore:
+        from shared.hunting.results import BlobResultStore
+
+        return BlobResultStore(self.storage.container(HUNT_RESULTS_CONTAINER))
+
+    def hunt_service(self) -> HuntService:
+        from shared.hunting.schedules import TABLE, TableScheduleStore
+        from shared.hunting.service import HuntService
+
+        return HuntService(
+            hunts=self._hunt_store(), results=self._hunt_results(), tenants=self.tenants, jobs=self.hunt_queue,
+            schedules=TableScheduleStore(self.storage.table(TABLE)), enabled=self.settings.hunting_enabled,
+            clock=self.clock,
+        )  # fmt: skip
+
+    def run_due_hunts(self) -> list[str]:
+        """The saved-hunts timer: start every saved hunt whose schedule has come round."""
+        return self.hunt_service().run_due()
+
+    def hunts_api(self) -> HuntsApi:
+        """``/api/hunts`` and ``/api/hunt-schedules``: hunts are started and read here, run by the jobs."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.actions.audit import TableAuditStore
+        from shared.http.hunts_api import HuntsApi
+
+        return HuntsApi(
+            service=self.hunt_service(), audit=TableAuditStore(self.storage.table(AUDIT_TABLE)),
+            verifier=self.signature_verifier, clock=self.clock, authenticator=self.caller_authenticator,
+            tenants=self.tenants,
+        )  # fmt: skip
+
     def ensure_storage(self) -> None:
         """Create the queues, tables and containers the app uses (idempotent; for local runs and tests)."""
+        from shared.actions.audit import TABLE as AUDIT_TABLE
+        from shared.hunting.schedules import TABLE as SCHEDULES_TABLE
+        from shared.hunting.store import TABLE as HUNTS_TABLE
+
         s = self.settings
         self.storage.ensure(
-            queues=(JOBS_QUEUE, s.events_queue),
-            tables=(TENANTS_TABLE, CHECKPOINTS_TABLE),
-            containers=(PAYLOADS_CONTAINER, s.archive_container),
+            queues=(JOBS_QUEUE, HUNT_JOBS_QUEUE, s.events_queue),
+            tables=(TENANTS_TABLE, CHECKPOINTS_TABLE, HUNTS_TABLE, SCHEDULES_TABLE, AUDIT_TABLE),
+            containers=(PAYLOADS_CONTAINER, HUNT_RESULTS_CONTAINER, s.archive_container),
         )
 
 
@@ -418,6 +516,10 @@ def build_tenants_api(services: Services | None = None) -> TenantsApi:
 
 def build_indicators_api(services: Services | None = None) -> IndicatorsApi:
     return (services or get_services()).indicators_api()
+
+
+def build_hunts_api(services: Services | None = None) -> HuntsApi:
+    return (services or get_services()).hunts_api()
 
 
 def storage_from_env(environ: Mapping[str, str]) -> StorageClients:

@@ -17,7 +17,7 @@ from emulator.world import Counters
 FaultKind = Literal["429", "500", "503", "reset", "slow"]
 ROUTES = (
     "alerts", "incidents", "machines", "machineactions", "files", "vulnerabilities", "software",
-    "graph-alerts", "graph-incidents", "token", "keyvault", "*",
+    "graph-alerts", "graph-incidents", "graph-hunting", "token", "keyvault", "*",
     "indicators", "indicators-import", "indicators-batchdelete",
 )  # fmt: skip
 _PROBABILITIES: tuple[tuple[str, FaultKind], ...] = (

@@ -1,5 +1,5 @@
-"""Emulated Microsoft Graph security API (``alerts_v2``, ``incidents``) on the Graph host of each national
-cloud, served from the same world as the Defender routes (docs/contracts.md §1.7).
+"""Emulated Microsoft Graph security API (``alerts_v2``, ``incidents``, ``runHuntingQuery``) on the Graph host of
+each national cloud, served from the same world as the Defender routes (docs/contracts.md §1.7).
 
 :class:`GraphService` is built on the :class:`~emulator.defender.DefenderService`: it reads the Defender
 store (an MDE alert and its Graph twin are one record), shares its fault injector, request log and
@@ -20,6 +20,7 @@ from emulator.entra.tokens import TokenService
 from emulator.graph.auth import GraphAuthorizer
 from emulator.graph.control import graph_control_routes
 from emulator.graph.hosts import GRAPH_HOSTS
+from emulator.graph.hunting import HuntingService
 from emulator.graph.pipeline import GraphHostApp, GraphState, graph_limits
 from emulator.graph.routes import ROUTES
 from emulator.graph.writes import with_writes
@@ -42,6 +43,7 @@ class GraphService:
         defender.ground_truth_extras.append(self.ground_truth)
         # Advancing the clock ages the Graph-only alerts too (the Defender store ages itself).
         world.clock.on_advance(self.state.other.age)
+        self.hunting = HuntingService(world.clock)  # runHuntingQuery (emulator/graph/hunting.py)
 
     @property
     def hosts(self) -> list[str]:
@@ -51,10 +53,10 @@ class GraphService:
         config = GRAPH_HOSTS.get(host)
         if config is None:
             raise ValueError(f"not a Graph host: {host!r} (known: {', '.join(GRAPH_HOSTS)})")
-        return GraphHostApp(self.state, config, with_writes(ROUTES)).build()
+        return GraphHostApp(self.state, config, {**with_writes(ROUTES), **self.hunting.routes}).build()
 
     def control_routes(self) -> list[web.RouteDef]:
-        return graph_control_routes(self.state)
+        return graph_control_routes(self.state) + self.hunting.control_routes()
 
     def ground_truth(self, tenant_id: str | None) -> dict[str, list[dict[str, Any]]]:
         """Every Graph version: an MDE alert version is its twin's version (same id, same time), then the

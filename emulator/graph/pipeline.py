@@ -35,7 +35,7 @@ from emulator.graph.views import GraphViews
 from emulator.platform_faults import injected
 from emulator.world import World
 
-ENTITY_SETS = ("alerts_v2", "incidents")
+ENTITY_SETS = ("alerts_v2", "incidents", "runhuntingquery")  # the last is an action: emulator/graph/hunting.py
 SECURITY_FAMILY = "security"  # one rate-limit bucket: the documented limit covers any request on /security
 
 

@@ -42,6 +42,8 @@ param sweepSchedule string
 param sinks string
 param eventsQueueName string
 param graphCallsPerMinute string = '150'
+param huntingEnabled string = '0'
+param huntTimerSchedule string = '0 * * * * *'
 param archiveContainerName string
 param webhookUrl string = ''
 param webhookSecretName string = ''
@@ -144,6 +146,9 @@ var relaySettings = {
   RELAY_EVENTS_QUEUE: eventsQueueName
   RELAY_ARCHIVE_CONTAINER: archiveContainerName
   RELAY_GRAPH_CALLS_PER_MINUTE: graphCallsPerMinute
+  RELAY_HUNTING_ENABLED: huntingEnabled
+  // The saved-hunts timer binds %RELAY_HUNT_TIMER_SCHEDULE%: the host needs the setting even with hunting off.
+  RELAY_HUNT_TIMER_SCHEDULE: huntTimerSchedule
   RELAY_HTTP_AUTH: httpAuth
   RELAY_PARTNER_TENANT_ID: partnerTenantId
   RELAY_AUDIT_RETENTION_DAYS: string(auditRetentionDays)

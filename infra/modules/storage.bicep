@@ -24,6 +24,8 @@ param payloadRetentionDays int = 14
 var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
+  'hunt-jobs'
+  'hunt-jobs-poison'
   eventsQueueName
   'indicator-jobs'
   'indicator-jobs-poison'
@@ -35,10 +37,13 @@ var tableNames = [
   'idempotency'
   'callers'
   'indicatorjobs'
+  'hunts'
+  'huntschedules'
 ]
 var containerNames = [
   deploymentContainerName
   'defender-payloads'
+  'hunt-results'
   archiveContainerName
   'indicator-sets'
 ]

@@ -24,6 +24,7 @@ from azure.data.tables import TableClient
 
 TABLE: Final = "audit"
 INVALID_TENANT_PARTITION: Final = "_invalid"
+HUNTS_PARTITION: Final = "_hunts"  # who started which hunt over which tenants (POST /api/hunts)
 # Insert Entity answers 201 with the whole entity echoed back unless asked not to; the audit write sits on
 # every POST's path and needs only the status, so 204 saves the service serialising the entity and us
 # parsing it (Table service REST "Insert Entity": ``Prefer: return-no-content``).
@@ -156,6 +157,26 @@ def line_groups(lines: Sequence[str], limit: int) -> list[str]:
     if current:
         groups.append("\n".join(current))
     return groups
+
+
+class HuntAuditTrail:
+    """Hunting's audit port over the audit table: one record in each tenant a hunt ran in (action ``hunt``,
+    ``request_id`` = the hunt id, ``comment`` = the query), so a tenant's trail shows who hunted what in it."""
+
+    _STATUS: Final = {"accepted": 200, "rejected": 400, "failed": 502}
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def record(
+        self, tenant_id: str, *, hunt_id: str, requested_by: str, query: str, outcome: str, detail: str, at: datetime
+    ) -> None:
+        verdict: Outcome = "accepted" if outcome == "accepted" else "rejected" if outcome == "rejected" else "failed"
+        record = AuditRecord(
+            tenant_id=tenant_id, time=at, request_id=hunt_id, caller=requested_by[:_MAX_TEXT], action="hunt",
+            outcome=verdict, status=self._STATUS[verdict], comment=query[:_MAX_TEXT], detail=detail[:_MAX_TEXT],
+        )  # fmt: skip
+        self._store.write(record)
 
 
 def _from_entity(tenant_id: str, entity: Any) -> AuditRecord:

@@ -28,6 +28,11 @@ class Caller:
     app_id: str = ""
     object_id: str = ""
 
+    @property
+    def label(self) -> str:
+        """How a record of work it asked for names it: the display name, and the app's id for a token."""
+        return f"{self.name} [{self.app_id or self.object_id}]" if self.auth == "entra" else self.name
+
     def require(self, role: str) -> None:
         if role not in self.roles:
             held = ", ".join(sorted(r for r in self.roles if r in APP_ROLES)) or "none"

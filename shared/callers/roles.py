@@ -24,7 +24,7 @@ APP_ROLES: Final[dict[str, str]] = {
     READ: "read: action status, machine lookup, audit records, tenants and their health, the OpenAPI document",
     RESPOND: "respond: machine actions (isolate, scan, restrict, collect, stop and quarantine) and cancel",
     TRIAGE: "triage: alert and incident updates and comments, the alert batch, machine tags",
-    HUNT: "hunt: advanced hunting queries (reserved for the hunting routes)",
+    HUNT: "hunt: hunts across tenants (start, status, rows) and saved hunts",
     INDICATORS: "indicators: push, sync, drift and remove indicator jobs, their status, a tenant's indicators",
     ADMIN: "admin: on-demand sweeps and machine offboarding",
 }

@@ -83,6 +83,15 @@ def tenant_in_scope(scope: CallerScope, tenant_id: str, lookup: Callable[[str], 
     return tenant
 
 
+def covers(scope: CallerScope, tenant_ids: Iterable[str], registry: Iterable[Tenant]) -> bool:
+    """True when every tenant named is in scope: for reading what a fan-out did (a job's or a hunt's
+    per-tenant outcomes) or changing it. A tenant no longer registered is covered only when listed by id."""
+    if scope.all_tenants:
+        return True
+    known = {tenant.tenant_id: tenant for tenant in registry}
+    return all(t in scope.tenant_ids or (t in known and in_scope(scope, known[t])) for t in tenant_ids)
+
+
 def check_scope(scope: CallerScope, tenant_id: str, lookup: Callable[[str], Tenant]) -> None:
     """Return when ``tenant_id`` is in scope; raise ``OutOfScopeError`` otherwise.
 

@@ -41,6 +41,7 @@ def check(args: argparse.Namespace, ctx: CliContext) -> int:
             defender=svc.defender,
             default_allowed=svc.settings.default_allowed_actions,
             on_done=done,
+            hunting=svc.settings.hunting_enabled,
         )
     print_results(ctx, results)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

@@ -69,6 +69,7 @@ def build_parser() -> _Parser:
     _add_action_commands(sub)
     _add_triage_commands(sub)
     _add_indicator_commands(sub)
+    _add_hunt_commands(sub)
     for plugin in entry_points(group=PLUGIN_GROUP):
         register: Callable[[AddCommand], None] = plugin.load()
         register(lambda name, handler, help_text: _plugin_command(sub, name, handler, help_text))
@@ -336,3 +337,51 @@ def _add_triage_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--add", metavar="TAG", help="add this tag")
     which.add_argument("--remove", metavar="TAG", help="remove this tag")
+
+
+HUNT_HELP = """\
+A hunt runs one KQL query (Microsoft Graph runHuntingQuery) in every enabled tenant, or in the ones named,
+and merges their rows with tenantId and tenantName in front. The first tenant proves the query before the
+others are asked, so a syntax error costs one call. Needs RELAY_HUNTING_ENABLED=1 and ThreatHunting.Read.All
+consented in each tenant (docs/hunting.md).
+"""
+
+
+def _hunt_source(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--query-file", metavar="FILE", help="the KQL, from a file (e.g. q.kql)")
+    source.add_argument("--query", metavar="KQL", help="the KQL, inline")
+    p.add_argument("--timespan", help="ISO 8601, e.g. P7D or 2026-11-01T00:00:00Z/P1D (default: Graph's 30 days)")
+    selection = p.add_mutually_exclusive_group()
+    selection.add_argument("--all", action="store_true", help="every enabled tenant (the default)")
+    selection.add_argument(
+        "--tenant", dest="tenant_ids", action="append", metavar="ID", help="only this tenant (repeat for more)"
+    )
+
+
+def _add_hunt_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    hunt = sub.add_parser("hunt", help="hunt across tenants (Graph advanced hunting)", description=HUNT_HELP)
+    _common(hunt)
+    hsub = hunt.add_subparsers(title="hunt commands", metavar="ACTION", required=True, parser_class=_Parser)
+    mod = "shared.cli.hunt_cmd"
+    p = _command(hsub, "run", f"{mod}:run", "run one query in many tenants and print the merged rows")
+    p.epilog = HUNT_HELP
+    _hunt_source(p)
+    p.add_argument("--format", choices=("table", "csv", "ndjson"), default="table", help="how rows are printed")
+    p.add_argument("--no-wait", action="store_true", help="only queue it (the Functions host runs it); print its id")
+    p = _command(hsub, "status", f"{mod}:status", "a hunt's state and each tenant's outcome")
+    p.add_argument("hunt_id", metavar="HUNT_ID")
+    p = _command(hsub, "results", f"{mod}:results", "a hunt's merged rows (all of them)")
+    p.add_argument("hunt_id", metavar="HUNT_ID")
+    p.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    schedule = hsub.add_parser("schedule", help="saved hunts on an NCRONTAB schedule", description="Saved hunts.")
+    _common(schedule)
+    ssub = schedule.add_subparsers(title="schedule commands", metavar="ACTION", required=True, parser_class=_Parser)
+    p = _command(ssub, "add", f"{mod}:schedule_add", "save a hunt; its new rows reach the sinks as hunt-row events")
+    p.add_argument("--name", required=True, help="what the SOC calls it")
+    p.add_argument("--schedule", required=True, help="NCRONTAB, 6 fields, UTC, e.g. '0 0 * * * *' (hourly)")
+    _hunt_source(p)
+    _command(ssub, "list", f"{mod}:schedule_list", "list the saved hunts")
+    p = _command(ssub, "remove", f"{mod}:schedule_remove", "remove a saved hunt")
+    p.add_argument("schedule_id", metavar="SCHEDULE_ID")

@@ -39,7 +39,8 @@ def permissions(args: argparse.Namespace, ctx: CliContext) -> int:
     default = svc.settings.default_allowed_actions
     store = svc.tenants
     tenants = [store.get(tenant_id_arg(args.tenant_id))] if args.tenant_id else store.list(enabled_only=True)
-    needed = {t.tenant_id: required_roles(t, default) for t in tenants}
+    hunting = svc.settings.hunting_enabled  # ThreatHunting.Read.All only when hunting is on
+    needed = {t.tenant_id: required_roles(t, default, hunting=hunting) for t in tenants}
     moving = {t.tenant_id: migration_roles(t) for t in tenants}
     for_moves: list[dict[Resource, frozenset[str]]] = [{"graph": roles} for roles in moving.values() if roles]
     app_roles = union_roles([*needed.values(), *for_moves])

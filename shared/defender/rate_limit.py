@@ -6,7 +6,9 @@ MDE routes; 50/min and 1,500/hour for XDR incidents (§Throttling, §Defender XD
 Graph: "The following limits apply to any request on /security": 150 requests per minute per app per
 tenant (https://learn.microsoft.com/graph/throttling-limits, §Graph errors and throttling; the row names
 ``alert``, and whether it covers ``alerts_v2``/``incidents`` is not stated, so the documented figure is
-the default of ``RELAY_GRAPH_CALLS_PER_MINUTE``).
+the default of ``RELAY_GRAPH_CALLS_PER_MINUTE``). Advanced hunting (``runHuntingQuery``) has its own quota:
+"You can make up to at least 45 calls per minute per tenant" (https://learn.microsoft.com/defender-xdr/api-advanced-hunting,
+docs/microsoft-apis.md §Advanced hunting), the default of ``RELAY_HUNT_CALLS_PER_MINUTE``.
 The limiter is per worker process: several instances can still add up past a quota, which is what the
 429 handling (Retry-After, hand the job back to the queue) is for. The limiter keeps the common case,
 one worker paging through a busy tenant, from ever seeing a 429.
@@ -29,6 +31,7 @@ class Window:
 MDE_WINDOWS = (Window(60.0, 100), Window(3600.0, 1500))
 INCIDENT_WINDOWS = (Window(60.0, 50), Window(3600.0, 1500))
 GRAPH_CALLS_PER_MINUTE = 150
+HUNTING_CALLS_PER_MINUTE = 45
 
 
 def graph_windows(per_minute: int = GRAPH_CALLS_PER_MINUTE) -> tuple[Window, ...]:
@@ -41,18 +44,22 @@ INDICATOR_WRITE_WINDOWS = (Window(60.0, 30), Window(3600.0, 1500))
 _INDICATOR_WRITES = {"/indicators/import": "indicator-import", "/indicators/batchdelete": "indicator-batchdelete"}
 
 
-def default_windows(graph_per_minute: int = GRAPH_CALLS_PER_MINUTE) -> dict[str, tuple[Window, ...]]:
+def default_windows(
+    graph_per_minute: int = GRAPH_CALLS_PER_MINUTE, hunting_per_minute: int = HUNTING_CALLS_PER_MINUTE
+) -> dict[str, tuple[Window, ...]]:
     return {
         "mde": MDE_WINDOWS, "incidents": INCIDENT_WINDOWS, "graph": graph_windows(graph_per_minute),
+        "hunting": (Window(60.0, hunting_per_minute),),
         "indicator-import": INDICATOR_WRITE_WINDOWS, "indicator-batchdelete": INDICATOR_WRITE_WINDOWS,
     }  # fmt: skip
 
 
 def api_family(resource: str, path: str) -> str:
-    """Which quota a call counts against: Graph its own, XDR incidents and indicator writes theirs, the rest MDE's."""
-    if resource == "graph":
-        return "graph"
+    """Which quota a call counts against: Graph hunting and Graph their own, XDR incidents and indicator writes
+    theirs, the rest MDE's."""
     lowered = path.lower()
+    if resource == "graph":
+        return "hunting" if lowered.rstrip("/").endswith("/runhuntingquery") else "graph"
     for suffix, family in _INDICATOR_WRITES.items():
         if lowered.endswith(suffix):
             return family

@@ -40,7 +40,7 @@ API_NAMES: Final[Mapping[ApiResource, str]] = {
 
 Feed = Literal["mde-alerts", "xdr-incidents", "graph-alerts", "graph-incidents"]
 FEEDS: Final[tuple[Feed, ...]] = get_args(Feed)
-ItemKind = Literal["alert", "incident"]
+ItemKind = Literal["alert", "incident", "hunt-row"]
 
 # MC1220762: "After February 1, 2027, the MDE and XDR APIs will no longer function."
 MDE_XDR_RETIREMENT: Final = date(2027, 2, 1)
@@ -250,3 +250,10 @@ def missing_roles(required: Iterable[str], granted: Iterable[str]) -> set[str]:
     """The required roles that neither the token nor a broader role it holds grants."""
     held = set(granted)
     return {role for role in required if role not in held and not ROLE_ALTERNATIVES.get(role, frozenset()) & held}
+
+
+# Advanced hunting through Microsoft Graph (docs/microsoft-apis.md §Advanced hunting): POST runHuntingQuery
+# with {"Query", "Timespan"}; application permission ThreatHunting.Read.All, on the Graph resource.
+# https://learn.microsoft.com/graph/api/security-security-runhuntingquery
+HUNTING_PATH: Final = "/v1.0/security/runHuntingQuery"
+HUNTING_ROLE: Final = "ThreatHunting.Read.All"

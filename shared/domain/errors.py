@@ -11,6 +11,9 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
     ├── AmbiguousMachineError          a machine name/IP matches more than one device (``candidates``); HTTP 409
     ├── IdempotencyConflictError       an Idempotency-Key is in flight or was used for another request; HTTP 409/422
     ├── TenantNotFoundError            tenant not in the registry (or disabled); HTTP 404
+    ├── HuntNotFoundError              no hunt (or saved hunt) with that id; HTTP 404
+    ├── HuntingDisabledError           hunting is switched off (RELAY_HUNTING_ENABLED); HTTP 403
+    ├── HuntFailedError                the hunt's query was refused by Graph, so it has no results; HTTP 409
     ├── LeaseHeldError                 another worker holds the (tenant, feed) lease (until ``held_until``)
     ├── IndicatorCapError              a push would pass the tenant's active-indicator limit (``active``, ``limit``)
     ├── DeliveryError                  a sink refused or failed; the job is retried, checkpoint unchanged
@@ -31,6 +34,8 @@ chained with ``raise ... from``. A new type exists only where a caller acts diff
         ├── DefenderForbiddenError     403 (permission named in ``message``)
         ├── ActionConflictError        400 ActiveRequestAlreadyExists
         │   └── PendingActionError     ... with the pending action looked up (``pending_action``); HTTP 409
+        ├── HuntQueryError             400 for a hunting query (syntax, semantics): the query is wrong, not the tenant
+        ├── HuntLimitError             a hunting query hit a documented limit in one tenant (``limit``: timeout, size)
         ├── ThrottledError             429 with ``retry_at`` (a long wait: hand the job back to the queue)
         ├── DefenderUnavailableError   5xx / connection errors after bounded retries
         └── UpstreamRejectedError      400 to a triage write the relay had checked (the service's reason); HTTP 422
@@ -115,6 +120,22 @@ class TenantNotFoundError(RelayError):
     def __init__(self, tenant_id: str, message: str | None = None) -> None:
         super().__init__(message or f"tenant {tenant_id} is not in the registry")
         self.tenant_id = tenant_id
+
+
+class HuntNotFoundError(RelayError):
+    kind = "hunt-not-found"
+
+    def __init__(self, hunt_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"no hunt with id {hunt_id!r}")
+        self.hunt_id = hunt_id
+
+
+class HuntingDisabledError(RelayError):
+    kind = "hunting-disabled"
+
+
+class HuntFailedError(RelayError):
+    kind = "hunt-failed"
 
 
 class LeaseHeldError(RelayError):
@@ -267,6 +288,22 @@ class PendingActionError(ActionConflictError):
     def __init__(self, message: str, *, pending_action: dict[str, str | None], tenant_id: str | None = None) -> None:
         super().__init__(message, status=400, code="ActiveRequestAlreadyExists", tenant_id=tenant_id)
         self.pending_action = dict(pending_action)
+
+
+class HuntQueryError(DefenderError):
+    """Graph refused the hunting query itself (400): Microsoft's message says what is wrong with it."""
+
+    kind = "query-error"
+
+
+class HuntLimitError(DefenderError):
+    """The query hit a documented hunting limit in this tenant (``limit``: ``timeout`` or ``result-size``)."""
+
+    kind = "hunt-limit"
+
+    def __init__(self, message: str, *, limit: str, status: int | None = None, tenant_id: str | None = None) -> None:
+        super().__init__(message, status=status, code=limit, tenant_id=tenant_id)
+        self.limit = limit
 
 
 class ThrottledError(DefenderError):

@@ -101,21 +101,27 @@ def parse_time(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def parse_job(body: str | bytes) -> Job:
-    """Validate a job message body; ``ValidationError.field`` names the first field at fault."""
+def message_object(body: str | bytes, *, what: str, max_chars: int) -> dict[str, Any]:
+    """A queue message's body as a JSON object, or a ValidationError (field ``body``) saying what it is instead."""
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValidationError("job message is not UTF-8 text", field="body") from exc
-    if len(body) > _MAX_BODY_CHARS:
-        raise ValidationError(f"job message is too large ({len(body)} characters)", field="body")
+            raise ValidationError(f"{what} is not UTF-8 text", field="body") from exc
+    if len(body) > max_chars:
+        raise ValidationError(f"{what} is too large ({len(body)} characters)", field="body")
     try:
         raw = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"job message is not JSON: {exc.msg}", field="body") from exc
+        raise ValidationError(f"{what} is not JSON: {exc.msg}", field="body") from exc
     if not isinstance(raw, dict):
-        raise ValidationError("job message must be a JSON object", field="body")
+        raise ValidationError(f"{what} must be a JSON object", field="body")
+    return raw
+
+
+def parse_job(body: str | bytes) -> Job:
+    """Validate a job message body; ``ValidationError.field`` names the first field at fault."""
+    raw = message_object(body, what="job message", max_chars=_MAX_BODY_CHARS)
     if raw.get("v") != JOB_VERSION:
         raise ValidationError(f"unsupported job version {raw.get('v')!r} (expected {JOB_VERSION})", field="v")
     return Job(

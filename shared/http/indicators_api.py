@@ -148,7 +148,7 @@ class IndicatorsApi:
         def run() -> ApiResponse:
             job = submit_job(
                 jobs=self._jobs, sets=self._sets, queue=self._queue, kind=kind, selection=selection,
-                indicators=indicators, targets=targets, dry_run=dry_run, requested_by=_requester(caller),
+                indicators=indicators, targets=targets, dry_run=dry_run, requested_by=caller.label,
                 clock=self._clock,
             )  # fmt: skip
             status_url = f"/{ROUTE_PREFIX}/indicators/jobs/{job.job_id}"
@@ -239,11 +239,6 @@ class _Note:
     caller: Caller | None = None
     auth_suffix: str = ""  # +hmac / +hmac(previous) once the signature is checked
     refused: bool = False  # a role or scope refusal: audited on the read routes too
-
-
-def _requester(caller: Caller) -> str:
-    """Who asked for a job, as its record names them: the display name, and the app's id for a token."""
-    return f"{caller.name} [{caller.app_id or caller.object_id}]" if caller.auth == "entra" else caller.name
 
 
 def _text(value: Any) -> str | None:

@@ -25,6 +25,11 @@ _PATH_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "tenantId": {"description": "customer tenant id (GUID)", "schema": _GUID},
     "actionId": {"description": "machine action id (GUID)", "schema": _GUID},
     "jobId": {"description": "indicator job id (32 hex)", "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
+    "huntId": {"description": "hunt id (from POST /api/hunts)", "schema": {"type": "string", "maxLength": 80}},
+    "scheduleId": {
+        "description": "saved hunt id (16 hex digits)",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    },
     "machine": {
         "description": "40-hex machine id, exact DNS name or IP address (names/IPs must match exactly one machine)",
         "schema": {"type": "string", "maxLength": 253},
@@ -65,7 +70,7 @@ def build_document(*, server_url: str = "/") -> dict[str, Any]:
             "title": "defender-relay",
             "version": VERSION,
             "description": "Response actions, action status, machine lookup, sweeps, triage (alerts, incidents, "
-            "machine tags) and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
+            "machine tags), hunting and audit for Microsoft Defender across customer tenants. Errors are RFC 9457 "
             "problem+json.",
         },
         "servers": [{"url": server_url}],
@@ -117,9 +122,18 @@ def _responses(route: Route) -> dict[str, Any]:
     elif route.operation == "alert-batch-update":
         some = {"description": "some alerts failed or were skipped: each result says why", "content": ok["content"]}
         responses = {"200": {**ok, "description": "every alert succeeded"}, "207": some}
+    elif route.operation == "hunt-start":
+        responses = {"202": {"description": "hunt queued; poll statusUrl", "content": ok["content"]}}
+    elif route.operation == "schedule-add":
+        responses = {"201": {"description": "saved hunt created", "content": ok["content"]}}
+    elif route.operation == "hunt-results":
+        rows = {"schema": {"type": "string"}}
+        responses = {"200": {"description": "a page of rows; Link rel=next while more remain",
+                             "content": {"application/x-ndjson": rows, "text/csv": rows}}}  # fmt: skip
     if route.operation != "openapi":
         problem = {"content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
-        for status in _ERROR_STATUSES[route.method]:
+        statuses = (*_ERROR_STATUSES[route.method], *(("409",) if route.operation == "hunt-results" else ()))
+        for status in statuses:
             responses[status] = {"description": "problem details (RFC 9457)", **problem}
     return responses
 
@@ -134,9 +148,26 @@ def _request_body(route: Route) -> dict[str, Any] | None:
                   "properties": {"comment": _comment()}}  # fmt: skip
     elif route.operation in TRIAGE_SCHEMAS:
         schema = TRIAGE_SCHEMAS[route.operation]
+    elif route.operation in ("hunt-start", "schedule-add"):
+        schema = _hunt_schema(saved=route.operation == "schedule-add")
     else:
         return None
     return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _hunt_schema(*, saved: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "query": {"type": "string", "minLength": 1, "maxLength": 30000, "description": "KQL (runHuntingQuery Query)"},
+        "timespan": {"type": "string", "description": "ISO 8601, e.g. P7D (runHuntingQuery Timespan; default 30 days)"},
+        "tenants": {"oneOf": [{"const": "all"}, {"type": "array", "items": _GUID, "minItems": 1}],
+                    "description": "all enabled tenants (default) or these"},
+        "name": {"type": "string", "maxLength": 100},
+    }  # fmt: skip
+    required = ["query"]
+    if saved:
+        properties["schedule"] = {"type": "string", "description": "NCRONTAB, 6 fields, UTC, e.g. 0 0 * * * *"}
+        required += ["name", "schedule"]
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
 
 
 def _comment() -> dict[str, Any]:

@@ -24,6 +24,9 @@ from shared.domain.errors import (
     DefenderForbiddenError,
     DefenderNotFoundError,
     DefenderUnavailableError,
+    HuntFailedError,
+    HuntingDisabledError,
+    HuntNotFoundError,
     IdempotencyConflictError,
     MissingRolesError,
     NotConsentedError,
@@ -68,7 +71,8 @@ PROBLEM_TYPES: Final = frozenset(
         "missing-permission", "not-consented", "token-service-unavailable", "tenant-auth-failed", "throttled",
         "not-found", "defender-forbidden", "action-pending", "defender-unavailable", "defender-error",
         "audit-unavailable", "not-configured", "internal", "upstream-rejected", "idempotency-key-required",
-        "job-not-found", "invalid-token", "role-required", "tenant-out-of-scope",
+        "job-not-found", "hunt-not-found", "hunting-disabled", "hunt-failed", "invalid-token", "role-required",
+        "tenant-out-of-scope",
     }
 )  # fmt: skip
 
@@ -121,6 +125,8 @@ def problem_from_error(exc: BaseException, *, now: datetime | None = None) -> Pr
         return Problem(409, "ambiguous-machine", exc.message, {"candidates": exc.candidates})
     if isinstance(exc, IdempotencyConflictError):
         return Problem(exc.status, "idempotency-conflict", exc.message)
+    if isinstance(exc, HuntNotFoundError | HuntingDisabledError | HuntFailedError):
+        return _hunt_problem(exc)
     if isinstance(exc, AuthError):
         return _auth_problem(exc)
     if isinstance(exc, DefenderError):
@@ -128,6 +134,14 @@ def problem_from_error(exc: BaseException, *, now: datetime | None = None) -> Pr
     if isinstance(exc, RelayError):
         return Problem(500, "internal", exc.message)
     return Problem(500, "internal", "internal error; the cause was logged with this request's id")
+
+
+def _hunt_problem(exc: RelayError) -> Problem:
+    if isinstance(exc, HuntNotFoundError):
+        return Problem(404, "hunt-not-found", exc.message, {"huntId": exc.hunt_id})
+    if isinstance(exc, HuntingDisabledError):
+        return Problem(403, "hunting-disabled", exc.message)
+    return Problem(409, "hunt-failed", exc.message)
 
 
 def _validation_slug(status: int, field: str | None) -> str:

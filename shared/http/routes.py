@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from shared.callers.roles import ADMIN, INDICATORS, READ, RESPOND, TRIAGE, AppRole
+from shared.callers.roles import ADMIN, HUNT, INDICATORS, READ, RESPOND, TRIAGE, AppRole
 from shared.domain.catalogue import MACHINE_ACTIONS, ActionSpec
 
 Operation = Literal[
@@ -38,6 +38,12 @@ Operation = Literal[
     "incident-update",
     "incident-comment",
     "machine-tag",
+    "hunt-start",
+    "hunt-status",
+    "hunt-results",
+    "schedule-add",
+    "schedule-list",
+    "schedule-remove",
 ]
 ROUTE_PREFIX: Final = "api"
 
@@ -119,6 +125,50 @@ TRIAGE_ROUTES: Final[tuple[Route, ...]] = (
 )  # fmt: skip
 TRIAGE_OPERATIONS: Final = frozenset(route.operation for route in TRIAGE_ROUTES)
 
+HUNT_ROUTES: Final[tuple[Route, ...]] = (
+    # Served by shared/triggers/http_hunts.py (shared.http.hunts_api): hunting across tenants, docs/hunting.md.
+    Route(
+        "http_hunt_start", "POST", "hunts", "hunt-start", "Start a hunt: one KQL query in many tenants (202)", role=HUNT
+    ),
+    Route(
+        "http_hunt_status",
+        "GET",
+        "hunts/{huntId}",
+        "hunt-status",
+        "A hunt's state and each tenant's outcome",
+        role=HUNT,
+    ),
+    Route(
+        "http_hunt_results",
+        "GET",
+        "hunts/{huntId}/results",
+        "hunt-results",
+        "A page of a hunt's merged rows (NDJSON or CSV), tenantId and tenantName first",
+        query=(
+            QueryParam("format", "ndjson (default) or csv", {"type": "string", "enum": ["ndjson", "csv"]}),
+            QueryParam("limit", "rows per page, 1 to 50000 (default 5000)", {"type": "integer"}),
+            QueryParam("cursor", "the next page's cursor, from the Link header", {"type": "string"}),
+        ),
+        role=HUNT,
+    ),
+    Route(
+        "http_hunt_schedule_add",
+        "POST",
+        "hunt-schedules",
+        "schedule-add",
+        "Save a hunt on an NCRONTAB schedule",
+        role=HUNT,
+    ),
+    Route("http_hunt_schedule_list", "GET", "hunt-schedules", "schedule-list", "List the saved hunts", role=HUNT),
+    Route(
+        "http_hunt_schedule_remove",
+        "POST",
+        "hunt-schedules/{scheduleId}/remove",
+        "schedule-remove",
+        "Remove a saved hunt",
+        role=HUNT,
+    ),
+)
 ROUTES: Final[tuple[Route, ...]] = (
     *(_action_route(spec) for spec in MACHINE_ACTIONS),
     Route(
@@ -197,10 +247,12 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("http_indicators_list", "GET", "tenants/{tenantId}/indicators", "indicators-list",
           "The indicators the relay created in one tenant", role=INDICATORS),
     *TRIAGE_ROUTES,
+    *HUNT_ROUTES,
 )  # fmt: skip
 # Operations served by their own blueprint rather than by HttpApi.
 INDICATOR_OPERATIONS: Final = frozenset(
     {"indicators-push", "indicators-sync", "indicators-drift", "indicators-remove", "indicators-job", "indicators-list"}
 )
-SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"}) | INDICATOR_OPERATIONS
+HUNT_OPERATIONS: Final = frozenset(route.operation for route in HUNT_ROUTES)
+SEPARATE_OPERATIONS: Final = frozenset({"tenants", "tenant-health"}) | INDICATOR_OPERATIONS | HUNT_OPERATIONS
 ROUTES_BY_FUNCTION: Final = {route.function_name: route for route in ROUTES}

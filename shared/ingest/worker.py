@@ -27,7 +27,6 @@ The queue trigger and the operator CLI / benchmark drain loops share this, so th
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -35,12 +34,13 @@ from datetime import datetime, timedelta
 from shared.domain.errors import ThrottledError
 from shared.domain.job import Job, parse_job
 from shared.ingest.runner import IngestDeps, JobResult, run_job
+from shared.platform.queue_host import MAX_QUEUE_DELAY_SECONDS, visibility_delay
 
 logger = logging.getLogger("defender_relay.worker")
 
 # Puts a job back on the queue, invisible for the given number of seconds.
 Requeue = Callable[[Job, int], None]
-MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600  # Storage queue visibility timeout limit
+__all__ = ["MAX_QUEUE_DELAY_SECONDS", "Requeue", "handle_message", "throttle_delay"]
 
 
 LEASE_MARGIN_SECONDS = 1  # a hand-back becomes visible just after the lease ends, not on its last second
@@ -77,5 +77,4 @@ def _hand_back(job: Job, result: JobResult, held_until: datetime, *, deps: Inges
 
 
 def throttle_delay(retry_at: datetime, *, now: datetime) -> int:
-    seconds = math.ceil((retry_at - now).total_seconds())
-    return max(1, min(seconds, MAX_QUEUE_DELAY_SECONDS))
+    return visibility_delay(retry_at, now=now)

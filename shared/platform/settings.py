@@ -82,6 +82,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "RELAY_GRAPH_CALLS_PER_MINUTE", "150", False, "client-side limit of Graph security calls per tenant per minute"
     ),
+    SettingSpec("RELAY_HUNTING_ENABLED", "0", False, "1: hunting routes, jobs and saved hunts on"),
+    SettingSpec("RELAY_HUNT_TIMER_SCHEDULE", "0 * * * * *", False, "NCRONTAB of the timer that starts saved hunts"),
+    SettingSpec(
+        "RELAY_HUNT_CALLS_PER_MINUTE", "45", False, "client-side limit of runHuntingQuery calls per tenant per minute"
+    ),
     SettingSpec("RELAY_SINKS", "queue", False, "comma list of queue, webhook, archive"),
     SettingSpec("RELAY_EVENTS_QUEUE", "defender-events", False, "queue the queue sink writes to"),
     SettingSpec("RELAY_WEBHOOK_URL", None, False, "webhook sink URL (https)"),
@@ -168,6 +173,9 @@ class Settings:
     page_size: int
     lease_seconds: int
     graph_calls_per_minute: int
+    hunting_enabled: bool
+    hunt_timer_schedule: str
+    hunt_calls_per_minute: int
     sinks: tuple[SinkName, ...]
     events_queue: str
     webhook_url: str | None
@@ -280,6 +288,10 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
         # 150 requests per minute per app per tenant on /security (docs/microsoft-apis.md §Graph errors and
         # throttling); lower it when other apps of the partner share the quota, raise it if Microsoft does.
         graph_calls_per_minute=_int(env, "RELAY_GRAPH_CALLS_PER_MINUTE", 1, 10_000, problems),
+        hunting_enabled=_flag("RELAY_HUNTING_ENABLED", setting(env, "RELAY_HUNTING_ENABLED"), problems),
+        hunt_timer_schedule=_schedule(env, "RELAY_HUNT_TIMER_SCHEDULE", problems),
+        # "at least 45 calls per minute per tenant" (docs/microsoft-apis.md §Advanced hunting)
+        hunt_calls_per_minute=_int(env, "RELAY_HUNT_CALLS_PER_MINUTE", 1, 10_000, problems),
         sinks=sinks,
         events_queue=_name(env, "RELAY_EVENTS_QUEUE", check_queue_name, problems),
         webhook_url=webhook_url,
@@ -429,6 +441,12 @@ def _secret_name(env: Mapping[str, str], name: str, problems: Problems) -> str |
     value = setting(env, name)
     if value is None or not check_secret_name(name, value, problems):
         return None
+    return value
+
+
+def _schedule(env: Mapping[str, str], name: str, problems: Problems) -> str:
+    value = setting(env, name) or ""
+    parse_ncrontab(name, value, problems)
     return value
 
 

@@ -40,10 +40,16 @@ JOBS_QUEUE: Final = "tenant-jobs"
 INDICATOR_JOBS_QUEUE: Final = "indicator-jobs"  # indicator fan-outs and per-tenant runs (shared/indicators/jobs.py)
 
 
+HUNT_JOBS_QUEUE: Final = "hunt-jobs"  # one message per (hunt, tenant): shared/hunting/job.py
+
+
 EVENTS_QUEUE: Final = "defender-events"
 
 
 PAYLOADS_CONTAINER: Final = "defender-payloads"
+
+
+HUNT_RESULTS_CONTAINER: Final = "hunt-results"  # each tenant's rows of a hunt: shared/hunting/results.py
 
 
 ARCHIVE_CONTAINER: Final = "defender-archive"

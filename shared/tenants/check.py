@@ -106,10 +106,14 @@ def probes_for(tenant: Tenant, default_allowed: frozenset[str]) -> list[Probe]:
     return probes
 
 
-def check_tenant(tenant: Tenant, *, tokens: Tokens, defender: Defender, default_allowed: frozenset[str]) -> CheckResult:
+def check_tenant(
+    tenant: Tenant, *, tokens: Tokens, defender: Defender, default_allowed: frozenset[str], hunting: bool = False
+) -> CheckResult:
+    """``hunting``: the Graph token must also carry ThreatHunting.Read.All (checked on the token only: a hunting
+    query would spend the tenant's CPU quota, docs/hunting.md "Limits")."""
     started = time.monotonic()
     result = CheckResult(tenant, triage_only=triage_only_roles(tenant, default_allowed))
-    needed = required_roles(tenant, default_allowed)
+    needed = required_roles(tenant, default_allowed, hunting=hunting)
     try:
         for resource, roles in sorted(needed.items()):
             token = tokens.get_token(tenant, resource)  # tid / aud / roles-present checks happen here
@@ -172,11 +176,14 @@ def check_all(
     defender: Defender,
     default_allowed: frozenset[str],
     on_done: Callable[[CheckResult], None] = lambda _r: None,
+    hunting: bool = False,
 ) -> list[CheckResult]:
     """Check tenants in parallel; results in the order given. ``on_done`` runs as each one finishes."""
 
     def one(tenant: Tenant) -> CheckResult:
-        result = check_tenant(tenant, tokens=tokens, defender=defender, default_allowed=default_allowed)
+        result = check_tenant(
+            tenant, tokens=tokens, defender=defender, default_allowed=default_allowed, hunting=hunting
+        )
         on_done(result)
         return result
 

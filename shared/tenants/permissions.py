@@ -9,6 +9,8 @@ the Graph write roles (``SecurityAlert.ReadWrite.All``, ``SecurityIncident.ReadW
 ``Machine.ReadWrite.All`` for machine tags (shared/domain/catalogue.py ``TRIAGE_ROLES``). A tenant whose
 allow-list names ``indicators`` needs ``Ti.ReadWrite`` (only the indicators this app created;
 ``Ti.ReadWrite.All`` also does, docs/microsoft-apis.md §Indicators); other tenants are never asked for it.
+Hunting (``runHuntingQuery``, when ``RELAY_HUNTING_ENABLED`` is on) needs ``ThreatHunting.Read.All`` on
+Microsoft Graph (docs/microsoft-apis.md §Advanced hunting).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.domain.catalogue import (
     ACTIONS_BY_NAME,
     EXPLICIT_ONLY,
     FEED_SPECS,
+    HUNTING_ROLE,
     INDICATOR_ROLE,
     INDICATORS,
     LOOKUP_ROLE,
@@ -35,8 +38,10 @@ def allowed_actions(tenant: Tenant, default_allowed: frozenset[str]) -> frozense
     return tenant.allowed_actions if tenant.allowed_actions is not None else default_allowed - EXPLICIT_ONLY
 
 
-def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Resource, frozenset[str]]:
-    """Per API, the roles this tenant's token must carry for its feeds and actions (empty APIs left out)."""
+def required_roles(
+    tenant: Tenant, default_allowed: frozenset[str], *, hunting: bool = False
+) -> dict[Resource, frozenset[str]]:
+    """Per API, the roles this tenant's token must carry for its feeds, actions and (``hunting``) hunts."""
     needed: dict[Resource, set[str]] = {}
     for feed in tenant.feeds:
         need = FEED_SPECS[feed]
@@ -48,6 +53,8 @@ def required_roles(tenant: Tenant, default_allowed: frozenset[str]) -> dict[Reso
     if TRIAGE in allowed:
         for resource, roles in TRIAGE_ROLES.items():
             needed.setdefault(resource, set()).update(roles)
+    if hunting:
+        needed.setdefault("graph", set()).add(HUNTING_ROLE)
     if INDICATORS in allowed:  # only for tenants that allow indicators; Ti.ReadWrite.All also satisfies it
         needed.setdefault("mde", set()).add(INDICATOR_ROLE)
     return {resource: frozenset(roles) for resource, roles in needed.items()}

@@ -58,8 +58,10 @@ def to_api_request(req: func.HttpRequest) -> ApiRequest:
 
 
 def to_http_response(response: ApiResponse) -> func.HttpResponse:
+    # Bytes are a body already in its own media type (NDJSON, CSV: hunt results); everything else is JSON.
+    body = response.body if isinstance(response.body, bytes) else json.dumps(response.body, separators=(",", ":"))
     return func.HttpResponse(
-        json.dumps(response.body, separators=(",", ":")),
+        body,
         status_code=response.status,
         headers=response.headers,
         mimetype=response.content_type,
@@ -96,5 +98,5 @@ def register(blueprint: func.Blueprint, api: Lazy[Any], route: Route) -> None:
 
 
 for _route in ROUTES:
-    if _route.operation not in SEPARATE_OPERATIONS:  # the others: shared/triggers/http_tenants.py, http_indicators.py
+    if _route.operation not in SEPARATE_OPERATIONS:  # the others: http_tenants.py, http_indicators.py, http_hunts.py
         register(bp, _api, _route)

@@ -64,3 +64,12 @@ def test_the_isolate_benchmark_runs_with_entra_callers_and_fetches_the_keys_once
     assert '"key_fetches": 1' in result.stdout
     assert '"202": 20' in result.stdout or '"200": 20' in result.stdout
     assert "Entra ID callers: `--auth entra`" in output.read_text(encoding="utf-8")
+
+
+def test_the_hunting_benchmark_runs_and_every_row_of_every_tenant_arrives_once() -> None:
+    out = _run(
+        "bench.hunting_bench", "--tenants", "4", "--rows", "10", "--latency-ms", "0", "--reader-rows", "400",
+        target_line="(tokens fetched):",
+    )  # fmt: skip
+    assert "check: every tenant done, every row once (cold and warm): PASS" in out
+    assert "check: reader read every row: PASS" in out

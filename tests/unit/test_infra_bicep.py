@@ -129,13 +129,13 @@ def test_storage_names_of_the_contract_are_created() -> None:
     # docs/contracts.md §4: queues, tables and containers the app uses.
     storage = parse(INFRA / "modules" / "storage.bicep")
     variables = storage["variables"]
-    assert {"tenant-jobs", "tenant-jobs-poison", "eventsQueueName", "indicator-jobs", "indicator-jobs-poison"} <= set(
-        variables["queueNames"]["value"]
-    )
-    assert set(variables["tableNames"]["value"]) == {
-        "tenants", "checkpoints", "audit", "idempotency", "indicatorjobs", "callers"
-    }  # fmt: skip
-    assert {"defender-payloads", "archiveContainerName", "indicator-sets"} <= set(variables["containerNames"]["value"])
+    queues = {"tenant-jobs", "tenant-jobs-poison", "hunt-jobs", "hunt-jobs-poison", "eventsQueueName", "indicator-jobs",
+              "indicator-jobs-poison"}  # fmt: skip
+    assert queues <= set(variables["queueNames"]["value"])
+    tables = {"tenants", "checkpoints", "audit", "idempotency", "hunts", "huntschedules", "indicatorjobs", "callers"}
+    assert set(variables["tableNames"]["value"]) == tables
+    containers = {"defender-payloads", "hunt-results", "archiveContainerName", "indicator-sets"}
+    assert containers <= set(variables["containerNames"]["value"])
     assert storage["parameters"]["eventsQueueName"]["default"] == "defender-events"
     assert storage["parameters"]["archiveContainerName"]["default"] == "defender-archive"
 

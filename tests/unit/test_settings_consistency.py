@@ -135,6 +135,8 @@ PARAMETER_SETTINGS = {
     "sinks": "RELAY_SINKS",
     "eventsQueueName": "RELAY_EVENTS_QUEUE",
     "graphCallsPerMinute": "RELAY_GRAPH_CALLS_PER_MINUTE",
+    "huntingEnabled": "RELAY_HUNTING_ENABLED",
+    "huntTimerSchedule": "RELAY_HUNT_TIMER_SCHEDULE",
     "archiveContainerName": "RELAY_ARCHIVE_CONTAINER",
     "httpAuth": "RELAY_HTTP_AUTH",
     "purgeSchedule": "RELAY_PURGE_SCHEDULE",
