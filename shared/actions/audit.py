@@ -25,6 +25,9 @@ from azure.data.tables import TableClient
 TABLE: Final = "audit"
 INVALID_TENANT_PARTITION: Final = "_invalid"
 HUNTS_PARTITION: Final = "_hunts"  # who started which hunt over which tenants (POST /api/hunts)
+INDICATORS_PARTITION: Final = "_indicators"  # requests for indicator jobs across tenants (POST /api/indicators/…)
+# Partitions that are no tenant's: the retention purge walks them beside the registry's tenants.
+SHARED_PARTITIONS: Final = (INVALID_TENANT_PARTITION, HUNTS_PARTITION, INDICATORS_PARTITION)
 # Insert Entity answers 201 with the whole entity echoed back unless asked not to; the audit write sits on
 # every POST's path and needs only the status, so 204 saves the service serialising the entity and us
 # parsing it (Table service REST "Insert Entity": ``Prefer: return-no-content``).

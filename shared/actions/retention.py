@@ -5,7 +5,8 @@
 - ``Idempotency-Key`` claims: table ``idempotency``, partition = tenant id; live 24 hours; purged with one
   query on ``ClaimedAt`` (the table never holds more than about a day of claims);
 - audit records: table ``audit``, partition = tenant id, row = UTC time + request id; live
-  ``RELAY_AUDIT_RETENTION_DAYS`` (400); purged with a row-key range query per tenant partition.
+  ``RELAY_AUDIT_RETENTION_DAYS`` (400); purged with a row-key range query per tenant partition (and per
+  shared partition: ``_invalid``, ``_hunts``, ``_indicators``).
 
 Replay rows are the many ones (one per signed request), so they are bucketed by the hour they expire in.
 Idempotency claims stay keyed by tenant and key: a lookup must find a key wherever in its 24 hours it was
@@ -37,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError
 
-from shared.actions.audit import INVALID_TENANT_PARTITION
+from shared.actions.audit import SHARED_PARTITIONS
 from shared.actions.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 
 logger = logging.getLogger("defender_relay.retention")
@@ -170,7 +171,7 @@ class RetentionPurge:
 
     def _purge_audit(self, now: datetime, budget: _Budget) -> int:
         cutoff = audit_row_key_at(now - self._audit_retention)
-        partitions = [t.tenant_id for t in self._tenants.list()] + [INVALID_TENANT_PARTITION]
+        partitions = [t.tenant_id for t in self._tenants.list()] + list(SHARED_PARTITIONS)
         deleted = 0
         for partition in partitions:
             if budget.left() <= 0:

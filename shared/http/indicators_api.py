@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from shared.actions.audit import AuditRecord, AuditStore, outcome_for
+from shared.actions.audit import INDICATORS_PARTITION, AuditRecord, AuditStore, outcome_for
 from shared.actions.idempotency import IdempotencyStore, StoredResponse, fingerprint, parse_key
 from shared.callers.authenticator import Authenticator, KeyAuthenticator
 from shared.callers.identity import Caller
@@ -46,7 +46,7 @@ from shared.indicators.stores import JobNotFoundError
 from shared.indicators.submit import JobRecords, Messages, Sets, submit_job
 
 logger = logging.getLogger("defender_relay.http")
-FANOUT_PARTITION: Final = "_indicators"  # audit and idempotency partition of requests across tenants
+FANOUT_PARTITION: Final = INDICATORS_PARTITION  # audit and idempotency partition of requests across tenants
 _LISTED_FIELDS: Final = (
     "id", "indicatorType", "indicatorValue", "action", "title", "severity", "generateAlert", "expirationTime",
     "rbacGroupNames", "createdBySource", "creationTimeDateTimeUtc", "lastUpdateTime",

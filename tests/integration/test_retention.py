@@ -58,7 +58,8 @@ def seed(tables: dict[str, Any]) -> dict[str, set[str]]:
         claims.complete(TENANT, key, StoredResponse(202, {"action": {"id": key}}))
     audit = TableAuditStore(tables["audit"])
     old, recent = audit_record(NOW - timedelta(days=401)), audit_record(NOW - timedelta(days=10))
-    for record in (old, recent, audit_record(NOW - timedelta(days=500), "_invalid")):
+    shared = (audit_record(NOW - timedelta(days=500), p) for p in ("_invalid", "_hunts", "_indicators"))
+    for record in (old, recent, *shared):
         audit.write(record)
     return {"audit": {recent.row_key}, "replay": {"b" * 64}}
 
@@ -74,7 +75,7 @@ def test_a_purge_removes_expired_rows_and_leaves_live_ones(tables: dict[str, Any
     # WHEN the purge runs
     result = purge(tables)
     # THEN only the live rows are left, and it says it finished
-    assert (result.replay, result.idempotency, result.audit, result.complete) == (2, 1, 2, True)
+    assert (result.replay, result.idempotency, result.audit, result.complete) == (2, 1, 4, True)
     left = rows(tables["idempotency"])
     assert {rk for pk, rk in left if pk.startswith("hmac-replay")} == live["replay"]
     assert [pk for pk, _ in left if not pk.startswith("hmac-replay")] == [TENANT]  # the fresh claim
@@ -90,7 +91,7 @@ def test_a_bounded_run_stops_and_the_next_one_finishes(tables: dict[str, Any]) -
     first = purge(tables, max_deletes=2)
     assert (first.deleted, first.complete) == (2, False)
     second = purge(tables)
-    assert (second.deleted, second.complete) == (3, True)
+    assert (second.deleted, second.complete) == (5, True)
 
 
 def test_the_replay_guard_catches_replays_in_a_bucket_and_in_the_pre_upgrade_partition(tables: dict[str, Any]) -> None:
