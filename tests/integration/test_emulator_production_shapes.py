@@ -57,11 +57,15 @@ def test_incidents_hold_several_alerts_grow_and_merge(emulator: EmulatorInfo) ->
     xdr = xdr_token(emulator, tenant)
     sizes: dict[int, list[int]] = {}
     incidents: list[dict[str, Any]] = []
-    for _ in range(8):  # bounded: eight batches of activity
+    # Bounded: at least eight batches, at most 32. A merge is a dice roll of the tenant's RNG, seeded by its
+    # random id, so a fixed eight failed for about one tenant in fifteen; keep going until one merged.
+    for batch in range(32):
         emulator.control("POST", "/generate", json={"tenant_id": tenant, "new_alerts": 4, "merges": True})
         incidents = call(emulator, "GET", "/api/incidents", xdr).json()["value"]
         for incident in incidents:
             sizes.setdefault(incident["incidentId"], []).append(len(incident["alerts"]))
+        if batch >= 7 and any(i["status"] == "Redirected" for i in incidents):
+            break
     # THEN some incidents hold several alerts, some grew between batches, and update times differ
     assert max(max(s) for s in sizes.values()) >= 2
     assert any(s[-1] > s[0] for s in sizes.values())
@@ -69,7 +73,7 @@ def test_incidents_hold_several_alerts_grow_and_merge(emulator: EmulatorInfo) ->
     # AND a merged incident is Redirected to one that exists and holds the alerts
     by_id = {i["incidentId"]: i for i in incidents}
     redirected = [i for i in incidents if i["status"] == "Redirected"]
-    assert redirected, "eight batches on two machines merge at least once"
+    assert redirected, "32 batches on two machines merge at least once"
     for incident in redirected:
         target = by_id[incident["redirectIncidentId"]]
         assert incident["alerts"] == []
