@@ -35,8 +35,13 @@ def tenant_data(store: DefenderStore, tenant_id: str) -> TenantData:
     return data
 
 
-def _write_times(data: TenantData, now: datetime, count: int, ties: int) -> list[datetime]:
-    """``count`` increasing times ending near ``now``; a block of ``ties`` of them share one value."""
+def _write_times(data: TenantData, now: datetime, slots: list[Alert | None], ties: int) -> list[datetime]:
+    """Increasing times ending near ``now``, one per slot; a block of ``ties`` of them share one value.
+
+    The shared value is late enough for every alert updated inside the block: a version only moves forward
+    (``_progress``), so a stamp before an updated alert's current one would be bumped out of the tie.
+    """
+    count = len(slots)
     times: list[datetime] = []
     stamp = now
     for _ in range(count):
@@ -46,7 +51,10 @@ def _write_times(data: TenantData, now: datetime, count: int, ties: int) -> list
     ties = min(ties, count)
     if ties > 1:
         start = data.rng.randint(0, count - ties)
-        times[start : start + ties] = [times[start]] * ties
+        block = slots[start : start + ties]
+        after = [alert["lastUpdateTime"] + timedelta(microseconds=1) for alert in block if alert]
+        shared = max(times[start], min(max(after, default=times[start]), now))
+        times[start : start + ties] = [shared] * ties
     return times
 
 
@@ -94,7 +102,7 @@ def generate(
     slots: list[Alert | None] = [None] * new_alerts + list(to_update)
     data.rng.shuffle(slots)
     written: list[Alert] = []
-    for slot, stamp in zip(slots, _write_times(data, now, len(slots), ties), strict=True):
+    for slot, stamp in zip(slots, _write_times(data, now, slots, ties), strict=True):
         written.append(_new_alert(data, stamp) if slot is None else _progress(data, slot, stamp))
     for _ in range(late):  # delivered now, stamped in the past (what an overlap window is for)
         stamp = now - timedelta(seconds=late_seconds, milliseconds=data.rng.randint(0, 999))

@@ -25,7 +25,7 @@ from emulator.defender.faults import FaultDecision, FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
 from emulator.defender.ordering import OrderMode
 from emulator.defender.ratelimit import RateLimiter
-from emulator.defender.store import DefenderStore, TenantData
+from emulator.defender.store import DefenderStore, TenantData, count_read
 from emulator.platform_faults import reset_connection
 from emulator.world import Resource, World
 
@@ -191,7 +191,7 @@ class HostApp:
         if refusal is not None:
             return refusal, tenant
         data = activity.tenant_data(self.state.store, tenant)
-        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
+        count_read(data, route.name)  # what this request may see was observable (ground truth: readable)
         ctx = Ctx(request, self.state, self.config, caller, data, args, self.state.world.clock.now())
         return await handler(ctx), tenant
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from emulator.defender.indicator_book import IndicatorBook
 from emulator.defender.jsonfmt import dumps, format_datetime
@@ -45,9 +45,11 @@ class TenantData:
     actions: dict[str, MachineAction] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
     next_incident_id: int = 1000
-    # Defender API requests served for this tenant: a version replaced before the count moved was never
-    # observable by anyone (ground truth marks it unreadable).
-    reads: int = 0
+    # Requests served for this tenant per collection ("alert", "incident"): a version replaced before its
+    # collection's count moved was never observable by anyone (ground truth marks it unreadable). Counted per
+    # collection, not per tenant: a read of the incidents cannot have seen an alert version, so it must not
+    # make that version count as one the alert feed should have delivered.
+    reads: dict[str, int] = field(default_factory=lambda: {"alert": 0, "incident": 0})
     indicators: IndicatorBook = field(default_factory=IndicatorBook)  # emulator/defender/indicators.py
     # alert id -> (the alert version rendered, its JSON, its JSON without evidence). A version is never
     # changed once a request can see it (updates make a new dict), so its JSON can be reused.
@@ -79,13 +81,48 @@ class TenantData:
         return None
 
 
+# The routes whose answers show versions of a collection (MDE and Graph alerts share one version history).
+# Related-entity and write routes count too: any answer about an alert was served after its last write.
+_OBSERVES = {"alerts": "alert", "graph-alerts": "alert", "incidents": "incident", "graph-incidents": "incident"}
+
+
+def count_read(data: TenantData, route_name: str) -> None:
+    """A request of ``route_name`` was served: what it may see of its collection was observable."""
+    collection = _OBSERVES.get(route_name)
+    if collection is not None:
+        data.reads[collection] += 1
+
+
 @dataclass
 class Version:
     tenant_id: str
     id: str
     last_update: datetime
-    written_at: int = 0  # the tenant's ``reads`` when this version was written
-    readable: bool = True  # False once replaced with no request of the tenant served in between
+    written_at: int = 0  # the tenant's ``reads`` of this version's collection when it was written
+    readable: bool = True  # False once replaced with no read of its collection served in between
+
+
+V = TypeVar("V", bound=Version)
+
+
+class Readability:
+    """Marks a version unreadable when the next version of its item is written before any read of its collection.
+
+    One per version history (the MDE-born versions here, the Graph-only ones in emulator/graph/other_sources.py).
+    """
+
+    def __init__(self) -> None:
+        self._current: dict[tuple[str, str, str], Version] = {}  # (kind, tenant, id) -> its newest version
+
+    def written(self, data: TenantData, kind: str, version: V) -> V:
+        reads = data.reads[kind]
+        key = (kind, data.tenant_id, version.id)
+        previous = self._current.get(key)
+        if previous is not None and previous.written_at == reads:
+            previous.readable = False  # replaced in the same instant: no request could have seen it
+        version.written_at = reads
+        self._current[key] = version
+        return version
 
 
 class DefenderStore:
@@ -95,7 +132,7 @@ class DefenderStore:
         self._tenants: dict[str, TenantData] = {}
         self.alert_versions: list[Version] = []
         self.incident_versions: list[Version] = []
-        self._current: dict[tuple[str, str, str], Version] = {}  # (kind, tenant, id) -> its newest version
+        self._readability = Readability()
 
     def find(self, tenant_id: str) -> TenantData | None:
         """The tenant's data, if it was added (:func:`activity.tenant_data` adds it on first use)."""
@@ -118,12 +155,7 @@ class DefenderStore:
         self.incident_versions.append(self._version(data, "incident", incident_id, incident.record["lastUpdateTime"]))
 
     def _version(self, data: TenantData, kind: str, item_id: str, last_update: datetime) -> Version:
-        key = (kind, data.tenant_id, item_id)
-        previous = self._current.get(key)
-        if previous is not None and previous.written_at == data.reads:
-            previous.readable = False  # replaced in the same instant: no request could have seen it
-        version = self._current[key] = Version(data.tenant_id, item_id, last_update, written_at=data.reads)
-        return version
+        return self._readability.written(data, kind, Version(data.tenant_id, item_id, last_update))
 
     def ground_truth(self, tenant_id: str | None) -> dict[str, list[dict[str, Any]]]:
         wanted = tenant_id.lower() if tenant_id else None

@@ -79,7 +79,7 @@ class GraphService:
         other = self.state.other
         alerts += [
             {"tenant_id": v.tenant_id, "id": v.id, "providerAlertId": v.provider_id, "serviceSource": v.service_source,
-             "lastUpdateDateTime": format_datetime(v.last_update), "readable": True}
+             "lastUpdateDateTime": format_datetime(v.last_update), "readable": v.readable}
             for v in other.alert_versions
             if wanted is None or v.tenant_id == wanted
         ]  # fmt: skip
@@ -88,7 +88,7 @@ class GraphService:
                 "tenant_id": v.tenant_id,
                 "id": v.id,
                 "lastUpdateDateTime": format_datetime(v.last_update),
-                "readable": True,
+                "readable": v.readable,
             }
             for v in other.incident_versions
             if wanted is None or v.tenant_id == wanted

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.defender.aging import shifted
-from emulator.defender.store import TenantData
+from emulator.defender.store import Readability, TenantData, Version
 from emulator.graph import enums
 from emulator.graph.views import Rendered, render
 
@@ -63,13 +63,10 @@ class OtherData:
     incidents: dict[int, OtherIncident] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class OtherVersion:
-    tenant_id: str
-    id: str
-    provider_id: str
-    service_source: str
-    last_update: datetime
+@dataclass
+class OtherVersion(Version):
+    provider_id: str = ""
+    service_source: str = ""
 
 
 def _times(now: datetime, count: int, ties: int) -> list[datetime]:
@@ -86,6 +83,7 @@ class OtherSources:
         self._tenants: dict[str, OtherData] = {}
         self.alert_versions: list[OtherVersion] = []
         self.incident_versions: list[OtherVersion] = []
+        self._readability = Readability()
 
     def age(self, seconds: float) -> None:
         """Move every time stamp ``seconds`` into the past (``POST /_emulator/time/advance``, aging.py)."""
@@ -95,8 +93,8 @@ class OtherSources:
                 other.alerts[alert_id] = render(shifted(rendered.record, delta), enums.EVOLVABLE_ALERT_FIELDS)
             for incident in other.incidents.values():
                 incident.record = shifted(incident.record, delta)
-        self.alert_versions = [replace(v, last_update=v.last_update - delta) for v in self.alert_versions]
-        self.incident_versions = [replace(v, last_update=v.last_update - delta) for v in self.incident_versions]
+        for version in (*self.alert_versions, *self.incident_versions):  # in place: Readability holds them too
+            version.last_update -= delta
 
     def data(self, tenant_id: str) -> OtherData:
         return self._tenants.setdefault(tenant_id.lower(), OtherData())
@@ -184,19 +182,22 @@ class OtherSources:
     def record_incident_change(self, data: TenantData, number: int, record: dict[str, Any]) -> None:
         incident = self.data(data.tenant_id).incidents[number]
         incident.record = record
-        version = OtherVersion(data.tenant_id, record["id"], record["id"], "", record["lastUpdateDateTime"])
-        self.incident_versions.append(version)
+        self._record_incident_version(data, record)
 
     def _record_alert(self, data: TenantData, other: OtherData, record: dict[str, Any]) -> None:
         other.alerts[record["id"]] = render(record, enums.EVOLVABLE_ALERT_FIELDS)
         version = OtherVersion(
             data.tenant_id,
             record["id"],
-            record["providerAlertId"],
-            record["serviceSource"],
             record["lastUpdateDateTime"],
+            provider_id=record["providerAlertId"],
+            service_source=record["serviceSource"],
         )
-        self.alert_versions.append(version)
+        self.alert_versions.append(self._readability.written(data, "alert", version))
+
+    def _record_incident_version(self, data: TenantData, record: dict[str, Any]) -> None:
+        version = OtherVersion(data.tenant_id, record["id"], record["lastUpdateDateTime"], provider_id=record["id"])
+        self.incident_versions.append(self._readability.written(data, "incident", version))
 
     def _refresh(self, data: TenantData, other: OtherData, incident: OtherIncident, now: datetime) -> None:
         """Severity, status and lastUpdateDateTime follow the alerts; each change is a new incident version."""
@@ -207,8 +208,7 @@ class OtherSources:
             record["status"] = "resolved"
         newest: datetime = max(a["lastUpdateDateTime"] for a in alerts)
         record["lastUpdateDateTime"] = newest if newest > record["lastUpdateDateTime"] else now
-        version = OtherVersion(data.tenant_id, record["id"], record["id"], "", record["lastUpdateDateTime"])
-        self.incident_versions.append(version)
+        self._record_incident_version(data, record)
 
 
 def _user_evidence(user: str, domain: str, created: datetime) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from emulator.defender.faults import FaultInjector
 from emulator.defender.ordering import OrderMode
 from emulator.defender.pipeline import log_request
 from emulator.defender.ratelimit import Limits, RateLimiter
-from emulator.defender.store import DefenderStore, TenantData
+from emulator.defender.store import DefenderStore, TenantData, count_read
 from emulator.graph import enums
 from emulator.graph.auth import GraphAuthorizer, GraphCaller, require_roles
 from emulator.graph.errors import GraphError, error_response, too_many_requests
@@ -162,7 +162,7 @@ class GraphHostApp:
         if refusal is not None:
             return refusal, caller.tenant_id
         data = activity.tenant_data(self.state.store, caller.tenant_id)
-        data.reads += 1  # what this request may see was observable (ground truth: readable versions)
+        count_read(data, route.name)  # what this request may see was observable (ground truth: readable)
         prefer = enums.wants_unknown_members(request.headers.get("Prefer"))
         ctx = GraphCtx(request, self.state, self.host, caller, data, args, self.state.world.clock.now(), prefer)
         return await handler(ctx), caller.tenant_id
