@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from shared.defender.feeds import read_changes
+from shared.defender.feeds import Requests, read_changes
 from shared.defender.models import Machine, MachineAction
 from shared.defender.odata import odata_quote
 from shared.defender.transport import ClientStats
@@ -31,22 +31,11 @@ def _segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
-class Transport(Protocol):
-    """What the client needs of ``DefenderTransport`` (tests give it an in-memory one)."""
+class Transport(Requests, Protocol):
+    """What the client needs of ``DefenderTransport`` (tests give it an in-memory one): a feed read's
+    requests and follow-ups, and paging."""
 
     stats: ClientStats
-
-    def request(
-        self,
-        tenant: Tenant,
-        resource: ApiResource,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        required_roles: Iterable[str] = (),
-    ) -> dict[str, Any]: ...
 
     def iter_pages(
         self,
@@ -58,10 +47,6 @@ class Transport(Protocol):
         page_size: int,
         required_roles: Iterable[str] = (),
     ) -> Iterator[list[dict[str, Any]]]: ...
-
-    def follow(
-        self, tenant: Tenant, resource: ApiResource, link: str, *, required_roles: Iterable[str] = ()
-    ) -> dict[str, Any]: ...
 
 
 class DefenderClient:

@@ -1,32 +1,14 @@
-"""TypedDicts naming the fields of Defender alerts, incidents, machines and machine actions the relay reads.
+"""TypedDicts naming the fields of Defender machines and machine actions the relay reads.
 
-Responses carry more keys (docs/microsoft-apis.md §Alerts, §Machines, §MachineAction and its states);
+Alerts and incidents stay raw JSON: the feeds hand them on whole (shared/ingest/sinks/payloads.py).
+
+Responses carry more keys (docs/microsoft-apis.md §Machines, §MachineAction and its states);
 ``total=False`` because the client keeps raw JSON dicts and reads only these.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
-
-
-class Alert(TypedDict, total=False):
-    id: str
-    incidentId: int | None
-    lastUpdateTime: str
-    alertCreationTime: str
-    severity: str
-    status: str
-    machineId: str
-    title: str
-
-
-class Incident(TypedDict, total=False):
-    incidentId: int
-    lastUpdateTime: str
-    createdTime: str
-    status: str
-    severity: str
-    alerts: list[dict[str, Any]]
+from typing import TypedDict
 
 
 class Machine(TypedDict, total=False):
