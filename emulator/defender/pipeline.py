@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -143,13 +144,14 @@ def log_request(
     )  # fmt: skip
 
 
-class HostApp:
-    """The aiohttp application of one emulated host."""
+E = TypeVar("E", bound=Exception)
 
-    def __init__(self, state: ApiState, config: HostConfig, routes: RouteTable) -> None:
-        self.state = state
-        self.config = config
-        self.router = Router({key: r for key, r in routes.items() if r.resource in config.resources})
+
+class CatchAllHost(ABC, Generic[E]):
+    """One emulated host's aiohttp application: every path goes to ``handle``, which dispatches, turns the
+    service's own error type into its error body, and logs the request (``GET /_emulator/requests``)."""
+
+    error_type: type[E]
 
     def build(self) -> web.Application:
         app = web.Application()
@@ -161,12 +163,45 @@ class HostApp:
         response: web.StreamResponse | None = None
         try:
             response, tenant = await self._dispatch(request)
-        except ApiError as exc:
-            headers = {"WWW-Authenticate": _challenge(request)} if exc.status == 401 else None
-            response = error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()), headers=headers)
+        except self.error_type as exc:
+            response = self._error_response(request, exc)
         finally:
-            log_request(self.state.requests, request, self.config.host, tenant, response)
+            log_request(self._request_log(), request, self._host_name(), tenant, response)
         return response
+
+    @abstractmethod
+    async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
+        """The response and the tenant it was for ("unknown" before the caller is known)."""
+
+    @abstractmethod
+    def _error_response(self, request: web.Request, exc: E) -> web.StreamResponse: ...
+
+    @abstractmethod
+    def _request_log(self) -> deque[dict[str, Any]]: ...
+
+    @abstractmethod
+    def _host_name(self) -> str: ...
+
+
+class HostApp(CatchAllHost[ApiError]):
+    """The aiohttp application of one emulated Defender host."""
+
+    error_type = ApiError
+
+    def __init__(self, state: ApiState, config: HostConfig, routes: RouteTable) -> None:
+        self.state = state
+        self.config = config
+        self.router = Router({key: r for key, r in routes.items() if r.resource in config.resources})
+
+    def _error_response(self, request: web.Request, exc: ApiError) -> web.StreamResponse:
+        headers = {"WWW-Authenticate": _challenge(request)} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, str(uuid.uuid4()), headers=headers)
+
+    def _request_log(self) -> deque[dict[str, Any]]:
+        return self.state.requests
+
+    def _host_name(self) -> str:
+        return self.config.host
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
         matched = self.router.match(request.path)

@@ -23,7 +23,7 @@ from aiohttp import web
 from emulator.defender import activity
 from emulator.defender.faults import FaultInjector
 from emulator.defender.ordering import OrderMode
-from emulator.defender.pipeline import log_request
+from emulator.defender.pipeline import CatchAllHost
 from emulator.defender.ratelimit import Limits, RateLimiter
 from emulator.defender.store import DefenderStore, TenantData, count_read
 from emulator.graph import enums
@@ -116,29 +116,24 @@ def route_key(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (rest[1].lower(), *("*" for _ in rest[2:3]), *(part.lower() for part in rest[3:])), tuple(rest[2:3])
 
 
-class GraphHostApp:
+class GraphHostApp(CatchAllHost[GraphError]):
     """The aiohttp application of one Graph host."""
+
+    error_type = GraphError
 
     def __init__(self, state: GraphState, host: GraphHost, routes: Mapping[tuple[str, ...], GraphRoute]) -> None:
         self.state = state
         self.host = host
         self.routes = routes
 
-    def build(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
+    def _error_response(self, request: web.Request, exc: GraphError) -> web.StreamResponse:
+        return error_response(request, exc, self.state.world.clock.now())
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        tenant = "unknown"
-        response: web.StreamResponse | None = None
-        try:
-            response, tenant = await self._dispatch(request)
-        except GraphError as exc:
-            response = error_response(request, exc, self.state.world.clock.now())
-        finally:
-            log_request(self.state.requests, request, self.host.host, tenant, response)
-        return response
+    def _request_log(self) -> deque[dict[str, Any]]:
+        return self.state.requests
+
+    def _host_name(self) -> str:
+        return self.host.host
 
     async def _dispatch(self, request: web.Request) -> tuple[web.StreamResponse, str]:
         key, args = route_key(request.path)

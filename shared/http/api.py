@@ -302,25 +302,31 @@ class HttpApi:
             detail=str(body.get("detail", ""))[:1000], idempotency_key=call.idempotency_key,
             target=call.triage.target, changes=changes_text(call.triage.changes),
         )  # fmt: skip
-        try:
-            self._audit_store.write(record)
-        except Exception:
-            logger.exception("audit write failed request_id=%s", call.request_id)
-            done = (
-                f" (Defender action {call.note.upstream_action_id} was {record.outcome})"
-                if call.note.upstream_action_id
-                else ""
-            )
-            detail = f"the audit record could not be written, so the outcome is not confirmed{done}; retry"
-            return problem_response(
-                Problem(503, "audit-unavailable", detail, headers={"Retry-After": "5"}), call.request_id
-            )
-        return response
+        upstream = call.note.upstream_action_id
+        done = f" (Defender action {upstream} was {record.outcome})" if upstream else ""
+        return audited(self._audit_store, record, response, call.request_id, done=done)
 
 
 def problem_response(problem: Problem, request_id: str) -> ApiResponse:
     body = problem.to_json(instance=f"urn:defender-relay:request:{request_id}")
     return ApiResponse(problem.status, body, dict(problem.headers), content_type=PROBLEM_JSON)
+
+
+def audited(
+    store: AuditStore, record: AuditRecord, response: ApiResponse, request_id: str, *, done: str = ""
+) -> ApiResponse:
+    """``response`` once ``record`` is written; if the write fails, 503 ``audit-unavailable`` instead.
+
+    Every write route answers this way (docs/operations.md "Audit"): a caller never gets a success nobody
+    recorded. ``done`` says what already happened upstream, so the caller knows what the retry finds.
+    """
+    try:
+        store.write(record)
+    except Exception:
+        logger.exception("audit write failed request_id=%s", request_id)
+        detail = f"the audit record could not be written, so the outcome is not confirmed{done}; retry"
+        return problem_response(Problem(503, "audit-unavailable", detail, headers={"Retry-After": "5"}), request_id)
+    return response
 
 
 def _action_name(route: Route) -> str:

@@ -31,8 +31,8 @@ from shared.callers.scope import CallerScope, covers, filter_in_scope, in_scope
 from shared.domain.errors import OutOfScopeError, RelayError, RoleRequiredError, ValidationError
 from shared.domain.tenant import Tenant
 from shared.http import inputs as v
-from shared.http.api import ApiRequest, ApiResponse, problem_response
-from shared.http.problems import Problem, problem_from_error
+from shared.http.api import ApiRequest, ApiResponse, audited, problem_response
+from shared.http.problems import problem_from_error
 from shared.http.routes import ROUTE_PREFIX, Route
 from shared.http.signing import SignatureVerifier
 from shared.hunting.model import HuntSpec, parse_hunt_id, parse_query
@@ -224,13 +224,7 @@ class HuntsApi:
             caller_app_id=caller.app_id if caller else "", caller_object_id=caller.object_id if caller else "",
             auth=note.get("auth") or (caller.auth if caller else "unauthenticated"),
         )  # fmt: skip
-        try:
-            self._audit.write(record)
-        except Exception:
-            logger.exception("audit write failed request_id=%s", request_id)
-            detail = "the audit record could not be written, so the request is not confirmed; retry"
-            return problem_response(Problem(503, "audit-unavailable", detail, headers={"Retry-After": "5"}), request_id)
-        return response
+        return audited(self._audit, record, response, request_id)
 
 
 def _text(body: Mapping[str, object], name: str) -> str | None:

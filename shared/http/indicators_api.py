@@ -34,7 +34,7 @@ from shared.domain.indicator import IndicatorSetError, parse_indicators
 from shared.domain.indicator_values import removal_keys
 from shared.domain.tenant import Tenant
 from shared.http import inputs as v
-from shared.http.api import ApiRequest, ApiResponse, problem_response
+from shared.http.api import ApiRequest, ApiResponse, audited, problem_response
 from shared.http.indicator_schemas import MAX_INDICATOR_BODY_BYTES, MAX_VALUES
 from shared.http.problems import Problem, problem_from_error
 from shared.http.routes import ROUTE_PREFIX, Route
@@ -221,13 +221,7 @@ class IndicatorsApi:
             caller_object_id=caller.object_id if caller else "",
             auth=(caller.auth + note.auth_suffix) if caller else "unauthenticated",
         )  # fmt: skip
-        try:
-            self._audit.write(record)
-        except Exception:
-            logger.exception("audit write failed request_id=%s", request_id)
-            detail = "the audit record could not be written, so the outcome is not confirmed; retry"
-            return problem_response(Problem(503, "audit-unavailable", detail, headers={"Retry-After": "5"}), request_id)
-        return response
+        return audited(self._audit, record, response, request_id)
 
 
 @dataclass

@@ -103,6 +103,18 @@ def test_a_hunt_is_started_read_and_paged_through_the_registered_functions(harne
     assert "done: 3 done" in page.headers["X-Relay-Hunt-Status"]
 
 
+def test_a_hunt_whose_audit_cannot_be_written_is_503_not_a_202_nobody_recorded(harness: HuntHarness) -> None:
+    # GIVEN the audit store failing
+    harness.audit.fail = True
+    # WHEN a SOAR tool starts a hunt
+    started = call("POST", "hunts", body={"query": "DeviceProcessEvents | take 3", "timespan": "P7D"})
+    # THEN it learns that nothing is confirmed, and when to try again
+    assert started.status_code == 503
+    assert json_body(started)["type"] == "urn:defender-relay:problem:audit-unavailable"
+    assert started.headers["Retry-After"] == "5"
+    assert harness.audit.records == []
+
+
 @pytest.mark.parametrize(
     ("sent", "status", "slug"),
     [

@@ -22,7 +22,7 @@ from shared.http.indicators_api import FANOUT_PARTITION, IndicatorsApi
 from shared.http.signing import SignatureVerifier, sign
 from shared.platform.storage import INDICATOR_JOBS_QUEUE
 from shared.triggers.http_indicators import use_indicators_api
-from tests.fakes.actions import MemoryReplayGuard
+from tests.fakes.actions import MemoryAudit, MemoryReplayGuard
 from tests.fakes.entra import SOAR_APP, SOAR_OID, FakeCallers, FakeEntra
 from tests.functional.http_support import call, json_body
 from tests.integration.indicator_support import NOW, api_calls, hashes, indicator_services, indicator_tenant, run_jobs
@@ -177,6 +177,34 @@ def test_with_signing_configured_an_unsigned_request_is_401_and_a_signed_one_is_
         "X-Relay-Signature": sign(SECRET, "POST", "/api/indicators/push", stamp, raw),
     }
     assert call("POST", "indicators/push", body=raw, headers=headers).status_code == 202
+
+
+def test_when_the_audit_cannot_be_written_the_push_is_503_and_its_retry_queues_no_second_job(
+    services: Services, emulator: EmulatorInfo
+) -> None:
+    # GIVEN the indicator routes with an audit store that fails
+    tenant = indicator_tenant(emulator, services, roles=["Ti.ReadWrite"])
+    base = services.indicators_api(verify_signatures=False)
+    audit = MemoryAudit()
+    audit.fail = True
+    failing = IndicatorsApi(
+        directory=services.action_service(), jobs=services.indicator_jobs, sets=services.indicator_sets,
+        queue=services.indicator_queue, service=services.indicator_service, audit=audit,
+        idempotency=base._idempotency,
+    )  # fmt: skip
+    use_indicators_api(failing)
+    headers = {"Idempotency-Key": "push-when-the-audit-fails"}
+    # WHEN a push arrives THEN the caller gets 503 audit-unavailable with Retry-After, not a 202 nobody recorded
+    first = call("POST", "indicators/push", body=push_body([tenant.tenant_id]), headers=headers)
+    assert first.status_code == 503
+    assert json_body(first)["type"] == "urn:defender-relay:problem:audit-unavailable"
+    assert first.headers["Retry-After"] == "5"
+    # AND once the audit works again, the retry with the same key is recorded and answers one job, queued once
+    audit.fail = False
+    again = call("POST", "indicators/push", body=push_body([tenant.tenant_id]), headers=headers)
+    assert again.status_code == 202
+    assert [(r.action, r.status) for r in audit.records] == [("indicators-push", 202)]
+    assert queued(services) == 1
 
 
 def test_an_entra_caller_scoped_to_a_tag_reaches_only_its_tenants_in_a_fan_out(
