@@ -8,14 +8,13 @@ The world (tests/fakes/graph.py) gives every Graph alert an id of its own beside
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from shared.domain.checkpoint import Checkpoint
 from shared.ingest.migration import MigrationDeps, MigrationResult
 from shared.ingest.rollback import rollback_tenant
-from tests.fakes.ingest import TENANT, FakeClock, FakeTenants
-from tests.unit.test_migration import OLD, Relay, _correlated
+from tests.fakes.ingest import TENANT, FakeClock
+from tests.unit.test_migration import OLD, Relay
 
 GRAPH = frozenset({"graph-alerts", "graph-incidents"})
 
@@ -37,11 +36,7 @@ def test_a_tenant_moved_to_graph_and_back_mid_stream_gets_every_version_exactly_
     clock.advance(60)
     world.produce(3, ago=30, incident=7002)
     assert relay.migrate().outcome == "moved"
-    clock.advance(60)
-    relay.run("graph-alerts"), relay.run("graph-incidents")
-    world.produce(3, ago=20, incident=7003)
-    clock.advance(60)
-    relay.run("graph-alerts"), relay.run("graph-incidents")
+    relay.run_twice(("graph-alerts", "graph-incidents"), produced_between=3, incident=7003)
     # AND alerts written after the Graph feeds' last run: some now, some stamped in the past (late writes)
     world.produce(2, ago=10, incident=7003)
     world.produce(2, ago=400, incident=7002)
@@ -59,19 +54,11 @@ def test_a_tenant_moved_to_graph_and_back_mid_stream_gets_every_version_exactly_
         assert relay.checkpoints.get(TENANT, move.new).cursor == relay.checkpoints.get(TENANT, move.old).cursor
         assert move.handover > 0  # the Graph feed delivered inside the overlap: the MDE/XDR feed is told
     # AND a worker whose registry snapshot predates the switch cannot run a Graph feed once more
-    stale = FakeTenants()
-    stale.add(feeds=GRAPH)
-    assert relay.run("graph-alerts", tenants=stale).status == "lease-held"
+    assert relay.stale_run("graph-alerts", GRAPH) == "lease-held"
     # WHEN the old feeds run, with more alerts between their runs
-    clock.advance(60)
-    relay.run("mde-alerts"), relay.run("xdr-incidents")
-    world.produce(2, ago=0, incident=7005)
-    clock.advance(60)
-    relay.run("mde-alerts"), relay.run("xdr-incidents")
+    relay.run_twice(("mde-alerts", "xdr-incidents"), produced_between=2, incident=7005)
     # THEN every version reached the sink once, counted across both APIs and both switches
-    delivered = Counter(_correlated(item) for item in relay.sink.items)
-    assert set(delivered) == world.truth
-    assert [key for key, n in delivered.items() if n > 1] == []
+    relay.assert_every_version_once()
     # AND the items after the rollback came from the MDE/XDR APIs
     assert {i.api for i in relay.sink.items[-5:]} <= {"mde", "xdr"}
 
