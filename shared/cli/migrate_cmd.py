@@ -4,6 +4,8 @@ The report lists every enabled tenant: its feeds, whether its Graph token has th
 read works, what to do, and a summary line an MSSP can act on ("212 of 240 tenants ready; 28 need
 consent"). ``migrate`` moves the tenants that are ready (``shared.ingest.migration``) and leaves the
 others as they are, saying why; the exit status is 1 when any tenant asked for was not moved.
+``migrate --rollback`` moves Graph feeds back to their MDE/XDR predecessors (``shared.ingest.rollback``)
+until 2027-02-01, and says which alerts that stops (other Defender products' ``serviceSource``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shared.domain.catalogue import MDE_XDR_RETIREMENT
 from shared.domain.errors import ValidationError
 from shared.domain.tenant import Tenant
 from shared.ingest.migration import MigrationDeps, MigrationResult, migrate_tenant
+from shared.ingest.rollback import retirement_refusal, rollback_tenant
 from shared.tenants.readiness import Readiness, assess, summary_line
 
 THREADS = 8
@@ -49,11 +52,16 @@ MIGRATE_COLUMNS = (
 
 def migrate(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.report:
-        if args.dry_run:
-            raise ValidationError("--dry-run: the report changes nothing anyway; leave one of them out")
+        if args.dry_run or args.rollback:
+            flag = "--dry-run" if args.dry_run else "--rollback"
+            raise ValidationError(f"{flag}: the report is about the move to Graph and changes nothing; leave one out")
         return _report(args, ctx)
     if not args.tenant_id and not args.all:
-        raise ValidationError("migrate needs --tenant ID, --all, or --report")
+        raise ValidationError(
+            "migrate --rollback needs --tenant ID or --all"
+            if args.rollback
+            else "migrate needs --tenant ID, --all, or --report"
+        )
     return _migrate(args, ctx)
 
 
@@ -93,25 +101,45 @@ def _migrate(args: argparse.Namespace, ctx: CliContext) -> int:
         tokens=svc.tokens,
         reader=svc.defender,
         owner=f"migrate/{socket.gethostname()}-{os.getpid()}",
+        clock=svc.clock,
     )
+    refusal = retirement_refusal(deps) if args.rollback else ""
+    if refusal:  # once, not once per tenant: no tenant can go back
+        ctx.out.error(f"migrate --rollback: {refusal}; the tenants stay on the Graph feeds")
+        return EXIT_FAILED
+    move = rollback_tenant if args.rollback else migrate_tenant
     tenants = _tenants(args, svc)
-    results = _each(ctx, "migrating", tenants, lambda t: migrate_tenant(t, deps=deps, dry_run=args.dry_run))
+    results = _each(ctx, "migrating", tenants, lambda t: move(t, deps=deps, dry_run=args.dry_run))
     failed = [r for r in results if r.outcome == "not-moved"]
     if ctx.out.json_mode:
-        ctx.out.json({"dry_run": args.dry_run, "tenants": [r.to_json() for r in results], "not_moved": len(failed)})
+        ctx.out.json(
+            {"dry_run": args.dry_run, "rollback": args.rollback, "tenants": [r.to_json() for r in results],
+             "not_moved": len(failed)}
+        )  # fmt: skip
         return EXIT_FAILED if failed else EXIT_OK
     ctx.out.table([_migrate_row(r) for r in results], MIGRATE_COLUMNS)
-    outcomes = {o: sum(1 for r in results if r.outcome == o) for o in ("moved", "would-move", "nothing-to-do")}
-    ctx.out.line(
-        f"{outcomes['moved']} moved, {outcomes['would-move']} would move, {outcomes['nothing-to-do']} already on "
-        f"Graph, {len(failed)} not moved" + (" (--dry-run: nothing changed)" if args.dry_run else "")
-    )
+    ctx.out.line(_summary(results, rollback=args.rollback, dry_run=args.dry_run))
+    for r in results:
+        if r.stops and r.outcome in ("moved", "would-move"):
+            ctx.out.line(f"{r.tenant.display_name} ({r.tenant.tenant_id}): {r.stops} (only Graph serves them)")
     for r in failed:
         ctx.out.line()
         ctx.out.line(f"{r.tenant.display_name} ({r.tenant.tenant_id}): not moved")
         ctx.out.line(f"  why:        {r.message}")
         ctx.out.line(f"  what to do: {r.action}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _summary(results: list[MigrationResult], *, rollback: bool, dry_run: bool) -> str:
+    outcomes = ("moved", "would-move", "nothing-to-do", "not-moved")
+    count = {o: sum(1 for r in results if r.outcome == o) for o in outcomes}
+    words = ("moved", "would move", "already on Graph")
+    if rollback:
+        words = ("rolled back", "would roll back", "not on Graph")
+    return (
+        f"{count['moved']} {words[0]}, {count['would-move']} {words[1]}, {count['nothing-to-do']} {words[2]}, "
+        f"{count['not-moved']} not moved" + (" (--dry-run: nothing changed)" if dry_run else "")
+    )
 
 
 def _each(ctx: CliContext, what: str, tenants: list[Tenant], work: Callable[[Tenant], T]) -> list[T]:

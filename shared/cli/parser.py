@@ -173,6 +173,8 @@ Microsoft retires the MDE and XDR APIs on 2027-02-01 (MC1220762): mde-alerts and
 migrate moves a tenant to graph-alerts / graph-incidents, starting where the old feeds stand, so nothing
 is lost or repeated across the switch. A tenant whose Graph token lacks SecurityAlert.Read.All /
 SecurityIncident.Read.All is not moved: its admin must consent again (--report says who, with the link).
+--rollback moves graph-alerts / graph-incidents back the same way (until 2027-02-01); alerts only Graph
+serves (Defender products other than Endpoint) stop reaching the sinks then.
 """
 
 
@@ -186,6 +188,11 @@ def _add_migrate_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     group.add_argument("--tenant", dest="tenant_id", help="only this tenant")
     group.add_argument("--all", action="store_true", help="every enabled tenant that is ready")
     p.add_argument("--dry-run", action="store_true", help="check and show what would move; change nothing")
+    p.add_argument(
+        "--rollback",
+        action="store_true",
+        help="move Graph feeds back to mde-alerts / xdr-incidents (until 2027-02-01); stops other products' alerts",
+    )
 
 
 def _add_sweep_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

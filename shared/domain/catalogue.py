@@ -52,7 +52,10 @@ class FeedSpec:
 
     ``time_field`` is the change time the read windows filter on (``ge``/``lt``) and the item's version;
     ``created_field`` splits a window whose items share one change time (docs/ingestion.md "Read windows").
-    ``successor`` is the Graph feed that replaces a retiring one (``defender-relay migrate``).
+    ``successor`` is the Graph feed that replaces a retiring one (``defender-relay migrate``); ``predecessor``
+    (below) is the way back (``migrate --rollback``). ``provider_field`` names the item's id in the product
+    that raised it, the same value across feeds: a Graph alert's ``providerAlertId`` is the MDE alert's
+    ``id``, a Graph incident's ``id`` the XDR ``incidentId`` (empty: ``id_field``).
     """
 
     name: Feed
@@ -67,10 +70,15 @@ class FeedSpec:
     probe: str  # what ``check`` calls its one cheap read of this feed
     retires_on: date | None = None
     successor: Feed | None = None
+    provider_field: str = ""
 
     @property
     def api(self) -> str:
         return API_NAMES[self.resource]
+
+    @property
+    def provider_id_field(self) -> str:
+        return self.provider_field or self.id_field
 
 
 FEED_SPECS: Final[Mapping[Feed, FeedSpec]] = {
@@ -87,7 +95,7 @@ FEED_SPECS: Final[Mapping[Feed, FeedSpec]] = {
     # with their evidence to a few MB; 50 keeps an incident page small even with $expand=alerts.
     "graph-alerts": FeedSpec(
         "graph-alerts", "graph", "/v1.0/security/alerts_v2", "id", "lastUpdateDateTime", "createdDateTime", 1_000,
-        frozenset({"SecurityAlert.Read.All"}), "alert", "alerts_v2",
+        frozenset({"SecurityAlert.Read.All"}), "alert", "alerts_v2", provider_field="providerAlertId",
     ),
     "graph-incidents": FeedSpec(
         "graph-incidents", "graph", "/v1.0/security/incidents", "id", "lastUpdateDateTime", "createdDateTime", 50,
@@ -117,6 +125,21 @@ def retiring(feeds: frozenset[Feed]) -> list[FeedSpec]:
 def migrated(feeds: frozenset[Feed]) -> frozenset[Feed]:
     """``feeds`` with every retiring feed replaced by its Graph successor."""
     return frozenset(FEED_SPECS[f].successor or f for f in feeds)
+
+
+def predecessor(feed: Feed) -> Feed | None:
+    """The retiring feed ``feed`` succeeds (``migrate --rollback`` moves back to it), or None."""
+    return next((name for name, spec in FEED_SPECS.items() if spec.successor == feed), None)
+
+
+def successors(feeds: frozenset[Feed]) -> list[FeedSpec]:
+    """The feeds of ``feeds`` that have a retiring predecessor (the ones ``--rollback`` moves), in name order."""
+    return [FEED_SPECS[f] for f in sorted(feeds) if predecessor(f) is not None]
+
+
+def rolled_back(feeds: frozenset[Feed]) -> frozenset[Feed]:
+    """``feeds`` with every Graph feed that has a predecessor replaced by it (the reverse of ``migrated``)."""
+    return frozenset(predecessor(f) or f for f in feeds)
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,20 @@ Per tenant (docs/operations.md "Migrating tenants to Microsoft Graph"):
    feeds finds the lease held and does nothing.
 
 A successor the tenant already has (it read Graph beside the old feed) keeps its own checkpoint.
+
+``migrate --rollback`` (``shared.ingest.rollback``) is the same switch the other way (Graph feeds back to
+their MDE/XDR predecessors): ``switch_feeds`` below does steps 2 to 4 for both directions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-from shared.domain.catalogue import FEED_SPECS, Feed, migrated, retiring
-from shared.domain.checkpoint import Checkpoint, Claim, handover_key
+from shared.domain.catalogue import FEED_SPECS, Feed, FeedSpec, migrated, predecessor, retiring
+from shared.domain.checkpoint import Checkpoint, Claim, carried_keys, delivered_versions
 from shared.domain.errors import LeaseHeldError
 from shared.domain.tenant import Tenant
 from shared.ingest.checkpoint_table import CheckpointStore
@@ -43,7 +46,7 @@ class Registry(Protocol):
 class FeedMove:
     old: Feed
     new: Feed
-    cursor: datetime | None  # where the new feed starts (None: it has never run; the initial lookback applies)
+    cursor: datetime | None  # where the new feed starts (None: the old one never ran; the initial lookback applies)
     handover: int  # delivered versions the new feed will drop
     seeded: bool  # False: the tenant already read the new feed, its checkpoint is kept
 
@@ -60,15 +63,22 @@ class MigrationResult:
     moves: list[FeedMove] = field(default_factory=list)
     message: str = ""
     action: str = ""
+    target: frozenset[Feed] | None = None  # the feeds after a move (None: ``migrated``)
+    stops: str = ""  # what the move stops delivering (rollback: the alerts only Graph serves)
+
+    @property
+    def feeds_after(self) -> frozenset[Feed]:
+        if self.outcome not in ("moved", "would-move"):
+            return self.tenant.feeds
+        return migrated(self.tenant.feeds) if self.target is None else self.target
 
     def to_json(self) -> dict[str, Any]:
         t = self.tenant
-        after = migrated(t.feeds) if self.outcome in ("moved", "would-move") else t.feeds
         return {
             "tenant_id": t.tenant_id, "display_name": t.display_name, "outcome": self.outcome,
-            "feeds_before": sorted(t.feeds), "feeds_after": sorted(after),
+            "feeds_before": sorted(t.feeds), "feeds_after": sorted(self.feeds_after),
             "moves": [m.to_json() for m in self.moves], "message": self.message, "action": self.action,
-            "readiness": self.readiness.to_json(),
+            "stops": self.stops, "readiness": self.readiness.to_json(),
         }  # fmt: skip
 
 
@@ -80,6 +90,7 @@ class MigrationDeps:
     reader: Reader
     owner: str  # the lease owner the old feeds are held by ("migrate/<host>-<pid>")
     hold: timedelta = HOLD
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # rollback: is it past retirement?
 
 
 def migrate_tenant(tenant: Tenant, *, deps: MigrationDeps, dry_run: bool = False) -> MigrationResult:
@@ -91,27 +102,35 @@ def migrate_tenant(tenant: Tenant, *, deps: MigrationDeps, dry_run: bool = False
     if readiness.status != "ready":
         return result
     if dry_run:
-        result.moves = [
-            _planned(tenant, spec.name, deps.checkpoints.get(tenant.tenant_id, spec.name))
-            for spec in retiring(tenant.feeds)
-        ]
-        result.outcome, result.action = "would-move", f"run without --dry-run to move {tenant.display_name}"
-        result.message = "ready: nothing was changed (--dry-run)"
-        return result
-    return _move(tenant, deps, result)
+        return planned(tenant, deps, result, retiring(tenant.feeds), "move")
+    return switch_feeds(tenant, deps, result, retiring(tenant.feeds), migrated(tenant.feeds))
 
 
-def _move(tenant: Tenant, deps: MigrationDeps, result: MigrationResult) -> MigrationResult:
+def planned(
+    tenant: Tenant, deps: MigrationDeps, result: MigrationResult, leaving: list[FeedSpec], verb: str
+) -> MigrationResult:
+    """The dry run: what ``switch_feeds`` would do, from the checkpoints as they are; nothing is written."""
+    result.moves = [_planned(tenant, spec.name, deps.checkpoints.get(tenant.tenant_id, spec.name)) for spec in leaving]
+    result.outcome, result.action = "would-move", f"run without --dry-run to {verb} {tenant.display_name}"
+    result.message = "ready: nothing was changed (--dry-run)"
+    return result
+
+
+def switch_feeds(
+    tenant: Tenant, deps: MigrationDeps, result: MigrationResult, leaving: list[FeedSpec], target: frozenset[Feed]
+) -> MigrationResult:
+    """Steps 2 to 4 of the module docstring: claim ``leaving``, seed each partner feed, switch to ``target``."""
     held: list[Claim] = []
     try:
-        for spec in retiring(tenant.feeds):
+        for spec in leaving:
             held.append(deps.checkpoints.claim(tenant.tenant_id, spec.name, owner=deps.owner, duration=deps.hold))
         result.moves = [_seed(tenant, claim, deps) for claim in held]
-        deps.registry.upsert(replace(tenant, feeds=migrated(tenant.feeds)))
+        deps.registry.upsert(replace(tenant, feeds=target))
     except LeaseHeldError:
         _release(deps, held)
         result.moves = []
-        result.message = "a job of a retiring feed is running right now: nothing was changed"
+        result.message = "a job of a feed being moved is running right now (or an earlier migrate still holds it)"
+        result.message += ": nothing was changed"
         result.action = "run migrate again in a minute"
         return result
     except Exception:
@@ -124,20 +143,27 @@ def _move(tenant: Tenant, deps: MigrationDeps, result: MigrationResult) -> Migra
     return result
 
 
+def partner(feed: Feed) -> Feed:
+    """The feed ``feed`` is switched to: its successor, or (rollback) the feed it succeeded."""
+    return FEED_SPECS[feed].successor or predecessor(feed) or feed
+
+
 def _planned(tenant: Tenant, old: Feed, checkpoint: Checkpoint) -> FeedMove:
-    new = FEED_SPECS[old].successor or old
-    return FeedMove(old, new, checkpoint.cursor, len(checkpoint.seen), seeded=new not in tenant.feeds)
+    new = partner(old)
+    return FeedMove(old, new, checkpoint.cursor, delivered_versions(checkpoint), seeded=new not in tenant.feeds)
 
 
 def _seed(tenant: Tenant, claim: Claim, deps: MigrationDeps) -> FeedMove:
-    """Start the successor where the old feed stands (unless the tenant already reads it)."""
+    """Start the partner feed where the old one stands (unless the tenant already reads it).
+
+    The partner's own checkpoint, left from before an earlier switch, is overwritten: it is stale. When the
+    old feed never ran (cursor None) the partner starts as new, with the initial lookback."""
     old = claim.checkpoint
     move = _planned(tenant, cast(Feed, old.feed), old)
-    if not move.seeded or old.cursor is None:  # already read beside it, or never ran: nothing to carry over
-        return replace(move, seeded=False)
+    if not move.seeded:  # the tenant reads it already, beside the old feed: it keeps its own checkpoint
+        return move
     new_claim = deps.checkpoints.claim(tenant.tenant_id, move.new, owner=deps.owner, duration=deps.hold)
-    keys = frozenset(handover_key(item_id, version) for item_id, version in old.seen)
-    start = Checkpoint(tenant_id=tenant.tenant_id, feed=move.new, cursor=old.cursor, handover=keys)
+    start = Checkpoint(tenant_id=tenant.tenant_id, feed=move.new, cursor=old.cursor, handover=carried_keys(old))
     deps.checkpoints.release(new_claim, start)
     return move
 

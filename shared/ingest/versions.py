@@ -4,7 +4,13 @@ A version is ``(id, change time)`` exactly as the API wrote it. It is a repeat w
 ``seen`` keys hold it (delivered inside the overlap window), or, right after ``migrate``, when the retired
 predecessor feed delivered it: the handover keys are ``(provider id, change time to the microsecond)``,
 the provider id being a Graph alert's ``providerAlertId`` (an MDE alert's own id) or a Graph incident's
-``id`` (the XDR ``incidentId``), because the two APIs name an item differently.
+``id`` (the XDR ``incidentId``), because the two APIs name an item differently; after ``migrate --rollback``
+the same on the MDE/XDR side (an MDE alert's ``id``, an XDR incident's ``incidentId``: ``FeedSpec.provider_id_field``).
+
+A Graph feed that has a predecessor also keeps ``provider_key`` (``"provider:" + provider id``, change time)
+in ``seen`` for an item whose provider id is not its own id (a Graph alert's ``id`` is not documented to
+equal its ``providerAlertId``), so that ``migrate --rollback`` can hand the MDE feed what Graph delivered
+inside the overlap. The prefix keeps it from ever matching an item's own key.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from shared.domain.catalogue import FEED_SPECS, FeedSpec
-from shared.domain.checkpoint import SeenKey, handover_key
+from shared.domain.catalogue import FEED_SPECS, FeedSpec, predecessor
+from shared.domain.checkpoint import SeenKey, handover_key, provider_key
 from shared.domain.envelope import EventItem, event_item
 from shared.domain.job import Job
 
@@ -26,6 +32,7 @@ def new_versions(
 ) -> tuple[list[EventItem], int]:
     """The page's versions not delivered yet (added to ``seen``), and how many repeats were dropped."""
     spec = FEED_SPECS[job.feed]
+    keeps_provider = spec.provider_id_field != spec.id_field and predecessor(spec.name) is not None
     fresh: list[EventItem] = []
     repeats = 0
     for raw in page:
@@ -40,11 +47,14 @@ def new_versions(
             repeats += 1
             continue
         seen.add(key)
+        provider = raw.get(spec.provider_id_field) if keeps_provider else None
+        if provider is not None and str(provider) != key[0]:
+            seen.add(provider_key(provider, version))  # what ``migrate --rollback`` hands the predecessor
         fresh.append(event_item(job.tenant_id, job.feed, raw, version))
     return fresh, repeats
 
 
 def _handed_over(spec: FeedSpec, raw: dict[str, Any], version: str, handover: frozenset[SeenKey]) -> bool:
-    """Did the retired predecessor feed deliver this version (same provider id and change time)?"""
-    provider = raw.get("providerAlertId") if spec.kind == "alert" else raw.get(spec.id_field)
+    """Did the feed this tenant was moved from deliver this version (same provider id and change time)?"""
+    provider = raw.get(spec.provider_id_field)
     return provider is not None and handover_key(provider, version) in handover

@@ -8,28 +8,31 @@ truth delivered exactly once, counted across both APIs by provider id and change
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from localdev.demo_http import call_function, http_functions
 from localdev.emulator_process import EmulatorInfo
 from shared.bootstrap import Services, use_services
-from shared.domain.job import format_time, parse_time
 from shared.platform.settings import Settings
-from shared.platform.storage import StorageClients
 from shared.triggers.http_tenants import use_tenants_api
 from tests.integration.cli_support import Relay, module_azurite, register, relay  # noqa: F401 - fixtures
 from tests.integration.ingest_support import FULL_ROLES
+from tests.integration.migrate_support import (
+    OLD,
+    alert_versions,
+    assert_every_version_once,
+    drain_events,
+    feeds,
+    legacy_tenant,
+    sweep_with_activity,
+    while_writing,
+)
 
 pytestmark = pytest.mark.integration
 
-OLD = "mde-alerts,xdr-incidents"
 CONSENT = "https://login.microsoftonline.com/common/oauth2/authorize?prompt=consent"
 
 
@@ -115,17 +118,17 @@ def test_a_tenant_without_graph_consent_is_not_moved_until_its_admin_consents_ag
     assert result.code == 1
     assert "not moved" in result.out
     assert CONSENT in result.out
-    assert _feeds(relay, northwind) == ["mde-alerts", "xdr-incidents"]
+    assert feeds(relay, northwind) == ["mde-alerts", "xdr-incidents"]
     # WHEN its admin consents again (the emulator's tenant gets the Graph roles) and it is migrated
     roles = {**FULL_ROLES, "mde": relay.tenant("Northwind Traders")["roles"]["mde"]}
     emulator.control("PATCH", f"/tenants/{northwind}", json={"roles": roles}).raise_for_status()
     result = relay.run("migrate", "--tenant", northwind, "--dry-run")
-    assert (result.code, _feeds(relay, northwind)) == (0, ["mde-alerts", "xdr-incidents"])
+    assert (result.code, feeds(relay, northwind)) == (0, ["mde-alerts", "xdr-incidents"])
     assert "would-move" in result.out
     result = relay.run("migrate", "--tenant", northwind)
     # THEN it moved
     assert result.code == 0, result.out + result.err
-    assert _feeds(relay, northwind) == ["graph-alerts", "graph-incidents"]
+    assert feeds(relay, northwind) == ["graph-alerts", "graph-incidents"]
 
 
 def test_a_tenant_moved_while_alerts_arrive_gets_every_version_exactly_once(
@@ -133,97 +136,19 @@ def test_a_tenant_moved_while_alerts_arrive_gets_every_version_exactly_once(
     emulator: EmulatorInfo,
 ) -> None:
     # GIVEN a tenant on the retiring feeds with history, swept once
-    tenant_id = str(uuid.uuid4())
-    body = {"tenant_id": tenant_id, "display_name": "Moving Co", "consent": "full", "machines": 3, "roles": FULL_ROLES}
-    assert emulator.control("POST", "/tenants", json={**body, "alerts": 12}).status_code == 201
-    assert relay.run("tenants", "add", tenant_id, "--name", "Moving Co", "--feeds", OLD).code == 0
-    storage = StorageClients.from_connection_string(relay.env["AzureWebJobsStorage"])
-    events = storage.queue("defender-events")
-    _drain_events(events)
-    _generate(emulator, tenant_id, new_alerts=5, updates=2, ties=2)
-    assert relay.run("sweep", "--once", "--tenant", tenant_id).code == 0
+    tenant_id, events = legacy_tenant(relay, emulator, "Moving Co")
     # (the history was written at once: of an alert worked on since, only its latest version was readable)
-    before = _alert_versions(emulator, tenant_id)
-    # WHEN it is migrated while the emulator keeps writing alerts (new ones and late writes; the updates come
-    # in single batches between sweeps, so every alert version is current when some sweep reads)
-    stop = threading.Event()
-
-    def produce() -> None:
-        for _ in range(40):
-            if stop.wait(0.05):
-                return
-            _generate(emulator, tenant_id, new_alerts=1, late=1, late_seconds=120)
-
-    producer = threading.Thread(target=produce)
-    producer.start()
-    try:
-        moved = relay.run("migrate", "--tenant", tenant_id)
-    finally:
-        stop.set()
-        producer.join(timeout=30)
-    assert moved.code == 0, moved.out + moved.err
+    before = alert_versions(emulator, tenant_id)
+    # WHEN it is migrated while the emulator keeps writing alerts
+    while_writing(emulator, tenant_id, lambda: relay.run("migrate", "--tenant", tenant_id))
     # AND the Graph feeds run three times, with more alerts (new, updated, tied) before the later two
-    for batch in ({}, {"new_alerts": 3, "updates": 2, "ties": 2}, {"new_alerts": 2, "updates": 1}):
-        if batch:
-            _generate(emulator, tenant_id, **batch)
-        assert relay.run("sweep", "--once", "--tenant", tenant_id).code == 0
+    sweep_with_activity(relay, emulator, tenant_id)
     # THEN every alert version of the ground truth reached the sink exactly once, across both APIs
-    delivered = Counter(_drain_events(events))
-    truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant_id}").json()
-    alerts = (_alert_versions(emulator, tenant_id) - before) | _latest(before)
-    incidents = {("incident", str(i["incidentId"]), _norm(i["lastUpdateTime"])) for i in truth["incidents"]}
-    assert {key for key in delivered if key[0] == "alert"} == alerts
-    assert [key for key, n in delivered.items() if n > 1] == []
-    # AND every incident's latest version (an incident changes with each batch: versions overwritten before
-    # any sweep could read them are not owed), and no incident version that never existed
-    latest: dict[str, str] = {}
-    for _, ident, version in incidents:
-        latest[ident] = max(version, latest.get(ident, ""))
-    assert {("incident", i, v) for i, v in latest.items()} <= set(delivered)
-    assert {key for key in delivered if key[0] == "incident"} <= incidents
-    assert _feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
+    assert_every_version_once(Counter(drain_events(events)), emulator, tenant_id, before)
+    assert feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
 
 
-def _alert_versions(emulator: EmulatorInfo, tenant_id: str) -> set[tuple[str, str, str]]:
-    truth = emulator.control("GET", f"/ground-truth?tenant_id={tenant_id}").json()
-    return {("alert", a["id"], _norm(a["lastUpdateTime"])) for a in truth["alerts"]}
-
-
-def _latest(versions: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-    newest: dict[str, str] = {}
-    for _, ident, version in versions:
-        newest[ident] = max(version, newest.get(ident, ""))
-    return {("alert", ident, version) for ident, version in newest.items()}
-
-
-def _generate(emulator: EmulatorInfo, tenant_id: str, **activity: Any) -> None:
-    answer = emulator.control("POST", "/generate", json={"tenant_id": tenant_id, "incidents": True, **activity})
-    assert answer.status_code == 200, answer.text
-
-
-def _norm(version: str) -> str:
-    return format_time(parse_time(version))
-
-
-def _feeds(relay: Relay, tenant_id: str) -> list[str]:  # noqa: F811
-    _, document = relay.json("tenants", "list")
-    return next(t["feeds"] for t in document["tenants"] if t["tenant_id"] == tenant_id)  # type: ignore[no-any-return]
-
-
-def _drain_events(queue: Any) -> Iterator[tuple[str, str, str]]:
-    """Every item on defender-events (deleted), as what a consumer correlates on across the switch."""
-    for _ in range(10_000):
-        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
-        if not batch:
-            return
-        for message in batch:
-            for item in json.loads(message.content)["items"]:
-                ident = item["providerAlertId"] if item["kind"] == "alert" else item["incidentId"]
-                yield (item["kind"], str(ident), _norm(item["version"]))
-            queue.delete_message(message)
-
-
-def test_backfill_and_sweep_run_the_graph_feeds(relay: Relay, emulator: EmulatorInfo) -> None:  # noqa: F811
+def test_backfill_and_sweep_run_the_graphfeeds(relay: Relay, emulator: EmulatorInfo) -> None:  # noqa: F811
     # GIVEN a tenant registered with the default feeds (Graph), with two days of history
     tenant_id = str(uuid.uuid4())
     body = {
@@ -235,7 +160,7 @@ def test_backfill_and_sweep_run_the_graph_feeds(relay: Relay, emulator: Emulator
     }
     assert emulator.control("POST", "/tenants", json={**body, "alerts": 6}).status_code == 201
     assert relay.run("tenants", "add", tenant_id, "--name", "Backfill Co").code == 0
-    assert _feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
+    assert feeds(relay, tenant_id) == ["graph-alerts", "graph-incidents"]
     # WHEN its Graph alerts are backfilled from three days ago THEN the job reads Graph and delivers them
     code, document = relay.json("backfill", "--tenant", tenant_id, "--since", "2020-01-01", "--feed", "graph-alerts")
     assert code == 0, document

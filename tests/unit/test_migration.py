@@ -40,6 +40,26 @@ class Relay:
         )  # fmt: skip
         return run_job(new_job(TENANT, feed, now=self.clock()), deps=deps)  # type: ignore[arg-type]
 
+    def stale_run(self, feed: str, feeds: frozenset[str]) -> str:
+        """The status of a run by a worker whose registry snapshot predates the switch (it still sees ``feeds``)."""
+        stale = FakeTenants()
+        stale.add(feeds=feeds)
+        return self.run(feed, tenants=stale).status
+
+    def run_twice(self, feeds: tuple[str, str], *, produced_between: int, incident: int) -> None:
+        """A minute on, ``feeds`` run; more alerts arrive; a minute on, they run again."""
+        for n in range(2):
+            if n:
+                self.world.produce(produced_between, ago=0, incident=incident)
+            self.clock.advance(60)
+            self.run(feeds[0]), self.run(feeds[1])
+
+    def assert_every_version_once(self) -> None:
+        """Every version the world produced reached the sink once, counted across both APIs."""
+        delivered = Counter(_correlated(item) for item in self.sink.items)
+        assert set(delivered) == self.world.truth
+        assert [key for key, n in delivered.items() if n > 1] == []
+
     def migrate(self, *, dry_run: bool = False):  # type: ignore[no-untyped-def]
         deps = MigrationDeps(
             registry=self.tenants, checkpoints=self.checkpoints, tokens=self.tokens, reader=self.reader,
@@ -77,19 +97,11 @@ def test_a_tenant_moved_mid_stream_gets_every_version_exactly_once() -> None:
     for move in result.moves:
         assert relay.checkpoints.get(TENANT, move.new).cursor == relay.checkpoints.get(TENANT, move.old).cursor
     # AND a worker whose registry snapshot predates the switch cannot run the old feed once more
-    stale = FakeTenants()
-    stale.add(feeds=OLD)
-    assert relay.run("mde-alerts", tenants=stale).status == "lease-held"
+    assert relay.stale_run("mde-alerts", OLD) == "lease-held"
     # WHEN the Graph feeds run, with more alerts between their runs
-    clock.advance(60)
-    relay.run("graph-alerts"), relay.run("graph-incidents")
-    world.produce(3, ago=0, incident=7004)
-    clock.advance(60)
-    relay.run("graph-alerts"), relay.run("graph-incidents")
+    relay.run_twice(("graph-alerts", "graph-incidents"), produced_between=3, incident=7004)
     # THEN every version the world produced reached the sink once, counted across both APIs
-    delivered = Counter(_correlated(item) for item in relay.sink.items)
-    assert set(delivered) == world.truth
-    assert [key for key, n in delivered.items() if n > 1] == []
+    relay.assert_every_version_once()
     # AND the Graph items name the API and carry the Graph id beside the provider id
     graph = [i for i in relay.sink.items if i.api == "graph" and i.kind == "alert"]
     assert graph
