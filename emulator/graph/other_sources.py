@@ -170,7 +170,9 @@ class OtherSources:
         changed["status"] = {"new": "inProgress", "inProgress": "resolved"}.get(record["status"], record["status"])
         if changed["status"] == "resolved" and changed["resolvedDateTime"] is None:
             changed.update(resolvedDateTime=stamp, classification="truePositive", determination="compromisedUser")
-        changed["lastUpdateDateTime"] = stamp
+        # Versions of one alert only move forward (as emulator/defender/activity.py's): a stamp at or before the
+        # current one would be taken for it, or read as a late write.
+        changed["lastUpdateDateTime"] = max(stamp, record["lastUpdateDateTime"] + timedelta(microseconds=1))
         return changed
 
     def record_alert_change(self, data: TenantData, record: dict[str, Any], now: datetime) -> None:
