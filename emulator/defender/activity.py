@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.defender import generator, incidents
-from emulator.defender.store import Alert, DefenderStore, Incident, TenantData
+from emulator.defender.store import Alert, DefenderStore, Incident, TenantData, after
 
 _SEVERITY_RANK = {"UnSpecified": 0, "Informational": 1, "Low": 2, "Medium": 3, "High": 4}
 _STEP_MS = (5, 250)  # spacing of consecutive writes in one batch
@@ -52,8 +52,8 @@ def _write_times(data: TenantData, now: datetime, slots: list[Alert | None], tie
     if ties > 1:
         start = data.rng.randint(0, count - ties)
         block = slots[start : start + ties]
-        after = [alert["lastUpdateTime"] + timedelta(microseconds=1) for alert in block if alert]
-        shared = max(times[start], min(max(after, default=times[start]), now))
+        floors = [alert["lastUpdateTime"] + timedelta(microseconds=1) for alert in block if alert]
+        shared = max(times[start], min(max(floors, default=times[start]), now))
         times[start : start + ties] = [shared] * ties
     return times
 
@@ -76,8 +76,7 @@ def _progress(data: TenantData, alert: Alert, last_update: datetime) -> Alert:
         changed["resolvedTime"] = last_update
         changed["classification"] = data.rng.choice(("TruePositive", "FalsePositive"))
         changed["determination"] = "Malware" if changed["classification"] == "TruePositive" else "Clean"
-    # Versions of one alert only ever move forward: a stamp at or before the current one would be taken for it.
-    changed["lastUpdateTime"] = max(last_update, alert["lastUpdateTime"] + timedelta(microseconds=1))
+    changed["lastUpdateTime"] = after(alert["lastUpdateTime"], last_update)  # versions only move forward
     return changed
 
 
@@ -191,7 +190,7 @@ def _refresh(data: TenantData, incident: Incident, now: datetime, *, new: bool) 
     newest: datetime = max(a["lastUpdateTime"] for a in alerts)
     stamp = min(now, newest + timedelta(milliseconds=data.rng.randint(200, 20_000)))
     if not new and stamp <= record["lastUpdateTime"]:
-        stamp = max(now, record["lastUpdateTime"] + timedelta(microseconds=1))
+        stamp = after(record["lastUpdateTime"], now)
     record["lastUpdateTime"] = stamp
 
 

@@ -10,8 +10,10 @@ whenever an incident of a machine with another open incident changes.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
+
+from emulator.defender.store import after
 
 if TYPE_CHECKING:
     from emulator.defender.store import DefenderStore, Incident, TenantData
@@ -34,15 +36,10 @@ def maybe_merge(store: DefenderStore, data: TenantData, incident: Incident, now:
     for alert_id in older.alert_ids:
         moved = copy.deepcopy(data.alerts[alert_id])
         moved["incidentId"] = incident.incident_id
-        moved["lastUpdateTime"] = _after(moved["lastUpdateTime"], now)
+        moved["lastUpdateTime"] = after(moved["lastUpdateTime"], now)
         store.record_alert(data, moved)
         incident.alert_ids.append(alert_id)
     older.alert_ids = []
     older.record = {**older.record, "status": "Redirected", "redirectIncidentId": incident.incident_id}
-    older.record["lastUpdateTime"] = _after(older.record["lastUpdateTime"], now)
+    older.record["lastUpdateTime"] = after(older.record["lastUpdateTime"], now)
     return older
-
-
-def _after(previous: datetime, now: datetime) -> datetime:
-    """``now``, or just after ``previous``: a new version is always newer than the one before it."""
-    return max(now, previous + timedelta(microseconds=1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator.defender.jsonfmt import ApiError, json_response
-from emulator.defender.mde import read_json
+from emulator.defender.mde import machine_or_404, read_json
 from emulator.defender.pipeline import Ctx
 
 TAG_ROLES = ("Machine.ReadWrite.All",)
@@ -45,9 +45,7 @@ def _tag_request(body: object) -> tuple[str, str]:
 
 
 async def tag_machine(ctx: Ctx) -> web.Response:
-    machine = ctx.data.machine(ctx.args[0])
-    if machine is None:
-        raise ApiError(404, "ResourceNotFound", f"Machine {ctx.args[0]} was not found")
+    machine = machine_or_404(ctx)
     value, action = _tag_request(await read_json(ctx))
     tags = list(machine["machineTags"])
     if action == "Add" and value not in tags:

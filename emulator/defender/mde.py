@@ -24,7 +24,7 @@ from emulator.defender.jsonfmt import (
 from emulator.defender.odata import Schema
 from emulator.defender.paging import CollectionRules, count_only, envelope, query
 from emulator.defender.pipeline import Ctx
-from emulator.defender.store import Alert
+from emulator.defender.store import Alert, Machine
 
 ALERT_SCHEMA = Schema(
     "Alert",
@@ -89,13 +89,13 @@ async def list_alerts(ctx: Ctx) -> web.Response:
 
 async def machine_alerts(ctx: Ctx) -> web.Response:
     """``GET /api/machines/{id}/alerts``: "If device was not found: 404 Not Found" (get-machine-related-alerts)."""
-    machine = _machine(ctx)
+    machine = machine_or_404(ctx)
     return _alert_page(ctx, [a for a in ctx.data.alerts.values() if a["machineId"] == machine["id"]])
 
 
 async def machine_alerts_count(ctx: Ctx) -> web.Response:
     """``/api/machines/{id}/alerts/$count``: a bare number (exposed-apis-odata-samples, Example 7)."""
-    machine = _machine(ctx)
+    machine = machine_or_404(ctx)
     alerts = [a for a in ctx.data.alerts.values() if a["machineId"] == machine["id"]]
     return web.Response(text=str(count_only(ctx.request, alerts, _ALERT_RULES)), content_type="text/plain")
 
@@ -183,7 +183,8 @@ async def batch_update_alerts(ctx: Ctx) -> web.Response:
     return web.Response(status=200)
 
 
-def _machine(ctx: Ctx) -> dict[str, Any]:
+def machine_or_404(ctx: Ctx) -> Machine:
+    """The machine the path names (by id or computer name), or Defender's 404."""
     machine = ctx.data.machine(ctx.args[0])
     if machine is None:
         raise ApiError(404, "ResourceNotFound", f"Machine {ctx.args[0]} was not found")
@@ -200,4 +201,4 @@ async def list_machines(ctx: Ctx) -> web.Response:
 
 
 async def get_machine(ctx: Ctx) -> web.Response:
-    return json_response({"@odata.context": ctx.context("Machines/$entity"), **_machine(ctx)})
+    return json_response({"@odata.context": ctx.context("Machines/$entity"), **machine_or_404(ctx)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from emulator.defender.indicator_book import IndicatorBook
@@ -79,6 +79,12 @@ class TenantData:
             if action.machine_id == machine_id and action.type == action_type and action.is_active(now):
                 return action
         return None
+
+
+def after(previous: datetime, at: datetime) -> datetime:
+    """``at``, or just after ``previous``: a new version of an item is always newer than the one before it
+    (a stamp at or before the current one would be taken for it, or read as a late write)."""
+    return max(at, previous + timedelta(microseconds=1))
 
 
 # The routes whose answers show versions of a collection (MDE and Graph alerts share one version history).

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.defender.jsonfmt import ApiError, json_response
+from emulator.defender.mde import machine_or_404
 from emulator.defender.pipeline import Ctx
 from emulator.defender.store import Machine
 
@@ -39,13 +40,6 @@ _SOFTWARE: tuple[tuple[str, str, str, tuple[tuple[str, str, float], ...]], ...] 
 _PUBLISHED = datetime(2023, 1, 1, tzinfo=UTC)
 
 
-def _machine(ctx: Ctx) -> Machine:
-    machine = ctx.data.machine(ctx.args[0])
-    if machine is None:
-        raise ApiError(404, "ResourceNotFound", f"Machine {ctx.args[0]} was not found")
-    return machine
-
-
 def _installed(machine: Machine) -> list[tuple[str, str, str, tuple[tuple[str, str, float], ...]]]:
     """Two to all five packages of the catalogue, chosen by the machine id."""
     seed = hashlib.sha256(str(machine["id"]).encode()).digest()
@@ -59,7 +53,7 @@ def _installed(machine: Machine) -> list[tuple[str, str, str, tuple[tuple[str, s
 
 async def machine_software(ctx: Ctx) -> web.Response:
     items = []
-    for vendor, name, _version, cves in _installed(_machine(ctx)):
+    for vendor, name, _version, cves in _installed(machine_or_404(ctx)):
         items.append(
             {
                 "id": f"{vendor}-_-{name}",
@@ -76,7 +70,7 @@ async def machine_software(ctx: Ctx) -> web.Response:
 
 
 async def machine_vulnerabilities(ctx: Ctx) -> web.Response:
-    machine = _machine(ctx)
+    machine = machine_or_404(ctx)
     items = []
     for _vendor, name, _version, cves in _installed(machine):
         for index, (cve, severity, cvss) in enumerate(cves):

@@ -27,11 +27,12 @@ def _web_url(kind: str, key: object, tenant_id: str) -> str:
     return f"{_PORTAL}/{kind}/{key}?tid={tenant_id}"
 
 
-def _comments(alert: Alert) -> list[dict[str, Any]]:
-    """MDE comments as ``alertComment`` (comment, createdByDisplayName, createdDateTime)."""
+def graph_comments(defender_comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Defender's ``{comment, createdBy, createdTime}`` as Graph's ``alertComment`` (comment,
+    createdByDisplayName, createdDateTime): alerts and incidents alike."""
     return [
         {"comment": c["comment"], "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"]}
-        for c in alert["comments"]
+        for c in defender_comments
     ]
 
 
@@ -67,7 +68,7 @@ def graph_alert(data: TenantData, alert: Alert) -> dict[str, Any]:
         "resolvedDateTime": alert["resolvedTime"],
         "firstActivityDateTime": alert["firstEventTime"],
         "lastActivityDateTime": alert["lastEventTime"],
-        "comments": _comments(alert),
+        "comments": graph_comments(alert["comments"]),
         "evidence": evidence(data, alert),
         "systemTags": [],
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 from emulator.defender.store import Incident, TenantData
 from emulator.graph import enums
+from emulator.graph.alerts import graph_comments
 
 
 def graph_incident(data: TenantData, incident: Incident) -> dict[str, Any]:
@@ -32,10 +33,7 @@ def graph_incident(data: TenantData, incident: Incident) -> dict[str, Any]:
         "status": enums.camel(record["status"], enums.INCIDENT_STATUS),
         "severity": enums.camel(record["severity"], enums.SEVERITY),
         "customTags": list(record["tags"]),
-        "comments": [
-            {"comment": c["comment"], "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"]}
-            for c in record["comments"]
-        ],
+        "comments": graph_comments(record["comments"]),
         "systemTags": [],
         "description": None,
     }

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.defender.aging import shifted
-from emulator.defender.store import Readability, TenantData, Version
+from emulator.defender.store import Readability, TenantData, Version, after
 from emulator.graph import enums
 from emulator.graph.views import Rendered, render
 
@@ -170,9 +170,7 @@ class OtherSources:
         changed["status"] = {"new": "inProgress", "inProgress": "resolved"}.get(record["status"], record["status"])
         if changed["status"] == "resolved" and changed["resolvedDateTime"] is None:
             changed.update(resolvedDateTime=stamp, classification="truePositive", determination="compromisedUser")
-        # Versions of one alert only move forward (as emulator/defender/activity.py's): a stamp at or before the
-        # current one would be taken for it, or read as a late write.
-        changed["lastUpdateDateTime"] = max(stamp, record["lastUpdateDateTime"] + timedelta(microseconds=1))
+        changed["lastUpdateDateTime"] = after(record["lastUpdateDateTime"], stamp)  # versions only move forward
         return changed
 
     def record_alert_change(self, data: TenantData, record: dict[str, Any], now: datetime) -> None:

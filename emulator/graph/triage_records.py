@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 from emulator.defender import activity
+from emulator.graph.alerts import graph_comments
 from emulator.graph.errors import GraphError
 from emulator.graph.pipeline import GraphCtx
 
@@ -64,12 +65,6 @@ def _comment(ctx: GraphCtx, text: str) -> dict[str, Any]:
     return {"comment": text, "createdByDisplayName": ctx.caller.app_name, "createdDateTime": ctx.now}
 
 
-def _graph_comments(defender_comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Defender's ``{comment, createdBy, createdTime}`` as Graph's alertComment."""
-    return [{"comment": c["comment"], "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"]}
-            for c in defender_comments]  # fmt: skip
-
-
 def _apply(record: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any] | None:
     """A copy of ``record`` with ``changes``, or None when nothing would change."""
     if all(record.get(name) == value for name, value in changes.items()):
@@ -100,7 +95,7 @@ def comment_alert(ctx: GraphCtx, alert_id: str, text: str) -> list[dict[str, Any
     alert = data.alerts.get(alert_id)
     if alert is not None:
         updated = activity.update_alert(store, data, alert, {"comment": text}, ctx.caller.app_name)
-        return _graph_comments(updated["comments"])
+        return graph_comments(updated["comments"])
     record = copy.deepcopy(ctx.state.other.data(data.tenant_id).alerts[alert_id].record)
     record["comments"].append(_comment(ctx, text))
     record["lastUpdateDateTime"] = ctx.now
@@ -134,7 +129,7 @@ def comment_incident(ctx: GraphCtx, number: int, text: str) -> list[dict[str, An
     twin = ctx.data.incidents.get(number)
     if twin is not None:
         updated = activity.update_incident(ctx.state.store, ctx.data, twin, {"comment": text}, ctx.caller.app_name)
-        return _graph_comments(updated.record["comments"])
+        return graph_comments(updated.record["comments"])
     other = ctx.state.other.data(ctx.data.tenant_id).incidents[number]
     changed = copy.deepcopy(other.record)
     changed["comments"].append(_comment(ctx, text))
