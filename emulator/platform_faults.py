@@ -1,4 +1,4 @@
-"""How the platform services (Entra ID, Key Vault) consult the Defender helper's fault injector.
+"""How the emulated services (Defender, Graph, Entra ID, Key Vault) consult the Defender helper's fault injector.
 
 The injector (``DefenderService.faults``) is optional: without it, or when it has no rule for a route,
 nothing is injected. Only the shape of a decision is relied on: ``kind`` in {"429", "500", "503",

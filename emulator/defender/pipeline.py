@@ -22,12 +22,12 @@ from aiohttp import web
 
 from emulator.defender import activity
 from emulator.defender.auth import Authorizer, Caller, HostConfig, require_roles
-from emulator.defender.faults import FaultDecision, FaultInjector
+from emulator.defender.faults import FaultInjector
 from emulator.defender.jsonfmt import ApiError, error_response
 from emulator.defender.ordering import OrderMode
 from emulator.defender.ratelimit import RateLimiter
 from emulator.defender.store import DefenderStore, TenantData, count_read
-from emulator.platform_faults import reset_connection
+from emulator.platform_faults import injected
 from emulator.world import Resource, World
 
 REQUEST_LOG_SIZE = 2000
@@ -235,11 +235,12 @@ class HostApp(CatchAllHost[ApiError]):
         delay = faults.latency_seconds()
         if delay:
             await asyncio.sleep(delay)
-        decision = faults.for_route(route.name, caller.tenant_id)
-        if decision is not None:
-            injected = await self._inject(request, decision, caller.tenant_id)
-            if injected is not None:
-                return injected
+        tenant = caller.tenant_id
+        fault = await injected(
+            faults, route.name, tenant, request, lambda status, wait: self._fault(tenant, status, wait)
+        )
+        if fault is not None:
+            return fault
         throttle = self.state.limiter.check(caller.tenant_id, caller.app_id, route.family_for(request.method))
         if throttle is None:
             return None
@@ -249,19 +250,10 @@ class HostApp(CatchAllHost[ApiError]):
         self.state.world.counters.throttled[tenant_id] += 1
         return error_response(429, "429", message, tenant_id, headers={"Retry-After": str(retry_after)})
 
-    async def _inject(self, request: web.Request, decision: FaultDecision, tenant_id: str) -> web.Response | None:
-        if decision.kind == "slow":
-            await asyncio.sleep(decision.slow_seconds)
-            return None
-        if decision.kind == "429":
-            return self._too_many(
-                tenant_id, decision.retry_after, "API calls quota exceeded! maximum allowed 100 per 00:01:00"
-            )
-        if decision.kind == "reset":
-            reset_connection(request)
-            # aiohttp drops a response to an aborted connection quietly (no error log).
-            return web.Response(status=500)
-        code = "InternalServerError" if decision.kind == "500" else "ServiceUnavailable"
-        return error_response(
-            int(decision.kind), code, "An error occurred, please retry the operation", str(uuid.uuid4())
-        )
+    def _fault(self, tenant_id: str, status: int, retry_after: int | None) -> web.Response:
+        """An injected HTTP fault in Defender's own shape (a 429 counts as a throttle, as a real one does)."""
+        if status == 429:
+            message = "API calls quota exceeded! maximum allowed 100 per 00:01:00"
+            return self._too_many(tenant_id, retry_after if retry_after is not None else 1, message)
+        code = "InternalServerError" if status == 500 else "ServiceUnavailable"
+        return error_response(status, code, "An error occurred, please retry the operation", str(uuid.uuid4()))
