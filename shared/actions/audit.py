@@ -43,6 +43,12 @@ _PROPERTIES: Final = 15
 RECORD_INDICATOR_CHARS: Final = _PROPERTY_CHARS * _PROPERTIES
 
 
+def row_key_at(moment: datetime) -> str:
+    """The row key prefix of a moment: rows sort by time within a tenant's partition (reads from ``since``
+    and the retention purge's cut-off use the same prefix)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     tenant_id: str
@@ -68,7 +74,7 @@ class AuditRecord:
 
     @property
     def row_key(self) -> str:
-        return f"{self.time.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}-{self.request_id}"
+        return f"{row_key_at(self.time)}-{self.request_id}"
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -105,7 +111,7 @@ class TableAuditStore:
         self._table.create_entity(entity, response_preference=NO_ECHO)
 
     def list(self, tenant_id: str, *, since: datetime, limit: int) -> list[AuditRecord]:
-        since_key = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        since_key = row_key_at(since)
         pages = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @since",
             parameters={"pk": tenant_id, "since": since_key},

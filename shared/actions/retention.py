@@ -38,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError
 
-from shared.actions.audit import SHARED_PARTITIONS
+from shared.actions.audit import SHARED_PARTITIONS, row_key_at
 from shared.actions.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 
 logger = logging.getLogger("defender_relay.retention")
@@ -56,11 +56,6 @@ _BATCH: Final = 100  # Table transactions hold at most 100 operations, all in on
 def replay_partition(expires_at: datetime) -> str:
     """The hour bucket of an accepted signature, by the UTC hour it expires in."""
     return REPLAY_PREFIX + expires_at.astimezone(UTC).strftime("%Y%m%d%H")
-
-
-def audit_row_key_at(moment: datetime) -> str:
-    """The audit row key prefix of a moment (rows sort by time within a tenant: shared.actions.audit)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class TenantIds(Protocol):
@@ -170,7 +165,7 @@ class RetentionPurge:
         return deleted
 
     def _purge_audit(self, now: datetime, budget: _Budget) -> int:
-        cutoff = audit_row_key_at(now - self._audit_retention)
+        cutoff = row_key_at(now - self._audit_retention)
         partitions = [t.tenant_id for t in self._tenants.list()] + list(SHARED_PARTITIONS)
         deleted = 0
         for partition in partitions:
