@@ -46,6 +46,12 @@ from __future__ import annotations
 from datetime import datetime
 
 
+def clip(value: object, limit: int = 64) -> str:
+    """A short, quoted rendering of caller input for error messages."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
+
+
 class RelayError(Exception):
     """Base of every error defender-relay raises on purpose."""
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from shared.actions.service import ActionInput
 from shared.domain.catalogue import ActionSpec
-from shared.domain.errors import ValidationError
+from shared.domain.errors import ValidationError, clip
 from shared.domain.machines import MachineRef
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -43,12 +43,6 @@ _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 _JSON_TYPES: Final = ("application/json",)
-
-
-def clip(value: object, limit: int = 64) -> str:
-    """A short, quoted rendering of caller input for error messages."""
-    text = value if isinstance(value, str) else str(value)
-    return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
 def parse_guid(value: str, *, field: str) -> str:
