@@ -15,7 +15,6 @@ What is retried (the queue trigger and the in-process drain share this):
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -39,10 +38,10 @@ from shared.domain.indicator_values import Key
 from shared.domain.tenant import Tenant
 from shared.indicators.jobs import IndicatorJob, JobMessage, Selection, parse_message
 from shared.indicators.service import IndicatorService, Status, TenantResult, Work
+from shared.platform.queue_host import visibility_delay
 from shared.tenants.permissions import allowed_actions
 
 logger = logging.getLogger("defender_relay.indicators")
-MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600  # Storage queue visibility timeout limit
 _CACHED_JOBS = 32
 # A tenant read is reused this long: a registry change (disable, allow-list) reaches a running job within it,
 # and a 1,000-tenant fan-out on one instance costs one registry query instead of one read per tenant.
@@ -179,7 +178,7 @@ class IndicatorWorker:
             try:
                 result = self._service.run(target, work)
             except ThrottledError as exc:
-                delay = max(1, min(math.ceil((exc.retry_at - self._clock()).total_seconds()), MAX_QUEUE_DELAY_SECONDS))
+                delay = visibility_delay(exc.retry_at, now=self._clock())
                 self._queue.send(message, delay_seconds=delay)
                 logger.warning(
                     "indicator job %s tenant %s throttled: back on the queue for %d s",

@@ -270,8 +270,7 @@ def _build(env: Mapping[str, str], problems: Problems) -> Settings | None:
     webhook_url, webhook_secret = _webhook(env, "webhook" in sinks, problems)
     http_auth, partner_tenant_id, audiences = _http_auth(env, problems)
     signing, previous = _signing(env, problems)
-    purge_schedule = setting(env, "RELAY_PURGE_SCHEDULE") or ""
-    parse_ncrontab("RELAY_PURGE_SCHEDULE", purge_schedule, problems)
+    purge_schedule = _schedule(env, "RELAY_PURGE_SCHEDULE", problems)
     settings = Settings(
         storage=_storage(env, problems),
         key_vault_url=key_vault_url.rstrip("/") if key_vault_url else None,
