@@ -141,16 +141,13 @@ class TableCheckpointStore:
         try:
             meta = self._merge(_key(claim.tenant_id, claim.feed) | lease, claim.etag)
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise LeaseHeldError(
-                f"lease on tenant {claim.tenant_id} feed {claim.feed} was taken over by another worker"
-            ) from exc
-        return Claim(claim.checkpoint, claim.owner, parse_time(lease["lease_expires_at"]), str(meta["etag"]))
+            raise _taken_over(claim) from exc
+        return self._claimed(claim.checkpoint, lease, meta)
 
     def save(self, claim: Claim, checkpoint: Checkpoint, *, duration: timedelta) -> Claim:
         lease = {"lease_owner": claim.owner, "lease_expires_at": format_time(self._clock() + duration)}
         entity = _key(claim.tenant_id, claim.feed) | _encode(checkpoint) | lease
-        meta = self._replace(entity, claim)
-        return Claim(checkpoint, claim.owner, parse_time(lease["lease_expires_at"]), str(meta["etag"]))
+        return self._claimed(checkpoint, lease, self._replace(entity, claim))
 
     def release(self, claim: Claim, checkpoint: Checkpoint | None = None) -> None:
         free = {"lease_owner": "", "lease_expires_at": ""}
@@ -177,9 +174,7 @@ class TableCheckpointStore:
                 entity, mode=UpdateMode.REPLACE, etag=claim.etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise LeaseHeldError(
-                f"lease on tenant {claim.tenant_id} feed {claim.feed} was taken over by another worker"
-            ) from exc
+            raise _taken_over(claim) from exc
 
     @staticmethod
     def _claimed(checkpoint: Checkpoint, lease: dict[str, Any], meta: Mapping[str, Any]) -> Claim:
@@ -253,3 +248,8 @@ def _decode(tenant_id: str, feed: str, entity: Mapping[str, Any]) -> Checkpoint:
         seen=_decode_keys("seen", entity),
         handover=_decode_keys("handover", entity),
     )
+
+
+def _taken_over(claim: Claim) -> LeaseHeldError:
+    """A write under the claim's ETag was refused: another worker holds the lease now."""
+    return LeaseHeldError(f"lease on tenant {claim.tenant_id} feed {claim.feed} was taken over by another worker")

@@ -239,13 +239,16 @@ def _ingest(job: Job, tenant: Tenant, deps: IngestDeps, run: _Held, result: JobR
         complete = max(complete, min(page.complete_until, until))
         if fresh or checkpoint.cursor is None or complete > checkpoint.cursor:
             # Also when only keys were added (a late write behind the cursor): a retry then drops them.
-            cursor = complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
-            run.pending = checkpoint.advanced(cursor, seen, overlap=opts.overlap)
+            run.pending = checkpoint.advanced(_cursor(checkpoint, complete), seen, overlap=opts.overlap)
             seen = set(run.pending.seen)  # keys older than the window cannot come back: keep memory flat
         else:
             run.pending = None
-    final_cursor = complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
-    return checkpoint.advanced(final_cursor, seen, overlap=opts.overlap)
+    return checkpoint.advanced(_cursor(checkpoint, complete), seen, overlap=opts.overlap)
+
+
+def _cursor(checkpoint: Checkpoint, complete: datetime) -> datetime:
+    """Where the cursor stands once the read is complete up to ``complete``: it never moves back."""
+    return complete if checkpoint.cursor is None else max(complete, checkpoint.cursor)
 
 
 def _release_quietly(run: _Held) -> None:
